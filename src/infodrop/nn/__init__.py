@@ -1,0 +1,35 @@
+"""Dropout layers with continuous noise: information dropout (Achille & Soatto, TPAMI 2018) and
+Gaussian dropout (Srivastava et al., JMLR 2014), plus helpers over a model's dropout layers.
+KL values are in nats."""
+
+from infodrop.nn.dropout import (
+    DROPOUT_KINDS,
+    check_dropout_kind,
+    continuous_dropout_layers,
+    kl_divergence,
+    make_dropout,
+    set_mc,
+)
+from infodrop.nn.gaussian import GaussianDropout, gaussian_dropout, variance_from_rate
+from infodrop.nn.information import (
+    InformationDropout,
+    information_dropout,
+    log_normal_kl,
+    log_uniform_kl,
+)
+
+__all__ = [
+    "DROPOUT_KINDS",
+    "GaussianDropout",
+    "InformationDropout",
+    "check_dropout_kind",
+    "continuous_dropout_layers",
+    "gaussian_dropout",
+    "information_dropout",
+    "kl_divergence",
+    "log_normal_kl",
+    "log_uniform_kl",
+    "make_dropout",
+    "set_mc",
+    "variance_from_rate",
+]
