@@ -1,0 +1,553 @@
+"""Information-plane tracker: I(X;Z) and I(Z;Y) of one dropout layer's representation Z, epoch
+by epoch, on the training and the test set (Adilova, Geiger & Fischer, ICLR 2023, Section 5 and
+Appendix A.8).
+
+Z is the representation at ONE dropout layer, by default the first continuous-dropout layer of
+the model (Sec. 5: the part of the network before it is deterministic, so Z | X is known in closed
+form). At each recorded epoch the tracker runs the data through the model in evaluation mode
+without gradients and captures, at that layer,
+
+- the noiseless representation f(x) (the layer's input for Gaussian/binary dropout, the layer's
+  ``.features`` for information dropout, with its ``.alpha`` and per-sample ``.kl``), and
+- ``mc_draws`` noisy samples z ~ p(z | x) per input, drawn with MC dropout (noise switched on at
+  inference, ``infodrop.nn.set_mc``; Appendix A.8), together with the network's MC predictions.
+
+and computes, for each split and each estimator:
+
+``'auto'`` (the estimator that suits the dropout kind)
+    Gaussian dropout: the mixture estimator ``infodrop.mi.gaussian_dropout_mi`` (Sec. 4,
+    Algorithm 1) with its pairwise bracket, for I(X;Z) and I(Z;Y).
+    Information dropout: the variational upper bound I(X;Z) <= E_x KL(p(z|x) || prior), in closed
+    form for the log-normal prior (softplus networks); for the log-uniform prior (ReLU) the KL is
+    defined only up to a constant and is recorded with ``"is_mi": false`` (Appendix A.1).
+    I(Z;Y) >= H(Y) - cross-entropy of the MC predictions (the variational lower bound that the
+    training loss uses).
+    Binary dropout: none (Theorems 3.1/3.2: I(X;Z) is infinite); only binning is available.
+``'binning'``
+    The plug-in estimate on the binned noisy samples Z (``infodrop.mi.binning_mi``) for every bin
+    count in ``bins``: I(X;Z_b) with the sample index as X (= H(Z_b) - H(Z_b|X)) and I(Z_b;Y).
+
+Every record is appended to ``output`` (JSON, written atomically) right away, together with the
+configuration, the estimator names, the sample counts, the layer name and the dropout kind, so a
+run that stops keeps everything recorded so far. Only one split's representations are held in
+memory at a time. All values are in nats.
+"""
+
+from __future__ import annotations
+
+import csv as _csv
+import io as _io
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from infodrop.checks import check_int, resolve_device
+from infodrop.io import write_json, write_text
+
+__all__ = ["InformationPlane", "PLANE_FORMAT"]
+
+PLANE_FORMAT = "infodrop.plane/1"
+_KNOWN_ESTIMATORS = ("auto", "binning")
+
+
+# ------------------------------------------------------------------------------- layer handling
+
+
+def _dropout_kind(module: nn.Module) -> str:
+    """'gaussian', 'information' or 'binary' for a dropout module; ValueError for anything else."""
+    from infodrop.nn import GaussianDropout, InformationDropout
+
+    if isinstance(module, GaussianDropout):
+        return "gaussian"
+    if isinstance(module, InformationDropout):
+        return "information"
+    if isinstance(module, (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)):
+        return "binary"
+    raise ValueError(
+        f"layer must be a GaussianDropout, InformationDropout or torch.nn.Dropout module, got "
+        f"{type(module).__name__}; pass the name of a dropout layer (see model.named_modules())"
+    )
+
+
+def _resolve_layer(model: nn.Module, layer: Any) -> tuple[str, nn.Module]:
+    """(name, module) of the layer to track: the first continuous-dropout layer when ``layer`` is None."""
+    from infodrop.nn import continuous_dropout_layers
+
+    if layer is None:
+        found = list(continuous_dropout_layers(model))
+        if not found:
+            raise ValueError(
+                "layer=None looks for the first GaussianDropout/InformationDropout layer, but the model "
+                "has none; pass layer='<name>' of a torch.nn.Dropout layer to track binary dropout"
+            )
+        return found[0]
+    if isinstance(layer, str):
+        modules = dict(model.named_modules())
+        if layer not in modules:
+            names = [name for name, module in model.named_modules() if _is_dropout(module)]
+            raise ValueError(f"layer={layer!r} is not a module of the model; dropout layers are {names}")
+        module = modules[layer]
+        _dropout_kind(module)
+        return layer, module
+    if isinstance(layer, nn.Module):
+        for name, module in model.named_modules():
+            if module is layer:
+                _dropout_kind(module)
+                return name, module
+        raise ValueError("layer is a module that is not part of the model; pass one of model.named_modules()")
+    raise ValueError(f"layer must be None, a module name or a module, got {type(layer).__name__}")
+
+
+def _is_dropout(module: nn.Module) -> bool:
+    try:
+        _dropout_kind(module)
+    except ValueError:
+        return False
+    return True
+
+
+def _as_dataset(data: Any, name: str) -> Dataset:
+    """A Dataset of (input, label) pairs from a Dataset or an (inputs, labels) pair of arrays."""
+    if isinstance(data, Dataset):
+        if not hasattr(data, "__len__"):
+            raise ValueError(f"{name} must be a sized Dataset (with __len__)")
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        inputs, labels = (torch.as_tensor(np.asarray(part)) if not isinstance(part, torch.Tensor) else part for part in data)
+        if inputs.shape[0] != labels.shape[0]:
+            raise ValueError(f"{name}: inputs have {inputs.shape[0]} rows but labels {labels.shape[0]}; pass one label per input")
+        if labels.ndim != 1 or labels.is_floating_point():
+            raise ValueError(f"{name}: labels must be a 1-D integer array, got shape {tuple(labels.shape)} dtype {labels.dtype}")
+        return TensorDataset(inputs.float(), labels.long())
+    raise ValueError(f"{name} must be a torch Dataset of (input, label) pairs or a tuple (inputs, labels)")
+
+
+def _entropy_of_labels(labels: np.ndarray) -> float:
+    """Plug-in entropy H(Y) in nats of integer labels."""
+    counts = np.bincount(labels).astype(np.float64)
+    counts = counts[counts > 0]
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+class _Capture:
+    """Forward hooks on the tracked layer: its input (noiseless f(x)) and its output (noisy Z)."""
+
+    def __init__(self, module: nn.Module, kind: str) -> None:
+        self.module = module
+        self.kind = kind
+        self.inputs: torch.Tensor | None = None
+        self.outputs: torch.Tensor | None = None
+        self._handles = [
+            module.register_forward_pre_hook(self._pre),
+            module.register_forward_hook(self._post),
+        ]
+
+    def _pre(self, module: nn.Module, args: tuple) -> None:
+        self.inputs = args[0].detach() if args else None
+
+    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        self.outputs = output.detach() if isinstance(output, torch.Tensor) else None
+
+    def noiseless(self) -> torch.Tensor:
+        if self.kind == "information":
+            return self.module.features
+        return self.inputs
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+def _flat(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.reshape(tensor.shape[0], -1)
+
+
+# ------------------------------------------------------------------------------------- tracker
+
+
+class InformationPlane:
+    """Record the information plane of one dropout layer during training.
+
+    Args:
+        model: the network (``forward`` returns logits N x classes).
+        train_data, test_data: a torch Dataset of (input, label) pairs, or a pair (inputs, labels)
+            of arrays; ``test_data`` may be None (training set only).
+        layer: the tracked layer: None = the first GaussianDropout/InformationDropout layer, or a
+            module name (``model.named_modules()``) or the module itself; a ``torch.nn.Dropout`` is
+            accepted (binary dropout: binning only).
+        estimators: any of ``'auto'`` (mixture estimator for Gaussian dropout, variational bounds
+            for information dropout) and ``'binning'``.
+        bins: bin counts for the binning estimator (equal-width bins over the global range of Z).
+        noise_samples: noise draws per input inside the Gaussian mixture estimator.
+        mc_draws: MC-dropout samples of Z per input for binning and for the MC predictions
+            (cross-entropy of information dropout); 1 gives the classic binning H(Z_b).
+        output: the JSON file the records go to (rewritten atomically after every record).
+        csv: optional CSV file with one row per (epoch, split, estimator, bins).
+        max_samples: use at most this many inputs per split (a fixed random subset, chosen once
+            from ``seed``); None = all. The mixture estimator costs O(N^2 noise_samples d).
+        batch_size: batch size of the forward passes.
+        seed: seeds the subset, the MC noise and the estimators' noise; the training RNG state is
+            left untouched (recording does not change the training run).
+        device: device for the estimators (None = CUDA if available, else CPU). The forward
+            passes run on the model's own device.
+        append: keep the records already in ``output`` (resuming a run); records of an epoch that
+            is recorded again are replaced.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_data: Any,
+        test_data: Any = None,
+        *,
+        layer: Any = None,
+        estimators: Sequence[str] = ("auto", "binning"),
+        bins: Sequence[int] = (10, 30, 100),
+        noise_samples: int = 10,
+        mc_draws: int = 1,
+        output: str | os.PathLike = "plane.json",
+        csv: str | os.PathLike | None = None,
+        max_samples: int | None = None,
+        batch_size: int = 512,
+        seed: int = 0,
+        device: Any = None,
+        append: bool = False,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if isinstance(estimators, str):
+            estimators = (estimators,)
+        estimators = tuple(estimators)
+        if not estimators or any(name not in _KNOWN_ESTIMATORS for name in estimators):
+            raise ValueError(f"estimators must be a non-empty subset of {_KNOWN_ESTIMATORS}, got {estimators!r}")
+        if isinstance(bins, int):
+            bins = (bins,)
+        self.bins = tuple(check_int(b, "bins", minimum=1) for b in bins)
+        if "binning" in estimators and not self.bins:
+            raise ValueError("bins is empty but estimators include 'binning'; pass bin counts, e.g. bins=(10, 30, 100)")
+        self.noise_samples = check_int(noise_samples, "noise_samples")
+        self.mc_draws = check_int(mc_draws, "mc_draws")
+        self.batch_size = check_int(batch_size, "batch_size")
+        self.seed = check_int(seed, "seed", minimum=0)
+        if max_samples is not None:
+            max_samples = check_int(max_samples, "max_samples", minimum=2)
+        self.max_samples = max_samples
+        self.device = resolve_device(device)
+
+        self.model = model
+        self.layer_name, self.layer = _resolve_layer(model, layer)
+        self.kind = _dropout_kind(self.layer)
+        if self.kind == "binary" and "auto" in estimators:
+            # Theorems 3.1/3.2: binary dropout leaves I(X;Z) infinite, so there is no 'auto' estimate.
+            estimators = tuple(name for name in estimators if name != "auto")
+            if not estimators:
+                raise ValueError("binary dropout has no 'auto' estimator (I(X;Z) is infinite); use estimators=('binning',)")
+        self.estimators = estimators
+
+        self.splits: dict[str, Dataset] = {}
+        self.sample_counts: dict[str, int] = {}
+        for split, data in (("train", train_data), ("test", test_data)):
+            if data is None:
+                continue
+            dataset = _as_dataset(data, f"{split}_data")
+            size = len(dataset)
+            if size < 2:
+                raise ValueError(f"{split}_data has {size} samples; the estimators need at least 2")
+            if max_samples is not None and size > max_samples:
+                rng = np.random.default_rng(self.seed + (0 if split == "train" else 1))
+                indices = np.sort(rng.choice(size, size=max_samples, replace=False))
+                dataset = Subset(dataset, indices.tolist())
+            self.splits[split] = dataset
+            self.sample_counts[split] = len(dataset)
+        if "train" not in self.splits:
+            raise ValueError("train_data is required")
+
+        self.output = Path(output)
+        self.csv = Path(csv) if csv is not None else None
+        self.records: list[dict] = []
+        if append and self.output.exists():
+            self.records = list(self.load(self.output)["records"])
+
+    # ---------------------------------------------------------------------------- description
+
+    def estimator_names(self) -> dict[str, str]:
+        """What each estimator key means for this layer's dropout kind."""
+        names = {}
+        if "auto" in self.estimators:
+            if self.kind == "gaussian":
+                names["auto"] = "gaussian-mixture"
+            else:
+                names["auto"] = "variational" if self._prior() == "log-normal" else "variational-kl (log-uniform prior: not an MI)"
+        if "binning" in self.estimators:
+            names["binning"] = "binning"
+        return names
+
+    def _prior(self) -> str | None:
+        return getattr(self.layer, "prior", None) if self.kind == "information" else None
+
+    def _variance(self) -> float | None:
+        if self.kind != "gaussian":
+            return None
+        return float(self.layer.variance)
+
+    def config(self) -> dict:
+        return {
+            "estimators": list(self.estimators),
+            "bins": list(self.bins),
+            "noise_samples": self.noise_samples,
+            "mc_draws": self.mc_draws,
+            "max_samples": self.max_samples,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
+
+    def document(self) -> dict:
+        """Everything the JSON file holds: metadata and the records so far."""
+        return {
+            "format": PLANE_FORMAT,
+            "units": "nats",
+            "layer": self.layer_name,
+            "dropout_kind": self.kind,
+            "variance": self._variance(),
+            "prior": self._prior(),
+            "estimators": self.estimator_names(),
+            "sample_counts": dict(self.sample_counts),
+            "config": self.config(),
+            "records": self.records,
+        }
+
+    # ------------------------------------------------------------------------------ recording
+
+    def hook(self, epoch: int, model: nn.Module | None = None) -> dict:
+        """Engine epoch hook ``hook(epoch, model) -> dict``: record every epoch."""
+        return self._summary(self.record(epoch))
+
+    def as_hook(self, every: int = 1, *, last: int | None = None) -> Callable[[int, nn.Module], dict | None]:
+        """An engine epoch hook that records when ``epoch % every == 0``, at the first epoch it sees,
+        and at ``last`` (the final epoch) when given; other epochs return None."""
+        every = check_int(every, "every")
+        seen = {"first": True}
+
+        def hook(epoch: int, model: nn.Module | None = None) -> dict | None:
+            first, seen["first"] = seen["first"], False
+            if first or epoch % every == 0 or (last is not None and epoch == last):
+                return self.hook(epoch, model)
+            return None
+
+        return hook
+
+    def record(self, epoch: int) -> dict:
+        """Estimate the plane at this epoch on every split, append it to the records, save, and
+        return the record ``{"epoch", "train": {...}, "test": {...}}`` (values in nats)."""
+        epoch = check_int(epoch, "epoch", minimum=0)
+        record: dict[str, Any] = {"epoch": epoch}
+        for split_index, (split, dataset) in enumerate(self.splits.items()):
+            # One split's representations at a time: collected, estimated, released.
+            captured = self._collect(dataset, epoch, split_index)
+            record[split] = self._estimate(captured)
+            del captured
+        self.records = [old for old in self.records if old["epoch"] != epoch] + [record]
+        self.records.sort(key=lambda item: item["epoch"])
+        self.save()
+        return record
+
+    def save(self) -> Path:
+        write_json(self.output, self.document())
+        if self.csv is not None:
+            write_text(self.csv, self.to_csv())
+        return self.output
+
+    @torch.no_grad()
+    def _collect(self, dataset: Dataset, epoch: int, split_index: int) -> dict:
+        from infodrop.nn import GaussianDropout, InformationDropout, set_mc
+
+        model = self.model
+        modes = {module: module.training for module in model.modules()}
+        mc_flags = {
+            module: module.mc for module in model.modules() if isinstance(module, (GaussianDropout, InformationDropout))
+        }
+        try:
+            parameter = next(model.parameters())
+            model_device = parameter.device
+        except StopIteration:
+            model_device = torch.device("cpu")
+        loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False)
+        capture = _Capture(self.layer, self.kind)
+        features, alphas, kls, labels, noisy, log_probs, correct = [], [], [], [], [], [], 0
+        fork_devices = [model_device] if model_device.type == "cuda" else []
+        try:
+            model.eval()
+            # MC dropout at inference (Appendix A.8): noise on, everything else in eval mode.
+            set_mc(model, True)
+            if self.kind == "binary":
+                self.layer.train()
+            with torch.random.fork_rng(devices=fork_devices):
+                torch.manual_seed(self.seed * 1_000_003 + epoch * 2 + split_index)
+                for draw in range(self.mc_draws):
+                    draw_z, draw_log_probs = [], []
+                    for inputs, targets in loader:
+                        inputs = inputs.to(model_device)
+                        logits = model(inputs)
+                        if capture.outputs is None or capture.inputs is None:
+                            raise RuntimeError(f"the tracked layer {self.layer_name!r} was not called in the forward pass")
+                        draw_z.append(_flat(capture.outputs).float().cpu())
+                        draw_log_probs.append(torch.log_softmax(logits.float(), dim=1).gather(1, targets.to(model_device).long().view(-1, 1)).view(-1).cpu())
+                        if draw == 0:
+                            features.append(_flat(capture.noiseless()).float().cpu())
+                            labels.append(targets.long().cpu())
+                            correct += int((logits.argmax(dim=1).cpu() == targets.cpu()).sum())
+                            if self.kind == "information":
+                                alphas.append(_flat(self.layer.alpha).float().cpu())
+                                kls.append(self.layer.kl.reshape(-1).double().cpu())
+                        capture.inputs = capture.outputs = None
+                    noisy.append(torch.cat(draw_z))
+                    log_probs.append(torch.cat(draw_log_probs))
+        finally:
+            capture.close()
+            for module, flag in mc_flags.items():
+                module.mc = flag
+            for module, mode in modes.items():
+                module.training = mode
+        label_tensor = torch.cat(labels)
+        return {
+            "features": torch.cat(features),
+            "labels": label_tensor.numpy(),
+            "noisy": torch.stack(noisy),  # draws x N x d
+            "log_probs": torch.stack(log_probs).double(),  # draws x N: log q(y_i | z)
+            "alpha": torch.cat(alphas) if alphas else None,
+            "kl": torch.cat(kls) if kls else None,
+            "mc_accuracy": correct / len(label_tensor),
+        }
+
+    def _estimate(self, captured: dict) -> dict:
+        labels = captured["labels"]
+        n = len(labels)
+        result: dict[str, Any] = {
+            "n": n,
+            "mc_accuracy": captured["mc_accuracy"],
+            "cross_entropy": float(-captured["log_probs"].mean()),
+            "h_y": _entropy_of_labels(labels),
+        }
+        if "auto" in self.estimators:
+            result["auto"] = self._estimate_auto(captured, result)
+        if "binning" in self.estimators:
+            result["binning"] = self._estimate_binning(captured)
+        return result
+
+    def _estimate_auto(self, captured: dict, common: dict) -> dict:
+        if self.kind == "gaussian":
+            from infodrop.mi import gaussian_dropout_mi
+
+            estimate = gaussian_dropout_mi(
+                captured["features"],
+                self._variance(),
+                labels=captured["labels"],
+                noise_samples=self.noise_samples,
+                seed=self.seed,
+                device=self.device,
+            )
+            out = {
+                "i_xz": float(estimate.i_xz),
+                "i_zy": None if estimate.i_zy is None else float(estimate.i_zy),
+                "i_xz_bounds": [float(v) for v in estimate.i_xz_bounds],
+                "h_z": float(estimate.h_z),
+                "h_z_given_x": float(estimate.h_z_given_x),
+                "is_mi": True,
+            }
+            if getattr(estimate, "i_zy_bounds", None) is not None:
+                out["i_zy_bounds"] = [float(v) for v in estimate.i_zy_bounds]
+            return out
+        # Information dropout: the variational bounds of Achille & Soatto that training optimises.
+        prior = self._prior()
+        kl = captured["kl"]
+        i_xz = float(kl.mean())
+        # The cross-entropy of the MC predictions gives I(Z;Y) >= H(Y) - CE (variational lower bound).
+        i_zy = common["h_y"] - common["cross_entropy"]
+        return {
+            "i_xz": i_xz,
+            "i_zy": i_zy,
+            "i_xz_kind": "upper bound (E KL to the prior)",
+            "i_zy_kind": "lower bound H(Y) - cross-entropy",
+            "is_mi": prior == "log-normal",
+            "note": None if prior == "log-normal" else (
+                "log-uniform prior (ReLU): the KL is defined up to a constant; usable for training, not an MI value"
+            ),
+        }
+
+    def _estimate_binning(self, captured: dict) -> dict:
+        from infodrop.mi import binning_mi
+
+        noisy = captured["noisy"]  # draws x N x d
+        draws, n, width = noisy.shape
+        z = noisy.reshape(draws * n, width).numpy().astype(np.float64)
+        index = np.tile(np.arange(n, dtype=np.int64), draws)
+        labels = np.tile(captured["labels"], draws)
+        span = float(z.max() - z.min())
+        out = {}
+        for b in self.bins:
+            out[str(b)] = {
+                "i_xz": binning_mi(z, index, bins=b, y_discrete=True),
+                "i_zy": binning_mi(z, labels, bins=b, y_discrete=True),
+                "bin_size": span / b,
+            }
+        return out
+
+    @staticmethod
+    def _summary(record: dict) -> dict:
+        """Flat numbers of one record for the engine's metrics line."""
+        summary = {}
+        for split in ("train", "test"):
+            if split not in record:
+                continue
+            auto = record[split].get("auto")
+            if auto is not None:
+                summary[f"plane_{split}_i_xz"] = auto["i_xz"]
+                summary[f"plane_{split}_i_zy"] = auto["i_zy"]
+        return summary
+
+    # -------------------------------------------------------------------------------- reading
+
+    def to_csv(self) -> str:
+        return records_to_csv(self.document())
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> dict:
+        """Read a plane JSON file; returns the document (``"records"`` plus the metadata)."""
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"plane file {path} does not exist; record a plane first (e.g. `infodrop mnist train`)")
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"plane file {path} is not valid JSON: {error}") from error
+        if not isinstance(document, dict) or document.get("format") != PLANE_FORMAT or "records" not in document:
+            raise ValueError(f"{path} is not an information-plane file (format {PLANE_FORMAT!r})")
+        return document
+
+
+def records_to_csv(document: dict) -> str:
+    """One CSV row per (epoch, split, estimator, bins): i_xz, i_zy and the brackets when known."""
+    buffer = _io.StringIO()
+    writer = _csv.writer(buffer)
+    writer.writerow(["epoch", "split", "estimator", "bins", "i_xz", "i_zy", "i_xz_lower", "i_xz_upper", "i_zy_lower", "i_zy_upper"])
+    for record in document["records"]:
+        for split in ("train", "test"):
+            if split not in record:
+                continue
+            values = record[split]
+            auto = values.get("auto")
+            if auto is not None:
+                xz = auto.get("i_xz_bounds") or [None, None]
+                zy = auto.get("i_zy_bounds") or [None, None]
+                writer.writerow([record["epoch"], split, "auto", "", auto["i_xz"], auto["i_zy"], *xz, *zy])
+            for b, point in (values.get("binning") or {}).items():
+                writer.writerow([record["epoch"], split, "binning", b, point["i_xz"], point["i_zy"], "", "", "", ""])
+    return buffer.getvalue()

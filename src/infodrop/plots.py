@@ -1,0 +1,289 @@
+"""Figures: information planes, heat maps and estimator-validation plots. Values are in nats.
+
+Every function takes data (records, arrays or a path to them) and an output folder, writes PNG
+and PDF files atomically (through :mod:`infodrop.io`) and returns the paths it wrote. Figures are
+drawn with matplotlib's object-oriented API on the Agg backend, so no display is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+
+# ============================================================================ information planes
+# (Adilova, Geiger & Fischer, ICLR 2023, Figs. 1, 5, 6, 11-15; the records come from
+# infodrop.plane.InformationPlane.)
+
+
+def _plane_document(records_or_path: Any) -> dict:
+    """The plane document from a path to its JSON or from the loaded document itself."""
+    from infodrop.plane import InformationPlane
+
+    if isinstance(records_or_path, (str, os.PathLike)):
+        return InformationPlane.load(records_or_path)
+    if isinstance(records_or_path, dict) and "records" in records_or_path:
+        return records_or_path
+    if isinstance(records_or_path, list):
+        return {"records": records_or_path, "estimators": {}}
+    raise ValueError(
+        "records_or_path must be the path of a plane JSON file, the document InformationPlane.load returns, "
+        f"or its list of records; got {type(records_or_path).__name__}"
+    )
+
+
+def _plane_splits(records: list) -> list[str]:
+    return [split for split in ("train", "test") if any(split in record for record in records)]
+
+
+def _plane_points(records: list, split: str, estimator: str, bins: str | None = None) -> tuple:
+    """(epochs, I(X;Z), I(Z;Y), I(X;Z) brackets or None) of one split and estimator, in nats."""
+    epochs, xz, zy, lower, upper = [], [], [], [], []
+    for record in records:
+        values = record.get(split, {}).get(estimator)
+        if values is None:
+            continue
+        if bins is not None:
+            values = values.get(bins)
+            if values is None:
+                continue
+        if values.get("i_xz") is None or values.get("i_zy") is None:
+            continue
+        epochs.append(record["epoch"])
+        xz.append(values["i_xz"])
+        zy.append(values["i_zy"])
+        bracket = values.get("i_xz_bounds")
+        lower.append(bracket[0] if bracket else np.nan)
+        upper.append(bracket[1] if bracket else np.nan)
+    bracket = None if np.all(np.isnan(lower)) else (np.asarray(lower), np.asarray(upper))
+    return np.asarray(epochs), np.asarray(xz, dtype=float), np.asarray(zy, dtype=float), bracket
+
+
+def _plane_axes(ax: Any, epochs: np.ndarray, xz: np.ndarray, zy: np.ndarray, norm: Any, *, bracket: Any = None) -> Any:
+    """Draw one plane: the trajectory as a grey line, the points coloured by epoch."""
+    if len(epochs) == 0:
+        ax.text(0.5, 0.5, "no points", ha="center", va="center", transform=ax.transAxes)
+        return None
+    if bracket is not None:
+        ax.errorbar(xz, zy, xerr=np.abs(np.vstack([xz - bracket[0], bracket[1] - xz])), fmt="none",
+                    ecolor="0.75", elinewidth=0.8, zorder=1)
+    ax.plot(xz, zy, color="0.6", linewidth=0.8, zorder=2)
+    points = ax.scatter(xz, zy, c=epochs, cmap="viridis", norm=norm, s=28, edgecolors="k", linewidths=0.3, zorder=3)
+    ax.set_xlabel("I(X;Z) [nats]")
+    ax.set_ylabel("I(Z;Y) [nats]")
+    ax.grid(True, alpha=0.3)
+    return points
+
+
+def _plane_save(figure: Any, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    """Save ``figure`` as out_dir/stem.<format> for each format, atomically."""
+    from infodrop.io import atomic_path
+
+    paths = []
+    for fmt in formats:
+        path = out_dir / f"{stem}.{fmt}"
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format=fmt, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def _plane_check_formats(formats: Any) -> tuple[str, ...]:
+    formats = (formats,) if isinstance(formats, str) else tuple(formats)
+    if not formats or any(fmt not in ("png", "pdf", "svg") for fmt in formats):
+        raise ValueError(f"formats must be a non-empty subset of ('png', 'pdf', 'svg'), got {formats!r}")
+    return formats
+
+
+def _plane_norm(records: list) -> Any:
+    from matplotlib.colors import Normalize
+
+    epochs = [record["epoch"] for record in records] or [0]
+    low, high = min(epochs), max(epochs)
+    return Normalize(vmin=low, vmax=high if high > low else low + 1)
+
+
+def _plane_default_bins(document: dict) -> str | None:
+    counts = sorted({int(b) for record in document["records"] for split in ("train", "test")
+                     for b in (record.get(split, {}).get("binning") or {})})
+    return str(counts[len(counts) // 2]) if counts else None
+
+
+def _plane_label(document: dict, estimator: str, bins: str | None) -> str:
+    name = (document.get("estimators") or {}).get(estimator, estimator)
+    if estimator == "binning" and bins is not None:
+        name = f"binning, {bins} bins"
+    return name
+
+
+def plot_information_plane(
+    records_or_path: Any,
+    out_dir: str | os.PathLike,
+    *,
+    bins: int | None = None,
+    prefix: str = "plane",
+    formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
+) -> list[Path]:
+    """Information planes I(X;Z) (x axis) vs I(Z;Y) (y axis), in nats, points coloured by epoch.
+
+    One figure per estimator (``<prefix>_auto``, ``<prefix>_binning``), each with a training and a
+    test panel and an epoch colour bar; for the mixture estimator the pairwise bracket of I(X;Z)
+    is drawn as a grey horizontal bar. When there is more than one estimator a further figure
+    ``<prefix>_side_by_side`` puts them next to each other (rows: splits), as in Fig. 1/5.
+
+    Args:
+        records_or_path: a plane JSON path, the document ``InformationPlane.load`` returns, or its
+            list of records.
+        out_dir: folder for the figures (created).
+        bins: the bin count of the binning plane (default: the middle of the recorded counts).
+        prefix: file-name prefix. formats: file formats ('png', 'pdf', 'svg').
+        title: optional figure title prefix (e.g. the run name).
+
+    Returns:
+        The paths written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.figure import Figure
+
+    document = _plane_document(records_or_path)
+    records = sorted(document["records"], key=lambda record: record["epoch"])
+    if not records:
+        raise ValueError("the plane has no records yet; record at least one epoch before plotting")
+    formats = _plane_check_formats(formats)
+    bin_key = str(int(bins)) if bins is not None else _plane_default_bins(document)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits = _plane_splits(records)
+    estimators = [name for name in ("auto", "binning")
+                  if any(record.get(split, {}).get(name) is not None for record in records for split in splits)]
+    norm = _plane_norm(records)
+    written: list[Path] = []
+
+    def panel(ax: Any, split: str, estimator: str) -> None:
+        key = bin_key if estimator == "binning" else None
+        epochs, xz, zy, bracket = _plane_points(records, split, estimator, key)
+        _plane_axes(ax, epochs, xz, zy, norm, bracket=bracket)
+        ax.set_title(f"{_plane_label(document, estimator, key)} — {split}", fontsize=10)
+
+    for estimator in estimators:
+        figure = Figure(figsize=(4.6 * len(splits) + 0.8, 4.0), layout="constrained")
+        axes = figure.subplots(1, len(splits), squeeze=False)[0]
+        for ax, split in zip(axes, splits):
+            panel(ax, split, estimator)
+        figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=list(axes), label="epoch")
+        if title:
+            figure.suptitle(title)
+        written += _plane_save(figure, out_dir, f"{prefix}_{estimator}", formats)
+
+    if len(estimators) > 1:
+        figure = Figure(figsize=(4.6 * len(estimators) + 0.8, 3.8 * len(splits)), layout="constrained")
+        axes = figure.subplots(len(splits), len(estimators), squeeze=False)
+        for row, split in enumerate(splits):
+            for column, estimator in enumerate(estimators):
+                panel(axes[row][column], split, estimator)
+        figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=[ax for row in axes for ax in row], label="epoch")
+        if title:
+            figure.suptitle(title)
+        written += _plane_save(figure, out_dir, f"{prefix}_side_by_side", formats)
+    return written
+
+
+def plot_binning_planes(
+    records_or_path: Any,
+    out_dir: str | os.PathLike,
+    *,
+    prefix: str = "plane_binning_bins",
+    formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
+) -> list[Path]:
+    """Binning information planes for every recorded bin count side by side (Fig. 14 of
+    Adilova et al.): columns are bin counts, rows are the training and test sets, points coloured
+    by epoch, values in nats. Returns the paths written (``<prefix>.<format>``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.figure import Figure
+
+    document = _plane_document(records_or_path)
+    records = sorted(document["records"], key=lambda record: record["epoch"])
+    counts = sorted({int(b) for record in records for split in ("train", "test")
+                     for b in (record.get(split, {}).get("binning") or {})})
+    if not counts:
+        raise ValueError("the plane has no binning records; record with estimators including 'binning'")
+    formats = _plane_check_formats(formats)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits = _plane_splits(records)
+    norm = _plane_norm(records)
+    figure = Figure(figsize=(3.8 * len(counts) + 0.8, 3.4 * len(splits)), layout="constrained")
+    axes = figure.subplots(len(splits), len(counts), squeeze=False)
+    for row, split in enumerate(splits):
+        for column, count in enumerate(counts):
+            epochs, xz, zy, _ = _plane_points(records, split, "binning", str(count))
+            _plane_axes(axes[row][column], epochs, xz, zy, norm)
+            axes[row][column].set_title(f"{count} bins — {split}", fontsize=10)
+    figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=[ax for row in axes for ax in row], label="epoch")
+    if title:
+        figure.suptitle(title)
+    return _plane_save(figure, out_dir, prefix, formats)
+
+
+def _plane_bin_sweep(
+    rows: Sequence[dict],
+    out_dir: str | os.PathLike,
+    *,
+    stem: str = "binary_binning",
+    formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
+) -> list[Path]:
+    """I(X;Z) against the bin count for several networks (the consequence of Theorems 3.1/3.2).
+
+    ``rows``: dicts with ``label`` (curve name), ``bins`` (count), ``i_xz`` (nats) and optionally
+    ``log_n`` (the ceiling log N of the plug-in estimate) for binning curves; and dicts with
+    ``label``, ``i_xz`` and ``bins=None`` (optionally ``lower``/``upper``) for estimates that do not
+    depend on bins, drawn as horizontal lines (with a shaded bracket).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    formats = _plane_check_formats(formats)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure = Figure(figsize=(6.0, 4.2), layout="constrained")
+    ax = figure.subplots()
+    curves: dict[str, list] = {}
+    for row in rows:
+        curves.setdefault(row["label"], []).append(row)
+    colours = ["C0", "C1", "C2", "C3", "C4", "C5"]
+    log_n = None
+    for index, (label, points) in enumerate(curves.items()):
+        colour = colours[index % len(colours)]
+        swept = sorted((p for p in points if p.get("bins") is not None), key=lambda p: p["bins"])
+        flat = [p for p in points if p.get("bins") is None]
+        if swept:
+            ax.plot([p["bins"] for p in swept], [p["i_xz"] for p in swept], "o-", color=colour, label=label)
+            log_n = max([log_n or 0.0] + [p["log_n"] for p in swept if p.get("log_n") is not None]) or log_n
+        for p in flat:
+            ax.axhline(p["i_xz"], color=colour, linestyle="--", label=label)
+            if p.get("lower") is not None and p.get("upper") is not None:
+                ax.axhspan(p["lower"], p["upper"], color=colour, alpha=0.15)
+    if log_n:
+        ax.axhline(log_n, color="0.4", linestyle=":", linewidth=1.0, label="log N (plug-in ceiling)")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of bins per unit")
+    ax.set_ylabel("I(X;Z) [nats]")
+    ax.grid(True, alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _plane_save(figure, out_dir, stem, formats)
