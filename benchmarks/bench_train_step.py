@@ -1,0 +1,93 @@
+"""Time one training step (forward + backward + SGD step) of AllCNN32 with information dropout
+against the same network with binary dropout, in the same process, on random CIFAR-sized data.
+
+The information-dropout network computes an extra 3x3 convolution (the alpha branch) at each
+stride-2 layer, the log-normal noise and the KL term; the ratio says what that costs.
+
+    python benchmarks/bench_train_step.py                      # batch 100, fp 1.0 and 0.25
+    python benchmarks/bench_train_step.py --steps 20 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from infodrop.checks import resolve_device
+from infodrop.models import AllCNN32
+from infodrop.nn import kl_divergence
+
+
+def training_step(model, optimizer, images, labels, kl_weight):
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(images), labels) + kl_weight * kl_divergence(model)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def time_steps(model, optimizer, images, labels, kl_weight, steps, device):
+    """Per-step wall-clock seconds of ``steps`` consecutive steps."""
+    times = []
+    for _ in range(steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        training_step(model, optimizer, images, labels, kl_weight)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per model and round")
+    parser.add_argument("--rounds", type=int, default=2, help="the two models alternate this many times")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")
+    parser.add_argument("--filter-percentages", type=float, nargs="+", default=[1.0, 0.25])
+    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.batch_size < 2 or args.steps < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("need --batch-size >= 2 (batch norm), --steps >= 1, --rounds >= 1, --warmup >= 0")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch_size} "
+          f"steps={args.steps}x{args.rounds} warmup={args.warmup} torch={torch.__version__}")
+
+    # beta / N_train as in the original cifar.py (beta 3, 50,000 training images).
+    kl_weight = 3.0 / 50_000
+    generator = torch.Generator().manual_seed(args.seed)
+    images = torch.randn(args.batch_size, 3, 32, 32, generator=generator).to(device)
+    labels = torch.randint(0, 10, (args.batch_size,), generator=generator).to(device)
+
+    for filter_percentage in args.filter_percentages:
+        runs = {}
+        for dropout in ("information", "binary"):
+            torch.manual_seed(args.seed)
+            model = AllCNN32(dropout=dropout, filter_percentage=filter_percentage).to(device).train()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+            for _ in range(args.warmup):
+                training_step(model, optimizer, images, labels, kl_weight)
+            runs[dropout] = (model, optimizer, [])
+        for _ in range(args.rounds):
+            for dropout, (model, optimizer, times) in runs.items():
+                times.extend(time_steps(model, optimizer, images, labels, kl_weight, args.steps, device))
+        medians = {dropout: 1000 * statistics.median(times) for dropout, (_, _, times) in runs.items()}
+        for dropout, (_, _, times) in runs.items():
+            spread = 1000 * (max(times) - min(times))
+            print(f"filter_percentage={filter_percentage:g} dropout={dropout:<11} "
+                  f"{medians[dropout]:9.1f} ms/step (median of {len(times)}, range {spread:.1f} ms)")
+        print(f"filter_percentage={filter_percentage:g} information/binary = {medians['information'] / medians['binary']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
