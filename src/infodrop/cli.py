@@ -1,0 +1,151 @@
+"""The ``infodrop`` command line, in the original code's sacred grammar::
+
+    infodrop EXPERIMENT COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...]
+    infodrop demo
+    infodrop --help | infodrop EXPERIMENT --help
+
+After ``with``, ``key=value`` sets a config entry and a bare word applies a named config
+(preset), e.g. ``infodrop cifar train with softplus filter_percentage=0.25 beta=1.0``. Presets
+are applied first, so an explicit ``key=value`` wins whatever the order on the line. The words
+are translated into Hydra overrides, so Hydra's own syntax works as well: with ``--multirun``
+(or ``-m``), ``beta=0.5,1,3`` runs one job per value, and ``hydra/launcher=submitit_slurm``
+sends the jobs to SLURM once ``hydra-submitit-launcher`` is installed (see
+:mod:`infodrop.experiments.common`).
+
+Mistakes on the command line (unknown experiment, command, entry or named config, a value of
+the wrong type or out of range, missing data files) print one line on stderr and exit with
+status 2, without a stack trace. The same command runs unchanged under ``torchrun``; the
+training engine picks up the distributed environment.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+USAGE = "usage: infodrop EXPERIMENT COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...] | infodrop demo"
+
+
+class UsageError(ValueError):
+    """A malformed command line."""
+
+
+def _error(message: str) -> int:
+    print(f"infodrop: error: {message}", file=sys.stderr)
+    return 2
+
+
+def parse_arguments(argv: Sequence[str]) -> tuple[str, str, bool, list[str], list[str]]:
+    """Split ``EXPERIMENT COMMAND [--multirun] [with WORDS...]``.
+
+    Returns ``(experiment, command, multirun, settings, presets)``: ``settings`` are the
+    ``key=value`` words in order, ``presets`` the bare words. Raises UsageError.
+    """
+    words = list(argv)
+    if len(words) < 2:
+        raise UsageError(USAGE)
+    experiment, command, rest = words[0], words[1], words[2:]
+    multirun = False
+    while rest and rest[0] != "with":
+        flag = rest.pop(0)
+        if flag in ("--multirun", "-m"):
+            multirun = True
+        else:
+            hint = " (put key=value and named configs after `with`)" if "=" in flag or not flag.startswith("-") else ""
+            raise UsageError(f"unexpected argument {flag!r}{hint}; {USAGE}")
+    settings, presets = [], []
+    for word in rest[1:]:
+        if word in ("--multirun", "-m"):
+            multirun = True
+        elif "=" in word:
+            settings.append(word)
+        elif word:
+            presets.append(word)
+    if rest and len(rest) == 1:
+        raise UsageError("`with` must be followed by key=value settings or named configs")
+    return experiment, command, multirun, settings, presets
+
+
+def to_overrides(module: object, experiment: str, settings: Sequence[str], presets: Sequence[str]) -> list[str]:
+    """Hydra overrides for the words after ``with``: presets expanded first, then the settings."""
+    from infodrop.experiments.common import preset_overrides
+
+    overrides: list[str] = []
+    for preset in presets:
+        overrides += preset_overrides(module, preset, experiment)
+    return overrides + list(settings)
+
+
+def _help_text() -> str:
+    from infodrop.experiments import available_experiments, load_experiment
+    from infodrop.experiments.common import command_names
+
+    lines = [USAGE, "", "experiments and their commands:"]
+    for name in available_experiments():
+        try:
+            module = load_experiment(name)
+        except Exception as error:  # a broken module must not hide the others
+            lines.append(f"  {name:13s} (could not be imported: {type(error).__name__}: {error})")
+            continue
+        if module is None:
+            continue
+        presets = list(getattr(module, "NAMED_CONFIGS", {}))
+        line = f"  {name:13s} {', '.join(command_names(module))}"
+        if presets:
+            line += f"   [named configs: {', '.join(presets)}]"
+        lines.append(line)
+    lines.append(f"  {'demo':13s} a short MNIST run that shows an information plane")
+    lines += ["", "`infodrop EXPERIMENT print_config [with ...]` lists every entry with its help."]
+    return "\n".join(lines)
+
+
+def _demo(rest: Sequence[str]) -> int:
+    from infodrop.experiments import load_experiment
+
+    if rest:
+        return _error(f"`infodrop demo` takes no arguments, got {' '.join(rest)}")
+    mnist = load_experiment("mnist")
+    if mnist is None or not hasattr(mnist, "demo"):
+        return _error("`infodrop demo` needs infodrop.experiments.mnist.demo, which this installation lacks")
+    mnist.demo()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``infodrop`` script; returns the exit status (0, or 2 for user errors)."""
+    from infodrop.experiments import available_experiments, load_experiment
+    from infodrop.experiments.common import ConfigError, command_names, run_command
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_help_text())
+        return 0 if argv else 2
+    if argv[0] == "demo":
+        return _demo(argv[1:])
+    experiment = argv[0]
+    module = load_experiment(experiment)
+    if module is None:
+        valid = ", ".join(available_experiments() + ["demo"])
+        return _error(f"unknown experiment {experiment!r}; valid: {valid}")
+    if len(argv) == 1 or argv[1] in ("-h", "--help", "help"):
+        print(f"usage: infodrop {experiment} COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...]")
+        print(f"commands: {', '.join(command_names(module))}")
+        presets = list(getattr(module, "NAMED_CONFIGS", {}))
+        if presets:
+            print(f"named configs: {', '.join(presets)}")
+        return 0 if len(argv) > 1 else 2
+    try:
+        experiment, command, multirun, settings, presets = parse_arguments(argv)
+        if command not in command_names(module):
+            raise ConfigError(
+                f"unknown command {command!r} for {experiment}; valid commands: {', '.join(command_names(module))}"
+            )
+        overrides = to_overrides(module, experiment, settings, presets)
+        run_command(experiment, command, overrides, multirun=multirun, module=module)
+    except (UsageError, ConfigError) as error:
+        return _error(str(error))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The command line: the original sacred grammar translated into strict Hydra overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from infodrop import cli
+from infodrop.experiments import cifar, common
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _fails(capsys, argv, *needles):
+    """Run the CLI, expect exit status 2 and one line on stderr containing every needle."""
+    status = cli.main(argv)
+    captured = capsys.readouterr()
+    assert status == 2, captured
+    assert "Traceback" not in captured.err
+    message = captured.err.strip()
+    assert len(message.splitlines()) == 1, message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def test_with_words_become_overrides_and_named_configs_come_first():
+    experiment, command, multirun, settings, presets = cli.parse_arguments(
+        ["cifar", "train", "--multirun", "with", "beta=0.5,1", "softplus", "filter_percentage=0.25"]
+    )
+    assert (experiment, command, multirun) == ("cifar", "train", True)
+    assert settings == ["beta=0.5,1", "filter_percentage=0.25"]
+    assert presets == ["softplus"]
+    overrides = cli.to_overrides(cifar, "cifar", settings, presets)
+    assert overrides == ["activations=softplus", "lognorm_prior=true", "beta=0.5,1", "filter_percentage=0.25"]
+
+
+def test_explicit_setting_wins_over_named_config_whatever_the_order():
+    overrides = cli.to_overrides(cifar, "cifar", ["max_alpha=0.8"], ["fullcnn"])
+    cfg = common.compose("cifar", overrides)
+    assert cfg.max_alpha == 0.8 and cfg.single_dropout is True and list(cfg.lr_milestones) == [40, 80, 120]
+
+
+def test_softplus_preset_is_softplus_with_log_normal_prior():
+    cfg = common.compose("cifar", cli.to_overrides(cifar, "cifar", [], ["softplus"]))
+    assert cfg.activations == "softplus" and cfg.lognorm_prior is True
+
+
+def test_composed_config_is_read_only():
+    cfg = common.compose("cifar", ["beta=1"])
+    with pytest.raises(Exception):
+        cfg.beta = 2.0
+
+
+def test_unknown_entry_is_refused_naming_it(capsys):
+    _fails(capsys, ["cifar", "print_config", "with", "bta=1"], "'bta'", "did you mean 'beta'")
+
+
+def test_wrong_type_is_refused_naming_the_entry(capsys):
+    _fails(capsys, ["cifar", "print_config", "with", "beta=abc"], "'beta'", "abc")
+    _fails(capsys, ["cifar", "print_config", "with", "lr_milestones=5"], "'lr_milestones'")
+
+
+def test_unknown_named_config_lists_the_valid_ones(capsys):
+    _fails(capsys, ["cifar", "print_config", "with", "sofplus"], "'sofplus'", "softplus", "fullcnn")
+
+
+def test_unknown_command_lists_the_valid_ones(capsys):
+    _fails(capsys, ["cifar", "fly"], "'fly'", "prepare", "train", "test", "correlation", "plot", "print_config")
+
+
+def test_unknown_experiment_lists_the_valid_ones(capsys):
+    _fails(capsys, ["imagenet", "train"], "'imagenet'", "cifar", "cluttered", "demo")
+
+
+def test_settings_without_with_are_refused(capsys):
+    _fails(capsys, ["cifar", "train", "beta=1"], "with")
+
+
+def test_sweep_needs_multirun(capsys):
+    _fails(capsys, ["cifar", "print_config", "with", "beta=1,2"], "--multirun")
+
+
+def test_missing_launcher_plugin_names_the_package(capsys):
+    _fails(capsys, ["cifar", "print_config", "--multirun", "with", "hydra/launcher=submitit_slurm"], "hydra-submitit-launcher")
+
+
+@pytest.mark.parametrize(
+    "setting, entry",
+    [
+        ("dropout=dropconnect", "dropout"),
+        ("beta=-0.5", "beta"),
+        ("filter_percentage=0", "filter_percentage"),
+        ("filter_percentage=-1", "filter_percentage"),
+        ("max_alpha=0", "max_alpha"),
+        ("max_alpha=1.5", "max_alpha"),
+        ("activations=tanh", "activations"),
+        ("lr_milestones=[120,80]", "lr_milestones"),
+    ],
+)
+def test_bad_values_are_refused_before_any_work_naming_the_entry(capsys, tmp_path, setting, entry):
+    # `train` with no data would fail on the missing files; the bad value must be caught first.
+    message = _fails(capsys, ["cifar", "train", "with", setting], entry)
+    assert "not found" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_value_in_a_later_sweep_job_is_refused_before_the_first_job(capsys, tmp_path):
+    _fails(capsys, ["cifar", "train", "--multirun", "with", "beta=1,-1"], "beta")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_print_config_marks_the_changed_entries(capsys, tmp_path):
+    assert cli.main(["cifar", "print_config", "with", "beta=0.5", "softplus"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    by_name = {line[2:].split(" = ")[0]: line for line in lines if line[:2] in ("* ", "  ") and "  # " in line}
+    assert set(by_name) == {f.name for f in common.dataclasses.fields(cifar.Config)}
+    for name in ("beta", "activations", "lognorm_prior"):
+        assert by_name[name].startswith("* "), by_name[name]
+    for name in ("dropout", "max_alpha", "filter_percentage", "epochs"):
+        assert by_name[name].startswith("  "), by_name[name]
+    assert "# weight of the KL term" in by_name["beta"]
+    assert "= 0.5" in by_name["beta"]
+    # A single run leaves nothing of Hydra's behind (no outputs/, .hydra/ or logs).
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_print_config_marks_nothing_for_the_defaults(capsys):
+    assert cli.main(["cifar", "print_config"]) == 0
+    out = capsys.readouterr().out
+    assert not any(line.startswith("* ") for line in out.splitlines())
+    assert "Run name: default" in out
+
+
+def test_run_name_lists_changed_model_entries_only():
+    cfg = common.compose("cifar", ["filter_percentage=0.25", "beta=1", "epochs=3", "data_dir=elsewhere", "progress=false"])
+    assert common.run_name(cfg, cifar) == "beta=1.0,filter_percentage=0.25"
+    assert common.run_name(common.compose("cifar", ["beta=3"]), cifar) == "default"
+    paths = common.run_paths(cfg, cifar, "cifar")
+    assert str(paths.model_file) == "models/cifar/beta=1.0,filter_percentage=0.25.pt"
+    assert str(paths.run_dir) == "runs/cifar/beta=1.0,filter_percentage=0.25"
+
+
+def test_run_name_keeps_only_safe_characters():
+    cfg = common.compose("cifar", ["lr_milestones=[40,80,120]", "single_dropout=true"])
+    name = common.run_name(cfg, cifar)
+    assert name == "single_dropout=True,lr_milestones=40-80-120"
+    assert all(c.isalnum() or c in "._=,-" for c in name)
+
+
+def test_help_lists_experiments_and_demo(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "cifar" in out and "demo" in out and "print_config" in out
+
+
+def test_demo_without_the_mnist_module_says_so(capsys, monkeypatch):
+    monkeypatch.setattr("infodrop.experiments.load_experiment", lambda name: None)
+    _fails(capsys, ["demo"], "infodrop.experiments.mnist")
