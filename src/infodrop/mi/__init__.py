@@ -1,0 +1,34 @@
+"""Mutual-information estimators: arrays in, nats out. Imports nothing from infodrop but
+infodrop.checks, so it can be used on any network's representations."""
+
+# Baseline estimators (binning, KSG, EDGE, DoE, MINE, InfoNCE).
+from infodrop.mi.binning import binning_entropy, binning_mi
+from infodrop.mi.edge import edge_mi
+from infodrop.mi.ksg import ksg_mi
+from infodrop.mi.neural import doe_mi, infonce_mi, mine_mi
+
+# Gaussian-dropout mixture estimator and bounds; information-dropout estimates.
+from infodrop.mi.dropout import GaussianDropoutMI, gaussian_dropout_mi, mixture_entropy
+from infodrop.mi.information_dropout import (
+    InformationDropoutEstimate,
+    information_dropout_izy_lower,
+    information_dropout_mi,
+)
+
+__all__ = [
+    # dropout estimators
+    "gaussian_dropout_mi",
+    "GaussianDropoutMI",
+    "mixture_entropy",
+    "information_dropout_mi",
+    "information_dropout_izy_lower",
+    "InformationDropoutEstimate",
+    # baselines
+    "binning_mi",
+    "binning_entropy",
+    "ksg_mi",
+    "edge_mi",
+    "doe_mi",
+    "mine_mi",
+    "infonce_mi",
+]
