@@ -287,3 +287,205 @@ def _plane_bin_sweep(
     if title:
         ax.set_title(title, fontsize=10)
     return _plane_save(figure, out_dir, stem, formats)
+
+
+# --------------------------------------------------------------------------- estimator validation (toy problem)
+# Adilova, Geiger & Fischer (ICLR 2023), Section 4 and Appendix A.7. Rows are the dicts that
+# ``infodrop.experiments.toy`` writes to its CSV files (one dict per CSV line); all values in nats.
+
+
+def _toy_figure(n_rows: int, n_cols: int, *, width: float = 4.2, height: float = 3.4):
+    # A bare Figure renders with the Agg canvas and never touches pyplot's global state.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width * n_cols, height * n_rows))
+    return figure, figure.subplots(n_rows, n_cols, squeeze=False)
+
+
+def _toy_save(figure: Any, path: str | os.PathLike) -> Path:
+    from infodrop.io import atomic_path
+
+    target = Path(path)
+    with atomic_path(target) as temporary:
+        figure.savefig(temporary, dpi=150, bbox_inches="tight", format="png")
+    return target
+
+
+def _toy_group(rows, keys, value):
+    """Mean and sample standard deviation of ``value`` over rows that share ``keys`` (NaN dropped)."""
+    import math
+
+    groups: dict = {}
+    for row in rows:
+        number = float(row[value])
+        if not math.isnan(number):
+            groups.setdefault(tuple(row[k] for k in keys), []).append(number)
+    out = {}
+    for key, values in groups.items():
+        array = np.asarray(values)
+        out[key] = (float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0)
+    return out
+
+
+def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Figs. 2 and 9 of Adilova et al. (2023): our estimates of h(Z|X) (top row) and I(X;Z)
+    (bottom row) against the number N of inputs, one column per input dimension n, mean ± sd over
+    seeds, with the quadrature truth as a dashed line. ``rows``: dicts with keys dim, n_samples,
+    seed, variance, h_z_given_x, i_xz, h_z_given_x_truth, i_xz_truth (nats), optionally i_xz_loo
+    (the leave-one-out variant, drawn too). Writes a PNG (150 dpi) to ``path`` and returns it.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; pass the rows of at least one run")
+    dims = sorted({int(r["dim"]) for r in rows})
+    figure, axes = _toy_figure(2, len(dims))
+    quantities = (
+        ("h_z_given_x", "h(Z|X) [nats]", [("h_z_given_x", "MC estimate of h(Z|X)", "tab:blue", "o")]),
+        ("i_xz", "I(X;Z) [nats]", [("i_xz", "our estimate of I(X;Z)", "tab:blue", "o"),
+                                   ("i_xz_loo", "leave-one-out variant", "tab:orange", "s")]),
+    )
+    for row_index, (key, ylabel, series) in enumerate(quantities):
+        for column, dim in enumerate(dims):
+            ax = axes[row_index][column]
+            for value, label, color, marker in series:
+                if value not in rows[0]:
+                    continue
+                stats = _toy_group(rows, ("dim", "n_samples"), value)
+                points = sorted((n, m, s) for (d, n), (m, s) in stats.items() if d == dim)
+                if points:
+                    n, mean, sd = zip(*points)
+                    ax.errorbar(n, mean, yerr=sd, marker=marker, ms=4, capsize=3, color=color, label=label)
+            truth = next(float(r[f"{key}_truth"]) for r in rows if int(r["dim"]) == dim)
+            ax.axhline(truth, color="black", ls="--", lw=1.2, label="quadrature truth")
+            ax.set_xscale("log")
+            ax.set_xlabel("number of inputs N")
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"n = {dim}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8, loc="best")
+    variance = rows[0].get("variance")
+    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: convergence (mean ± sd over seeds)")
+    figure.tight_layout()
+    return _toy_save(figure, path)
+
+
+def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Figs. 3 and 8 of Adilova et al. (2023): the mixture estimate of h(Z) against the Gaussian
+    (Ledoit-Wolf) upper bound, the Kolchinsky-Tracey pairwise bounds and the quadrature truth, against
+    the dimension n at the largest N (left), and the same quantities minus the truth for every N
+    (right). ``rows``: dicts with keys dim, n_samples, seed, variance, h_z_mixture,
+    h_z_gaussian_upper, h_z_pairwise_lower, h_z_pairwise_upper, h_z_truth (nats). Writes a PNG.
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; pass the rows of at least one run")
+    series = (
+        ("h_z_mixture", "mixture estimate", "tab:blue", "o", "-"),
+        ("h_z_gaussian_upper", "Gaussian upper bound (Ledoit-Wolf)", "tab:red", "s", "-"),
+        ("h_z_pairwise_upper", "pairwise upper bound (KL)", "tab:orange", "^", "--"),
+        ("h_z_pairwise_lower", "pairwise lower bound (Bhattacharyya)", "tab:green", "v", "--"),
+    )
+    sizes = sorted({int(r["n_samples"]) for r in rows})
+    largest = sizes[-1]
+    truth = {int(r["dim"]): float(r["h_z_truth"]) for r in rows}
+    dims = sorted(truth)
+    figure, axes = _toy_figure(1, 2, width=5.2, height=4.0)
+    left, right = axes[0]
+    for key, label, color, marker, style in series:
+        stats = _toy_group([r for r in rows if int(r["n_samples"]) == largest], ("dim",), key)
+        points = sorted((d, m, s) for (d,), (m, s) in stats.items())
+        if points:
+            d, mean, sd = zip(*points)
+            left.errorbar(d, mean, yerr=sd, marker=marker, ms=4, capsize=3, color=color, ls=style, label=label)
+    left.plot(dims, [truth[d] for d in dims], color="black", lw=1.2, ls=":", label="quadrature truth")
+    left.set_xlabel("input dimension n")
+    left.set_ylabel("h(Z) [nats]")
+    left.set_title(f"N = {largest} inputs")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8, loc="best")
+
+    dashes = ["-", "--", "-.", ":"]
+    for key, label, color, marker, _ in series:
+        stats = _toy_group(rows, ("dim", "n_samples"), key)
+        for index, size in enumerate(sizes):
+            points = sorted((d, m - truth[d]) for (d, n), (m, _) in stats.items() if n == size)
+            if points:
+                d, gap = zip(*points)
+                right.plot(d, gap, marker=marker, ms=4, color=color, ls=dashes[index % len(dashes)],
+                           label=f"{label.split(' (')[0]}, N = {size}")
+    right.axhline(0.0, color="black", lw=1.0, ls=":")
+    right.set_xlabel("input dimension n")
+    right.set_ylabel("estimate − truth of h(Z) [nats]")
+    right.set_title("difference from the quadrature truth")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=7, loc="best", ncol=1)
+    variance = rows[0].get("variance")
+    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: estimate and bounds of h(Z)")
+    figure.tight_layout()
+    return _toy_save(figure, path)
+
+
+def plot_estimator_comparison(rows: Sequence[dict], path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Figs. 4 and 10 of Adilova et al. (2023): I(X;Z) of every estimator, one panel per input
+    dimension n. Binning is drawn against the number of bins (bottom axis) and the bin size (top
+    axis, finer to the right); every other estimator, the quadrature truth and log N (the most a
+    discrete estimator can give) are horizontal lines. ``rows``: dicts with keys dim, n_samples,
+    seed, variance, estimator, setting, i_xz, i_xz_truth, log_n (nats). Writes a PNG (150 dpi).
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; pass the rows of at least one run")
+    dims = sorted({int(r["dim"]) for r in rows})
+    n_cols = min(3, len(dims))
+    n_rows = -(-len(dims) // n_cols)
+    figure, axes = _toy_figure(n_rows, n_cols, width=4.8, height=4.0)
+    stats = _toy_group(rows, ("dim", "estimator", "setting"), "i_xz")
+    scalar = [e for e in dict.fromkeys(str(r["estimator"]) for r in rows) if not e.startswith("binning")]
+    import matplotlib
+
+    names = {"ours": "ours (mixture)", "ours_loo": "ours (leave-one-out)", "edge": "EDGE", "ksg": "KSG", "doe": "DoE", "doe_l": "DoE (logistic)", "mine": "MINE", "infonce": "InfoNCE"}
+    # tab10 without purple, brown and gray, which mark binning and log N
+    palette = [matplotlib.colormaps["tab10"](i) for i in (0, 1, 2, 3, 6, 8, 9)]
+    colors = {name: palette[i % len(palette)] for i, name in enumerate(scalar)}
+    styles = ["-", "-.", "--", (0, (5, 1, 1, 1)), (0, (3, 1))]
+    handles = {}
+    for index, dim in enumerate(dims):
+        ax = axes[index // n_cols][index % n_cols]
+        subset = [r for r in rows if int(r["dim"]) == dim]
+        truth = float(subset[0]["i_xz_truth"])
+        log_n = float(subset[0]["log_n"])
+        handles["truth"] = ax.axhline(truth, color="black", lw=2.0, label="quadrature truth")
+        handles["log_n"] = ax.axhline(log_n, color="gray", lw=1.2, ls="--", label=f"log N (N = {int(subset[0]['n_samples'])})")
+        for name in scalar:
+            for (d, estimator, setting), (mean, _) in stats.items():
+                if d == dim and estimator == name:
+                    handles[name] = ax.axhline(
+                        mean, color=colors[name], lw=2.2 if name == "ours" else 1.3,
+                        ls=styles[scalar.index(name) % len(styles)], label=names.get(name, name),
+                    )
+        by_count = sorted((int(s), m) for (d, e, s), (m, _) in stats.items() if d == dim and e == "binning_bins")
+        if by_count:
+            x, y = zip(*by_count)
+            (handles["binning_bins"],) = ax.plot(x, y, color="tab:purple", ls=":", marker="o", ms=4, label="binning by number")
+            ax.set_xlabel("number of bins")
+        else:
+            ax.set_xticks([])
+        by_size = sorted((float(s), m) for (d, e, s), (m, _) in stats.items() if d == dim and e == "binning_size")
+        if by_size:
+            top = ax.twiny()
+            x, y = zip(*by_size)
+            (handles["binning_size"],) = top.plot(x, y, color="tab:brown", ls=":", marker="s", ms=4, label="binning by size")
+            top.set_xscale("log")
+            top.invert_xaxis()
+            top.set_xlabel("bin size")
+        ax.set_ylabel("I(X;Z) [nats]")
+        ax.set_title(f"n = {dim}", loc="left")
+        ax.grid(alpha=0.3)
+    for index in range(len(dims), n_rows * n_cols):
+        axes[index // n_cols][index % n_cols].set_visible(False)
+    variance = rows[0].get("variance")
+    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: I(X;Z) by estimator")
+    figure.tight_layout()
+    figure.legend(list(handles.values()), [h.get_label() for h in handles.values()], loc="upper center",
+                  ncol=min(5, len(handles)), fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    return _toy_save(figure, path)
