@@ -1,0 +1,242 @@
+"""Mutual information of Gaussian-dropout representations (Adilova, Geiger & Fischer, ICLR 2023,
+Section 4, Algorithm 1), with bounds.
+
+Z = f(X) * D, D ~ N(1, variance * I), f deterministic, X given by samples x_1..x_N. Then
+
+    I(X;Z) = h(Z) - h(Z|X),
+    h(Z|X) = (1/N) sum_i sum_k 1/2 log(2 pi e variance f_k(x_i)^2)       (closed form),
+    h(Z)   = entropy of the mixture (1/N) sum_i N(f(x_i), variance diag(f(x_i)^2))   (Monte Carlo).
+
+Note the variance: the noise of unit k has standard deviation sqrt(variance) |f_k| and variance
+variance * f_k^2 (the reference code mixed the two). See :mod:`infodrop.mi.mixture` for the
+numerical scheme and the treatment of exactly-zero units (ReLU), :mod:`infodrop.mi.bounds` for
+the Kolchinsky-Tracey pairwise bounds and the Ledoit-Wolf Gaussian upper bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from infodrop.checks import as_labels, as_matrix, check_int, check_positive, resolve_device
+from infodrop.mi.bounds import gaussian_upper_bound, pairwise_bounds
+from infodrop.mi.mixture import (
+    controlled_mean,
+    default_chunk_rows,
+    mixture_pass,
+    pattern_entropy,
+    prepare_components,
+)
+
+__all__ = ["GaussianDropoutMI", "gaussian_dropout_mi", "mixture_entropy"]
+
+
+@dataclass(frozen=True)
+class GaussianDropoutMI:
+    """Result of :func:`gaussian_dropout_mi`. All information quantities in nats.
+
+    i_xz: estimate of I(X;Z) = h_z - h_z_given_x.
+    h_z: Monte Carlo estimate of h(Z), the entropy of the N-component mixture.
+    h_z_given_x: h(Z|X), exact for the N inputs (closed form, averaged over inputs).
+    h_z_gaussian_upper: entropy of a Gaussian with the Ledoit-Wolf covariance of the Z samples,
+        an (estimated) upper bound on h(Z); None if a covariance was singular.
+    i_xz_bounds: (lower, upper) on I(X;Z) of the mixture from the pairwise-distance bounds
+        (Bhattacharyya lower, KL upper) minus h_z_given_x; None when ``bounds=False``.
+    h_z_bounds: (lower, upper) on h(Z) from the same bounds; None when ``bounds=False``.
+    i_zy: estimate of I(Z;Y) = h(Z) - sum_y p(y) h(Z|Y=y) with discrete labels, else None.
+    i_zy_bounds: (lower, upper) on I(Z;Y): (h_lower(Z) - h_upper(Z|Y), h_upper(Z) - h_lower(Z|Y)),
+        not clipped to [0, H(Y)]; None without labels or with ``bounds=False``.
+    h_z_given_y: estimate of h(Z|Y) with labels, else None.
+    i_xz_stderr: Monte Carlo standard error of h_z (and so of i_xz) given the N inputs.
+    i_xz_stderr_data: standard error of i_xz as an estimate for the population the N inputs were
+        drawn from (spread of the per-input terms / sqrt(N)); includes the noise.
+    i_zy_stderr: Monte Carlo standard error of i_zy given the inputs, else None.
+    i_xz_loo: the leave-one-out counterpart of i_xz (each sample of Z scored against the mixture
+        without its own component). Over draws of the N inputs,
+        E[i_xz] <= I(X;Z) <= E[i_xz_loo]: the pair brackets the finite-N bias (the first by
+        concavity of entropy, the second by Jensen). None when some input has no other input
+        with its zero pattern (or N = 1).
+    h_pattern: plug-in entropy H(B) of the pattern of nonzero units (0 without zeros).
+    n_patterns: number of distinct zero patterns (1 without zeros).
+    n_samples: N; n_units: d; noise_samples: samples of Z drawn per input; variance: the variance.
+    """
+
+    i_xz: float
+    h_z: float
+    h_z_given_x: float
+    h_z_gaussian_upper: float | None
+    i_xz_bounds: tuple[float, float] | None
+    h_z_bounds: tuple[float, float] | None
+    i_zy: float | None
+    i_zy_bounds: tuple[float, float] | None
+    h_z_given_y: float | None
+    i_xz_stderr: float
+    i_xz_stderr_data: float
+    i_zy_stderr: float | None
+    i_xz_loo: float | None
+    h_pattern: float
+    n_patterns: int
+    n_samples: int
+    n_units: int
+    noise_samples: int
+    variance: float
+
+
+def _resolve_dtype(dtype: Any) -> torch.dtype:
+    if dtype is None:
+        return torch.float64
+    if dtype in (torch.float64, "float64", "double"):
+        return torch.float64
+    if dtype in (torch.float32, "float32", "float"):
+        return torch.float32
+    raise ValueError(f"dtype must be None, 'float64' or 'float32' (or the torch dtypes), got {dtype!r}")
+
+
+def _validate(features, variance, labels, noise_samples, seed, chunk_size, device):
+    dev = resolve_device(device)
+    variance = check_positive(variance, "variance")
+    noise_samples = check_int(noise_samples, "noise_samples", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    f = as_matrix(features, "features", dtype=torch.float64, device=dev)
+    label_tensor = None
+    if labels is not None:
+        label_tensor = as_labels(labels, "labels", f.shape[0])
+        # Dense class indices 0..C-1 so that one-hot sums stay small.
+        _, label_tensor = torch.unique(label_tensor, return_inverse=True)
+        label_tensor = label_tensor.to(dev)
+    return f, variance, label_tensor, noise_samples, seed, chunk_size, dev
+
+
+def gaussian_dropout_mi(
+    features: Any,
+    variance: float,
+    *,
+    labels: Any = None,
+    noise_samples: int = 10,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    device: Any = None,
+    bounds: bool = True,
+    dtype: Any = None,
+) -> GaussianDropoutMI:
+    """Estimate I(X;Z) (and I(Z;Y)) for Z = f(X) * D, D ~ N(1, variance I), in nats.
+
+    Args:
+        features: the noiseless representation f(x_i) of N inputs, N x d (array or tensor;
+            1-D means d = 1). Finite; exact zeros (ReLU) are handled by conditioning on the zero
+            pattern (Theorem 3.3 / Appendix A.4 of Adilova et al.; see infodrop.mi.mixture).
+        variance: the Gaussian-dropout variance (> 0); from a binary rate p use p / (1 - p).
+        labels: optional N discrete class labels for I(Z;Y).
+        noise_samples: samples of Z drawn per input (>= 1; >= 2 for a within-input stderr).
+        seed: seed of the noise (>= 0); same seed, same device -> same numbers, whatever chunk_size.
+        chunk_size: rows of Z scored against all N components at once (rounded down to a
+            multiple of noise_samples, at least noise_samples). Peak memory is a few times
+            chunk_size * N * 8 bytes. Default: about 2^23 / N rows (64 MiB blocks).
+        device: None -> CUDA if available else CPU.
+        bounds: compute the pairwise bounds (i_xz_bounds, h_z_bounds, i_zy_bounds). The
+            Bhattacharyya bound costs O(N^2 d) elementwise work (does not reduce to matrix
+            products); set False to skip it for large N on a CPU.
+        dtype: None/'float64' (default, ~1e-12 relative) or 'float32' for the block of
+            log-densities (faster on GPUs; ~eps32/variance relative error per log-density).
+
+    Returns:
+        :class:`GaussianDropoutMI`.
+    """
+    f, variance, label_tensor, noise_samples, seed, chunk_size, dev = _validate(
+        features, variance, labels, noise_samples, seed, chunk_size, device
+    )
+    block_dtype = _resolve_dtype(dtype)
+    comp = prepare_components(f, variance)
+    n, d = comp.n, comp.d
+    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(n, noise_samples)
+    chunk_rows = max(noise_samples, chunk_rows - chunk_rows % noise_samples)
+
+    passes = mixture_pass(
+        comp,
+        noise_samples,
+        seed,
+        chunk_rows=chunk_rows,
+        labels=label_tensor,
+        leave_one_out=True,
+        dtype=block_dtype,
+    )
+    h_z_given_x = float(comp.entropy.mean())
+    h_z = controlled_mean(passes.neg_log_p, passes.neg_log_self, comp.entropy, noise_samples)
+    loo = controlled_mean(passes.neg_log_loo, passes.neg_log_self, comp.entropy, noise_samples)
+    i_xz_loo = loo.value - h_z_given_x if math.isfinite(loo.value) else None
+
+    i_zy = h_z_given_y = i_zy_stderr = None
+    if passes.neg_log_class is not None:
+        difference = passes.neg_log_p - passes.neg_log_class
+        mi_zy = controlled_mean(difference, passes.neg_log_self, comp.entropy, noise_samples)
+        i_zy = mi_zy.value
+        i_zy_stderr = mi_zy.stderr_mc
+        h_z_given_y = h_z.value - i_zy
+
+    gaussian_upper = gaussian_upper_bound(comp, noise_samples, seed, chunk_rows=chunk_rows)
+
+    i_xz_bounds = h_z_bounds = i_zy_bounds = None
+    if bounds:
+        pair = pairwise_bounds(comp, labels=label_tensor, chunk_rows=max(1, chunk_rows // noise_samples))
+        h_z_bounds = (pair["h_lower"], pair["h_upper"])
+        i_xz_bounds = (pair["h_lower"] - h_z_given_x, pair["h_upper"] - h_z_given_x)
+        if label_tensor is not None:
+            i_zy_bounds = (
+                pair["h_lower"] - pair["h_given_y_upper"],
+                pair["h_upper"] - pair["h_given_y_lower"],
+            )
+
+    return GaussianDropoutMI(
+        i_xz=h_z.value - h_z_given_x,
+        h_z=h_z.value,
+        h_z_given_x=h_z_given_x,
+        h_z_gaussian_upper=gaussian_upper,
+        i_xz_bounds=i_xz_bounds,
+        h_z_bounds=h_z_bounds,
+        i_zy=i_zy,
+        i_zy_bounds=i_zy_bounds,
+        h_z_given_y=h_z_given_y,
+        i_xz_stderr=h_z.stderr_mc,
+        i_xz_stderr_data=h_z.stderr_data,
+        i_zy_stderr=i_zy_stderr,
+        i_xz_loo=i_xz_loo,
+        h_pattern=pattern_entropy(comp),
+        n_patterns=comp.n_patterns,
+        n_samples=n,
+        n_units=d,
+        noise_samples=noise_samples,
+        variance=variance,
+    )
+
+
+def mixture_entropy(
+    features: Any,
+    variance: float,
+    *,
+    noise_samples: int = 10,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    device: Any = None,
+    dtype: Any = None,
+) -> tuple[float, float]:
+    """Only the Monte Carlo h(Z) of the Gaussian-dropout mixture: (estimate, MC stderr), nats.
+
+    The same computation as ``gaussian_dropout_mi(...).h_z`` without the leave-one-out,
+    class-conditional, Gaussian and pairwise extras (what benchmarks/bench_mixture.py times).
+    """
+    f, variance, _, noise_samples, seed, chunk_size, _ = _validate(
+        features, variance, None, noise_samples, seed, chunk_size, device
+    )
+    comp = prepare_components(f, variance)
+    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(comp.n, noise_samples)
+    chunk_rows = max(noise_samples, chunk_rows - chunk_rows % noise_samples)
+    passes = mixture_pass(
+        comp, noise_samples, seed, chunk_rows=chunk_rows, leave_one_out=False, dtype=_resolve_dtype(dtype)
+    )
+    result = controlled_mean(passes.neg_log_p, passes.neg_log_self, comp.entropy, noise_samples)
+    return result.value, result.stderr_mc

@@ -1,0 +1,368 @@
+"""Monte Carlo entropy of the Gaussian mixture that Gaussian dropout induces.
+
+Gaussian dropout multiplies a deterministic representation f(x) in R^d by noise
+D ~ N(1, variance * I), so given the N inputs x_1..x_N the representation Z = f(X) * D is the
+mixture
+
+    p_N(z) = (1/N) sum_j N(z; f_j, variance * diag(f_j^2)),        f_j = f(x_j),
+
+(Adilova, Geiger & Fischer, ICLR 2023, Section 4 and Algorithm 1). This module draws
+``noise_samples`` samples of Z per input and evaluates -log p_N(z) against ALL N components,
+in chunks of rows against tiles of columns with an online log-sum-exp, so memory stays at
+O(chunk_size * tile), never O(N^2).
+
+Log-densities as one matrix product
+-----------------------------------
+With r_jk = 1 / f_jk the quadratic form of component j at z is
+
+    Q_j(z) = sum_k (z_k - f_jk)^2 / (variance f_jk^2) = (1/variance) sum_k (z_k r_jk - 1)^2
+           = (1/variance) [ sum_k z_k^2 r_jk^2 - 2 sum_k z_k r_jk + d ],
+
+so for a block of rows the log-densities are one (rows x 2d)(2d x N) product of [z^2, z]
+against [-r^2/(2 variance), r/variance], plus a per-component bias, then a log-sum-exp.
+
+Numerical scheme (why float64, and why it is safe across scales)
+----------------------------------------------------------------
+The expansion is written in the scale-free variable z_k r_jk, which is 1 + sqrt(variance)*eps
+for the component that drew z: a unit whose f spans 1e-3 or 1e3 contributes an O(1) term, so
+the spread of f across units and inputs causes no cancellation by itself. The cancellation
+that remains is 2d terms of size ~1/variance summing to ~d: a relative rounding error of
+~eps_machine / variance per log-density, i.e. ~1e-3..1e-2 nats in float32 for variance 0.01
+and d = 128, but ~1e-12 in float64. Hence the default is float64 everywhere (about 2x the
+GEMM time of float32 on CPUs and H100-class GPUs; the exponentials, not the products,
+dominate on CPUs). In both precisions the log-density of the component that drew z (usually
+the largest term of the sum) is NOT taken from the product but computed exactly in float64
+from the noise itself: log N_i(z) = c_i - sum_k eps_k^2 / 2.
+The block's log-sum-exp is taken over the other components and merged with that exact term
+by ``logaddexp``; sums are accumulated in float64.
+
+Zero units (ReLU)
+-----------------
+A unit with f_k(x) = 0 gives Z_k = 0 exactly, so the component is degenerate. Following the
+proof of Theorem 3.3 (Appendix A.4) we condition on the pattern B = 1[f(X) != 0], which is a
+function of Z: I(X;Z) = H(B) + sum_b p(b) I(X; Z_b | B = b). Equivalently, entropies are taken
+with respect to the sum over patterns of Lebesgue measure on the nonzero coordinates: a
+component only has density at samples with its own pattern, a zero unit contributes nothing
+to a component's entropy, and h(Z) = H(B) + sum_b p(b) h(Z_b | B = b). In the block this is a
+mask (-inf between different patterns), applied only when more than one pattern occurs.
+With ReLU features of many units nearly every input has its own pattern; then I(X;Z) is close
+to the plug-in H(B) <= log N, which is what the data can say.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+# Elements of one rows x columns tile of log-densities: 2^19 float64 = 4 MiB stays in a CPU's
+# last-level cache (fresh 64 MiB blocks were several times slower per pair, page faults and
+# cache misses included) and is still a large enough GEMM for a GPU.
+TILE_ELEMENTS = 1 << 19
+# Default rows of Z per chunk (before rounding to a multiple of noise_samples).
+DEFAULT_CHUNK_ROWS = 256
+# Inputs per independently seeded noise block: the noise of input i depends only on the seed
+# and i, never on chunk_size.
+NOISE_BLOCK = 512
+
+
+@dataclass(frozen=True)
+class Components:
+    """Per-component quantities of the mixture, computed once (all tensors on one device).
+
+    features: N x d float64, f_j. inverse: N x d, 1/f_jk (0 where f_jk == 0).
+    log_abs: N x d, log|f_jk| (0 where f_jk == 0). nonzero: N, number of nonzero units.
+    pattern: N int64, id of the zero pattern; n_patterns: number of distinct patterns.
+    log_norm: N, c_j = -(nnz_j/2) log(2 pi variance) - sum_k log|f_jk|.
+    entropy: N, H(p_j) = nnz_j/2 log(2 pi e variance) + sum_k log|f_jk| (nats).
+    """
+
+    features: torch.Tensor
+    inverse: torch.Tensor
+    log_abs: torch.Tensor
+    nonzero: torch.Tensor
+    pattern: torch.Tensor
+    n_patterns: int
+    pattern_counts: torch.Tensor
+    log_norm: torch.Tensor
+    entropy: torch.Tensor
+    variance: float
+
+    @property
+    def n(self) -> int:
+        return int(self.features.shape[0])
+
+    @property
+    def d(self) -> int:
+        return int(self.features.shape[1])
+
+
+def prepare_components(features: torch.Tensor, variance: float) -> Components:
+    """Build :class:`Components` from validated float64 features (N x d) and the variance."""
+    nonzero_mask = features != 0
+    safe = torch.where(nonzero_mask, features, torch.ones_like(features))
+    inverse = torch.where(nonzero_mask, 1.0 / safe, torch.zeros_like(features))
+    log_abs = torch.where(nonzero_mask, safe.abs().log(), torch.zeros_like(features))
+    nonzero = nonzero_mask.sum(1).to(torch.float64)
+    sum_log_abs = log_abs.sum(1)
+    if bool(nonzero_mask.all()):
+        pattern = torch.zeros(features.shape[0], dtype=torch.int64, device=features.device)
+        counts = torch.tensor([features.shape[0]], dtype=torch.int64, device=features.device)
+    else:
+        _, pattern, counts = torch.unique(nonzero_mask, dim=0, return_inverse=True, return_counts=True)
+    log_norm = -0.5 * nonzero * math.log(2 * math.pi * variance) - sum_log_abs
+    entropy = 0.5 * nonzero * math.log(2 * math.pi * math.e * variance) + sum_log_abs
+    return Components(
+        features=features,
+        inverse=inverse,
+        log_abs=log_abs,
+        nonzero=nonzero,
+        pattern=pattern,
+        n_patterns=int(counts.numel()),
+        pattern_counts=counts,
+        log_norm=log_norm,
+        entropy=entropy,
+        variance=float(variance),
+    )
+
+
+def pattern_entropy(comp: Components) -> float:
+    """Plug-in entropy H(B) of the zero pattern over the N inputs (nats; 0 for one pattern)."""
+    p = comp.pattern_counts.to(torch.float64) / comp.n
+    return float(-(p * p.log()).sum())
+
+
+def default_chunk_rows(n_components: int, noise_samples: int) -> int:
+    """Rows of Z per chunk: DEFAULT_CHUNK_ROWS, but no more than the N * S rows that exist,
+    rounded down to a multiple of noise_samples (at least noise_samples)."""
+    rows = min(DEFAULT_CHUNK_ROWS, n_components * noise_samples)
+    return max(noise_samples, rows - rows % noise_samples)
+
+
+def _block_seed(seed: int, block: int) -> int:
+    state = np.random.SeedSequence([int(seed), int(block)]).generate_state(1, dtype=np.uint64)[0]
+    return int(state) & ((1 << 63) - 1)
+
+
+class NoiseSource:
+    """Standard normal noise eps (rows ordered input-major: row i*S + s) drawn in fixed blocks
+    of NOISE_BLOCK inputs, each from its own generator seeded by (seed, block index), so that the
+    noise of an input depends only on the seed and its index."""
+
+    def __init__(self, n: int, d: int, noise_samples: int, seed: int, device: torch.device):
+        self.n, self.d, self.s, self.seed, self.device = n, d, noise_samples, seed, device
+        self._cache: tuple[int, torch.Tensor] | None = None
+
+    def _block(self, b: int) -> torch.Tensor:
+        if self._cache is not None and self._cache[0] == b:
+            return self._cache[1]
+        start = b * NOISE_BLOCK
+        count = min(NOISE_BLOCK, self.n - start)
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(_block_seed(self.seed, b))
+        eps = torch.randn(count * self.s, self.d, generator=generator, dtype=torch.float64, device=self.device)
+        self._cache = (b, eps)
+        return eps
+
+    def eps(self, start: int, stop: int) -> torch.Tensor:
+        """Noise of inputs start..stop-1: ((stop-start)*S) x d float64."""
+        parts = []
+        for b in range(start // NOISE_BLOCK, (stop - 1) // NOISE_BLOCK + 1):
+            lo = max(start, b * NOISE_BLOCK) - b * NOISE_BLOCK
+            hi = min(stop, (b + 1) * NOISE_BLOCK) - b * NOISE_BLOCK
+            parts.append(self._block(b)[lo * self.s : hi * self.s])
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def samples_from_noise(comp: Components, start: int, stop: int, eps: torch.Tensor, s: int) -> torch.Tensor:
+    """Z = f_i * (1 + sqrt(variance) eps) for the rows of inputs start..stop-1."""
+    f = comp.features[start:stop].repeat_interleave(s, dim=0)
+    return f * (1.0 + math.sqrt(comp.variance) * eps)
+
+
+class OnlineLogSumExp:
+    """Log-sum-exp over column tiles, one row at a time: keeps a running max and a running sum
+    of exp(value - max) in float64 (and optionally per-class sums), so a row of N log-densities
+    is never held at once. ``update`` overwrites the tile it is given."""
+
+    def __init__(self, rows: int, n_classes: int, device: torch.device):
+        self.top = torch.full((rows,), float("-inf"), dtype=torch.float64, device=device)
+        self.total = torch.zeros(rows, dtype=torch.float64, device=device)
+        self.by_class = torch.zeros(rows, n_classes, dtype=torch.float64, device=device) if n_classes else None
+
+    def update(self, tile: torch.Tensor, onehot: torch.Tensor | None = None) -> None:
+        new_top = torch.maximum(self.top, tile.amax(dim=1).to(torch.float64))
+        safe = torch.where(torch.isfinite(new_top), new_top, torch.zeros_like(new_top))
+        scale = torch.exp(self.top - safe)
+        tile.sub_(safe.to(tile.dtype)[:, None]).exp_()
+        self.total.mul_(scale).add_(tile.sum(dim=1, dtype=torch.float64))
+        if self.by_class is not None:
+            self.by_class.mul_(scale[:, None]).add_((tile @ onehot).to(torch.float64))
+        self.top = new_top
+
+    def _safe_top(self) -> torch.Tensor:
+        return torch.where(torch.isfinite(self.top), self.top, torch.zeros_like(self.top))
+
+    def log_total(self) -> torch.Tensor:
+        """log sum_j exp(value_j) per row (-inf for a row with no finite value)."""
+        return self.total.log() + self._safe_top()
+
+    def log_class(self, own_class: torch.Tensor) -> torch.Tensor:
+        """log sum over the columns of the row's own class."""
+        return self.by_class.gather(1, own_class[:, None])[:, 0].log() + self._safe_top()
+
+
+def column_tile(rows: int, n: int, width: int = 1) -> int:
+    """Columns per tile so that rows x columns x width stays near TILE_ELEMENTS."""
+    return max(1, min(n, TILE_ELEMENTS // max(1, rows * width)))
+
+
+@dataclass
+class MixturePass:
+    """Per-row results of one pass over all samples of Z (rows input-major, M = N*S).
+
+    neg_log_p: -log p_N(z) (nats). neg_log_self: -log N_i(z) for the input i that drew z
+    (exact). neg_log_loo: -log p_{N, -i}(z), the mixture without component i (+inf where no other
+    component shares the pattern). neg_log_class: -log p_N(z | Y = y_i) or None.
+    """
+
+    neg_log_p: torch.Tensor
+    neg_log_self: torch.Tensor
+    neg_log_loo: torch.Tensor | None
+    neg_log_class: torch.Tensor | None
+
+
+def mixture_pass(
+    comp: Components,
+    noise_samples: int,
+    seed: int,
+    *,
+    chunk_rows: int | None = None,
+    labels: torch.Tensor | None = None,
+    leave_one_out: bool = True,
+    dtype: torch.dtype = torch.float64,
+) -> MixturePass:
+    """Evaluate the mixture log-density at every sample of Z (see the module docstring).
+
+    Rows of Z are processed chunk_rows at a time against column tiles of the N components
+    (log-sum-exp accumulated online), so memory is O(chunk_rows * tile), independent of N^2.
+    labels: N int64 class indices 0..C-1 (on comp's device) for the class-conditional mixtures
+    p_N(z | y) = (1/n_y) sum_{j: y_j = y} N(z; f_j, ...). Returns a :class:`MixturePass`
+    (all float64, length M = N * noise_samples).
+    """
+    n, d, s = comp.n, comp.d, noise_samples
+    device = comp.features.device
+    v = comp.variance
+    if chunk_rows is None:
+        chunk_rows = default_chunk_rows(n, s)
+    per_chunk = max(1, chunk_rows // s)
+    # Shift the per-component bias by a global constant so that float32 tiles keep their
+    # precision for the differences that matter; it is added back in float64.
+    bias64 = comp.log_norm - 0.5 * comp.nonzero / v
+    shift = float(bias64.mean())
+    weights_t = torch.cat([comp.inverse.square() * (-0.5 / v), comp.inverse * (1.0 / v)], dim=1).t().to(dtype)
+    bias = (bias64 - shift).to(dtype)
+    multi_pattern = comp.n_patterns > 1
+    noise = NoiseSource(n, d, s, seed, device)
+    onehot = class_counts = None
+    n_classes = 0
+    if labels is not None:
+        n_classes = int(labels.max()) + 1
+        onehot = torch.nn.functional.one_hot(labels, n_classes).to(dtype)
+        class_counts = onehot.sum(0).to(torch.float64)
+    out_p, out_self, out_loo, out_class = [], [], [], []
+    log_n = math.log(n)
+    nonzero_mask = comp.features != 0
+    cols = column_tile(per_chunk * s, n)
+    buffer = torch.empty(per_chunk * s, cols, dtype=dtype, device=device)
+    for start in range(0, n, per_chunk):
+        stop = min(n, start + per_chunk)
+        eps = noise.eps(start, stop)
+        z = samples_from_noise(comp, start, stop, eps, s)
+        rows = z.shape[0]
+        own = torch.arange(start, stop, device=device).repeat_interleave(s)
+        row_index = torch.arange(rows, device=device)
+        # Exact log-density of the component that drew z: its quadratic form is sum eps^2.
+        eps_sq = torch.where(nonzero_mask[own], eps.square(), torch.zeros_like(eps)).sum(1)
+        log_self = comp.log_norm[own] - 0.5 * eps_sq
+        zc = z.to(dtype)
+        left = torch.cat([zc.square(), zc], dim=1)
+        own_pattern = comp.pattern[own][:, None] if multi_pattern else None
+        acc = OnlineLogSumExp(rows, n_classes, device)
+        for c0 in range(0, n, cols):
+            c1 = min(n, c0 + cols)
+            tile = torch.addmm(bias[c0:c1], left, weights_t[:, c0:c1], out=buffer[:rows, : c1 - c0])
+            if multi_pattern:
+                tile.masked_fill_(own_pattern != comp.pattern[None, c0:c1], float("-inf"))
+            inside = (own >= c0) & (own < c1)
+            if bool(inside.any()):
+                tile[row_index[inside], own[inside] - c0] = float("-inf")
+            acc.update(tile, onehot[c0:c1] if onehot is not None else None)
+        log_rest = acc.log_total() + shift  # log sum_{j != i} N_j(z), -inf when empty
+        out_p.append(log_n - torch.logaddexp(log_rest, log_self))
+        out_self.append(-log_self)
+        if leave_one_out:
+            out_loo.append(math.log(max(n - 1, 1)) - log_rest)
+        if onehot is not None:
+            own_class = labels[own]
+            log_rest_class = acc.log_class(own_class) + shift
+            out_class.append(class_counts[own_class].log() - torch.logaddexp(log_rest_class, log_self))
+    return MixturePass(
+        neg_log_p=torch.cat(out_p),
+        neg_log_self=torch.cat(out_self),
+        neg_log_loo=torch.cat(out_loo) if leave_one_out else None,
+        neg_log_class=torch.cat(out_class) if onehot is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class ControlledMean:
+    """A Monte Carlo mean with the exactly known E[-log N_i(z)] = H_i as control variate.
+
+    value: the estimate (nats); stderr_mc: its standard error given the N inputs (noise only);
+    stderr_data: the standard error when the N inputs are themselves a sample (spread of the
+    per-input terms minus H_i, divided by sqrt(N)); per_input: per-input means (N).
+    """
+
+    value: float
+    stderr_mc: float
+    stderr_data: float
+    per_input: torch.Tensor
+
+
+def controlled_mean(values: torch.Tensor, neg_log_self: torch.Tensor, entropy: torch.Tensor, s: int) -> ControlledMean:
+    """Stratified MC mean of ``values`` (M = N*S rows, S per input) with control variate.
+
+    The control is c = -log N_i(z) - H_i, whose mean is exactly zero; the estimate is
+    mean(values - beta * c) with beta the pooled within-input regression slope (beta = 1 makes a
+    single-input mixture exact; the estimated beta keeps the variance no worse than without).
+    """
+    n = entropy.shape[0]
+    vals = values.reshape(n, s)
+    control = neg_log_self.reshape(n, s) - entropy[:, None]
+    finite = bool(torch.isfinite(vals).all())
+    if not finite:
+        return ControlledMean(float("inf"), float("nan"), float("nan"), vals.mean(1))
+    if s > 1:
+        vc = vals - vals.mean(1, keepdim=True)
+        cc = control - control.mean(1, keepdim=True)
+    else:
+        vc = vals - vals.mean()
+        cc = control - control.mean()
+    var_c = float(cc.square().sum())
+    beta = float((vc * cc).sum()) / var_c if var_c > 0 else 0.0
+    adjusted = vals - beta * control
+    per_input = adjusted.mean(1)
+    value = float(per_input.mean())
+    if s > 1:
+        within = adjusted.var(dim=1, unbiased=True)
+        stderr_mc = math.sqrt(float(within.sum()) / s) / n
+    else:
+        # No within-input spread to measure: fall back to the spread over all rows, which also
+        # contains the between-input variation and therefore overstates the noise.
+        stderr_mc = float(adjusted.std(unbiased=True)) / math.sqrt(n) if n > 1 else 0.0
+    pointwise = per_input - entropy
+    stderr_data = float(pointwise.std(unbiased=True)) / math.sqrt(n) if n > 1 else 0.0
+    return ControlledMean(value, stderr_mc, stderr_data, per_input)
