@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from infodrop.models import MLP, AllCNN32, AllCNN96, LeNet, ResNet18
-from infodrop.nn import GaussianDropout, InformationDropout, continuous_dropout_layers, kl_divergence
+from infodrop.nn import GaussianDropout, InformationDropout, continuous_dropout_layers, kl_divergence, set_mc
 
 
 def information_layers(model):
@@ -186,4 +186,14 @@ def test_evaluation_mode_makes_the_whole_network_deterministic():
     model(torch.randn(4, 3, 32, 32))  # one training step's worth of batch-norm statistics
     model.eval()
     x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model(x), model(x), rtol=0, atol=0)
+
+
+@torch.no_grad()
+def test_mc_dropout_keeps_the_noise_on_in_evaluation_mode():
+    torch.manual_seed(0)
+    model = set_mc(AllCNN32(filter_percentage=0.25).eval(), True)
+    x = torch.randn(2, 3, 32, 32)
+    assert not torch.equal(model(x), model(x))
+    set_mc(model, False)
     torch.testing.assert_close(model(x), model(x), rtol=0, atol=0)

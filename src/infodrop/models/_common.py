@@ -7,7 +7,7 @@ from typing import Optional
 from torch import nn
 
 from infodrop.checks import check_in_range, check_positive
-from infodrop.nn import GaussianDropout, InformationDropout, check_dropout_kind
+from infodrop.nn import GaussianDropout, check_dropout_kind
 
 ACTIVATIONS = ("relu", "softplus")
 
@@ -87,7 +87,6 @@ def dropout_after(kind: str, *, rate: float, variance: float) -> nn.Module:
 
 __all__ = [
     "ACTIVATIONS",
-    "InformationDropout",
     "activation_module",
     "check_activation",
     "check_max_alpha",

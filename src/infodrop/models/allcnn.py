@@ -17,7 +17,7 @@ Differences from the TensorFlow original, on purpose:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn

@@ -137,7 +137,7 @@ def _activation(name: str) -> nn.Module:
         return nn.ReLU()
     if name == "softplus":
         return nn.Softplus()
-    raise ValueError(f"activation={name!r} is not supported; use 'relu' or 'softplus'")
+    raise ValueError(f"activation={name!r} is not supported; use one of {', '.join(map(repr, ACTIVATIONS))}")
 
 
 def _default_prior(activation: str, prior: Optional[str]) -> str:
