@@ -1,6 +1,8 @@
 """CIFAR-10: official batches, safe unpickling, the preprocessing of process_cifar.py, npz layouts."""
 
+import io
 import pickle
+import tarfile
 
 import numpy as np
 import pytest
@@ -18,28 +20,38 @@ from infodrop.data import (
 TRAIN_NAMES = [f"data_batch_{i}" for i in range(1, 6)]
 
 
-class _python2_bytes(bytes):
-    """Marker so the pickler below writes it with Python 2's str opcode."""
-
-
 class _Python2StylePickler(pickle._Pickler):
-    """Writes bytes as Python 2 ``str`` (SHORT_BINSTRING), as the official cPickle batches do."""
+    """Pickles as Python 2's cPickle wrote the official batches: every str and bytes object is a
+    Python 2 ``str`` (BINSTRING opcode), so unpickling with encoding='bytes' yields bytes keys and
+    numpy's dtype arguments as bytes."""
 
     dispatch = dict(pickle._Pickler.dispatch)
 
     def save_python2_str(self, obj):
-        self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + bytes(obj))
+        data = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + len(data).to_bytes(4, "little") + data)
         self.memoize(obj)
 
-    dispatch[_python2_bytes] = save_python2_str
+    dispatch[str] = save_python2_str
+    dispatch[bytes] = save_python2_str
+
+
+def _python2_pickle(obj):
+    buffer = io.BytesIO()
+    _Python2StylePickler(buffer, protocol=2).dump(obj)
+    # Python 2's numpy named its array rebuilder numpy.core.multiarray._reconstruct.
+    return buffer.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
 
 
 def _official_batch(rng, count):
     return {
-        _python2_bytes(b"batch_label"): _python2_bytes(b"synthetic batch"),
-        _python2_bytes(b"labels"): [int(v) for v in rng.integers(0, 10, count)],
-        _python2_bytes(b"data"): rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-        _python2_bytes(b"filenames"): [_python2_bytes(b"img%d.png" % i) for i in range(count)],
+        b"batch_label": b"synthetic batch",
+        b"labels": [int(v) for v in rng.integers(0, 10, count)],
+        b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+        b"filenames": [b"img%d.png" % i for i in range(count)],
     }
 
 
@@ -50,8 +62,7 @@ def _write_official_batches(folder, count=6, seed=0):
     batches = {}
     for name in TRAIN_NAMES + ["test_batch"]:
         batch = _official_batch(rng, count)
-        with open(folder / name, "wb") as handle:
-            _Python2StylePickler(handle, protocol=2).dump(batch)
+        (folder / name).write_bytes(_python2_pickle(batch))
         batches[name] = batch
     return batches
 
@@ -69,6 +80,23 @@ def test_official_format_batches_load_as_nchw_floats_with_labels(tmp_path):
         test_images, test_labels = splits["test"]
         np.testing.assert_array_equal(test_images * 255, batches["test_batch"][b"data"].reshape(-1, 3, 32, 32).astype(np.float32))
         np.testing.assert_array_equal(test_labels, batches["test_batch"][b"labels"])
+
+
+def test_python2_pickle_emulation_matches_the_official_files_opcodes():
+    import pickletools
+
+    ops = {op.name for op, _, _ in pickletools.genops(_python2_pickle(_official_batch(np.random.default_rng(0), 2)))}
+    assert "BINUNICODE" not in ops and "SHORT_BINUNICODE" not in ops and "SHORT_BINSTRING" in ops
+
+
+def test_batches_load_from_the_official_tar_gz_archive(tmp_path):
+    batches = _write_official_batches(tmp_path / "cifar-10-batches-py", count=3)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    images, labels = load_cifar_batches(archive)["test"]
+    np.testing.assert_array_equal(images * 255, batches["test_batch"][b"data"].reshape(-1, 3, 32, 32).astype(np.float32))
+    np.testing.assert_array_equal(labels, batches["test_batch"][b"labels"])
 
 
 def test_python3_pickles_of_any_protocol_load(tmp_path):
@@ -208,6 +236,14 @@ def test_unknown_npz_layout_raises_data_error_naming_the_keys(tmp_path):
 def test_missing_npz_raises_data_error_naming_it_and_the_prepare_command(tmp_path):
     with pytest.raises(DataError, match=r"cifar10-train.npz: file not found; run `infodrop cifar prepare"):
         load_cifar_npz(tmp_path / "datasets" / "cifar10-train.npz")
+
+
+def test_truncated_npz_raises_data_error_naming_it(tmp_path):
+    np.savez(tmp_path / "cifar10-test.npz", images=np.zeros((4, 3, 32, 32), np.float32), labels=np.zeros(4, np.int64))
+    raw = (tmp_path / "cifar10-test.npz").read_bytes()
+    (tmp_path / "cifar10-test.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataError, match=r"cifar10-test.npz: not a readable npz file .*infodrop cifar prepare"):
+        load_cifar_npz(tmp_path / "cifar10-test.npz")
 
 
 def test_npz_holding_pickled_objects_is_refused(tmp_path):

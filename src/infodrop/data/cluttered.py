@@ -156,15 +156,20 @@ def generate_cluttered(
     positions int64 count x 2 (row, column of the digit's top-left corner), and the layout
     (see ClutteredData). The same seed gives the same data.
     """
+    return _generate(images, labels, count=count, canvas=canvas, distractors=distractors, distractor_size=distractor_size, seed=seed, combine=combine, as_bytes=False)
+
+
+def _generate(images, labels, *, count, canvas, distractors, distractor_size, seed, combine, as_bytes: bool) -> ClutteredData:
     images, labels = _check_source(images, labels)
     count = len(images) if count is None else check_int(count, "count", minimum=1)
     _check_options(canvas, distractors, distractor_size, images.shape[1:], combine)
     rng = np.random.default_rng(_seed_of(seed))
     layout = _draw_layout(rng, count, len(images), images.shape[1:], canvas, distractors, distractor_size)
-    out = np.empty((count, 1, canvas, canvas), dtype=np.float32)
+    out = np.empty((count, 1, canvas, canvas), dtype=np.uint8 if as_bytes else np.float32)
     for start in range(0, count, _RENDER_CHUNK):
         stop = min(start + _RENDER_CHUNK, count)
-        out[start:stop, 0] = _render(images, layout, start, stop, canvas, distractor_size, combine)
+        rendered = _render(images, layout, start, stop, canvas, distractor_size, combine)
+        out[start:stop, 0] = _to_uint8(rendered) if as_bytes else rendered
     return ClutteredData(out, labels[layout.digit], layout.position, layout.digit, layout.target)
 
 
@@ -223,11 +228,12 @@ def prepare_cluttered(
     }
     written: dict[str, Path] = {}
     for (split, (images, labels)), split_seed_sequence in zip(pools.items(), render_seeds):
-        data = generate_cluttered(
+        # Rendered straight to bytes chunk by chunk: 50000 float32 canvases would take 1.8 GB.
+        data = _generate(
             images, labels, count=counts[split], canvas=canvas, distractors=distractors,
-            distractor_size=distractor_size, seed=split_seed_sequence, combine=combine,
+            distractor_size=distractor_size, seed=split_seed_sequence, combine=combine, as_bytes=True,
         )
-        written[split] = save_npz(Path(out_dir) / CLUTTERED_FILES[split], images=_to_uint8(data.images), labels=data.labels, positions=data.positions)
+        written[split] = save_npz(Path(out_dir) / CLUTTERED_FILES[split], images=data.images, labels=data.labels, positions=data.positions)
     return written
 
 
