@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from scipy import integrate, stats
 from torch import nn
@@ -229,3 +231,19 @@ def test_alpha_of_the_wrong_shape_is_rejected():
 def test_extra_repr_shows_the_hyper_parameters():
     text = repr(InformationDropout.linear(3, 4, activation="softplus", max_alpha=0.5))
     assert "prior='log-normal'" in text and "max_alpha=0.5" in text and "mc=False" in text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    log_feature=st.floats(-9.0, 5.0),
+    alpha=st.floats(0.001, 1.001),
+    mu1=st.floats(-3.0, 3.0),
+    sigma1=st.floats(0.05, 5.0),
+)
+def test_log_normal_kl_is_nonnegative_and_zero_only_at_the_prior(log_feature, alpha, mu1, sigma1):
+    features = torch.tensor([math.exp(log_feature), math.exp(mu1)], dtype=torch.float64)
+    alphas = torch.tensor([alpha, sigma1], dtype=torch.float64)
+    kl = log_normal_kl(features, alphas, mu1, sigma1)
+    # Gibbs' inequality; float64 cancellation error is below 1e-12 for these ranges.
+    assert kl[0].item() >= -1e-12
+    assert kl[1].item() == pytest.approx(0.0, abs=1e-12)  # mu1 >= -3 keeps exp(mu1) above the 1e-4 clamp
