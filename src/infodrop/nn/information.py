@@ -173,7 +173,8 @@ class InformationDropout(nn.Module):
     After each forward:
         ``kl``: shape N, per-sample KL summed over units (keeps its graph, for the loss);
         ``kl_map``: detached, N x H x W for convolutional outputs (summed over channels), N x d for linear;
-        ``features``: detached f(x); ``alpha``: detached alpha.
+        ``features``: detached f(x); ``alpha``: detached alpha. Without noise the output *is* f(x),
+        so ``features`` shares its storage: do not modify the output in place if you read ``features``.
 
     Shapes: input as ``layer`` expects; output the shape of f(x) (N x C x H x W or N x d).
     """
