@@ -169,6 +169,17 @@ def test_zca_whitened_training_set_has_identity_covariance():
     np.testing.assert_allclose(zca.matrix_, zca.matrix_.T, atol=1e-10)
 
 
+def test_zca_with_fewer_samples_than_features_whitens_within_the_data_span():
+    rng = np.random.default_rng(6)
+    features = rng.normal(size=(30, 50)) @ rng.normal(size=(50, 50))
+    white = ZCAWhitening(1e-5).fit(features).transform(features)
+    eigenvalues = np.sort(np.linalg.eigvalsh(np.cov(white.astype(np.float64), rowvar=False)))[::-1]
+    # 30 centred samples span 29 directions: those become white (same 1e-3 argument as above),
+    # the others, where the data has no variance, stay at zero instead of being blown up.
+    np.testing.assert_allclose(eigenvalues[:29], 1.0, atol=1e-3)
+    np.testing.assert_allclose(eigenvalues[29:], 0.0, atol=1e-6)
+
+
 def test_zca_matrix_matches_process_cifar_svd_formulation():
     rng = np.random.default_rng(1)
     features = rng.normal(size=(500, 12)) @ rng.normal(size=(12, 12))

@@ -4,6 +4,8 @@ import gzip
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infodrop.data import DataError, fashion_mnist_folder, load_idx_folder, read_idx, write_idx
 
@@ -105,3 +107,16 @@ def test_real_fashion_mnist_has_60000_train_10000_test_images_in_10_classes():
     assert set(np.unique(train_labels)) == set(range(10)) == set(np.unique(test_labels))
     # Fashion-MNIST is balanced: 6000 training and 1000 test images per class.
     assert (np.bincount(train_labels) == 6000).all() and (np.bincount(test_labels) == 1000).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=1, max_size=4),
+    dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]),
+    compressed=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_idx_round_trip_holds_for_any_shape_and_dtype(tmp_path_factory, shape, dtype, compressed, seed):
+    array = (np.random.default_rng(seed).normal(size=shape) * 100).astype(dtype)
+    path = tmp_path_factory.mktemp("idx") / ("a.gz" if compressed else "a")
+    np.testing.assert_array_equal(read_idx(write_idx(path, array)), array)
