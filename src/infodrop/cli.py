@@ -144,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_command(experiment, command, overrides, multirun=multirun, module=module)
     except (UsageError, ConfigError) as error:
         return _error(str(error))
+    except KeyboardInterrupt:
+        print("infodrop: interrupted; a training run saved its last completed epoch: run the same command to resume", file=sys.stderr)
+        return 130
     return 0
 
 

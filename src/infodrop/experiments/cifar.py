@@ -204,21 +204,26 @@ def gaussian_total_correlation(samples: Any) -> float:
 
     data = as_matrix(samples, "samples", dtype=torch.float64, min_rows=2)
     count, dim = data.shape
+    singular = (
+        f"the covariance of the {dim} variables over {count} samples is singular, so the total "
+        "correlation is infinite; use more samples than variables (with correlation_mode=features "
+        "there is one variable per unit and location: try correlation_mode=channels or a smaller "
+        "filter_percentage)"
+    )
+    if count - 1 < dim:  # a sample covariance has rank at most count - 1
+        raise ValueError(singular)
     centred = data - data.mean(dim=0, keepdim=True)
     covariance = centred.T @ centred / (count - 1)
     scale = covariance.diagonal().sqrt()
     if bool((scale == 0).any()):
         raise ValueError(f"samples has {int((scale == 0).sum())} constant column(s); their correlation is undefined")
     correlation = covariance / scale[:, None] / scale[None, :]
-    sign, logdet = torch.linalg.slogdet(correlation)
-    if float(sign) <= 0 or not np.isfinite(float(logdet)):
-        raise ValueError(
-            f"the covariance of the {dim} variables over {count} samples is singular, so the total "
-            "correlation is infinite; use more samples than variables (with correlation_mode=features "
-            "there is one variable per unit and location: try correlation_mode=channels or a smaller "
-            "filter_percentage)"
-        )
-    return float(-0.5 * logdet / dim)
+    # Eigenvalues of R sum to dim; one below dim * float64 epsilon is rounding noise around zero,
+    # where log det would be a meaningless large number instead of -inf.
+    eigenvalues = torch.linalg.eigvalsh(correlation)
+    if float(eigenvalues.min()) <= dim * torch.finfo(torch.float64).eps * float(eigenvalues.max()):
+        raise ValueError(singular)
+    return float(-0.5 * eigenvalues.log().sum() / dim)
 
 
 def correlation(cfg: Any) -> float:

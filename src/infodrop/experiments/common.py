@@ -357,11 +357,16 @@ def _resolve(experiment: str, module: ModuleType | None) -> ModuleType:
 def compose(experiment: str, overrides: Sequence[str] = (), *, module: ModuleType | None = None) -> DictConfig:
     """Compose one experiment's config from Hydra overrides, strictly, and validate it.
 
-    ``compose("cifar", ["beta=0.5", "filter_percentage=0.25"])`` returns a read-only
-    ``DictConfig`` of ``cifar.Config``. Raises :class:`ConfigError` for an unknown entry, a wrong
+    ``compose("cifar", ["softplus", "beta=0.5"])`` returns a read-only ``DictConfig`` of
+    ``cifar.Config``; a word without ``=`` is a named config, expanded where it stands (so put
+    presets first for explicit settings to win, as on the command line). Raises :class:`ConfigError` for an unknown entry, a wrong
     type or a value that ``validate`` refuses.
     """
     module = _resolve(experiment, module)
+    expanded: list[str] = []
+    for word in overrides:
+        expanded += preset_overrides(module, word, experiment) if "=" not in word else [word]
+    overrides = expanded
     parsed = _parse_overrides(overrides)
     _check_keys(module, experiment, parsed)
     with _HydraSession(experiment, module) as session:
@@ -482,6 +487,12 @@ def run_name(cfg: Any, module: ModuleType) -> str:
     return name
 
 
+def model_config(cfg: Any, module: ModuleType) -> dict[str, Any]:
+    """The entries that define the trained model (those that enter the run name), as plain values."""
+    plain = to_plain(cfg)
+    return {spec.name: plain[spec.name] for spec in _fields(module) if spec.metadata.get("in_run_name", True)}
+
+
 @dataclass(frozen=True)
 class RunPaths:
     """Where a run's artefacts live, all relative to the working directory by default."""
@@ -600,8 +611,9 @@ def information_loss(*, beta: float, train_size: int, weight_decay: float) -> Ca
     loss = CE + beta * kl_divergence(model) / train_size + weight_decay * sum_p ||p||^2 / 2, with
     CE the batch-mean cross-entropy (nats), ``kl_divergence`` the batch-mean per-sample KL summed
     over the information-dropout layers (nats), and the last term TensorFlow's ``l2_loss`` over
-    every trainable parameter. ``parts`` holds floats: ``cross_entropy``, ``kl`` (per sample,
-    before division), ``l2``.
+    every trainable parameter. ``parts`` holds detached 0-dim tensors: ``cross_entropy``, ``kl``
+    (per sample, before the division by ``train_size``) and, with weight decay, ``l2`` (the half
+    sum of squares, before the factor ``weight_decay``).
     """
     import torch
     from torch.nn import functional
@@ -616,11 +628,12 @@ def information_loss(*, beta: float, train_size: int, weight_decay: float) -> Ca
         cross_entropy = functional.cross_entropy(logits, targets)
         kl = kl_divergence(model)
         total = cross_entropy + beta * kl / train_size
-        parts = {"cross_entropy": float(cross_entropy.detach()), "kl": float(kl.detach())}
+        # Detached tensors, not floats: a float() per batch would synchronise with the GPU.
+        parts = {"cross_entropy": cross_entropy.detach(), "kl": kl.detach()}
         if weight_decay > 0:
-            squares = torch.stack([p.pow(2).sum() for p in model.parameters() if p.requires_grad]).sum()
-            total = total + weight_decay * squares / 2
-            parts["l2"] = float(squares.detach()) / 2
+            half_squares = torch.stack([p.pow(2).sum() for p in model.parameters() if p.requires_grad]).sum() / 2
+            total = total + weight_decay * half_squares
+            parts["l2"] = half_squares.detach()
         return total, parts
 
     return loss
@@ -678,11 +691,10 @@ def train_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, 
     from infodrop.engine import Run, fit
 
     paths = run_paths(cfg, module, experiment)
-    config = to_plain(cfg)
     train_set, test_set = as_tensor_dataset(*train), as_tensor_dataset(*test)
     if _is_main_process():
         print(f"run {paths.name}: {len(train_set)} training and {len(test_set)} test images; checkpoint {paths.model_file}")
-    run = Run(paths.run_dir, config=config)
+    run = Run(paths.run_dir, config=to_plain(cfg))
     result = fit(
         model,
         train_set,
@@ -695,7 +707,9 @@ def train_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, 
         run=run,
         checkpoint_path=paths.model_file,
         checkpoint_every=cfg.checkpoint_every,
-        config=config,
+        # Only the entries that define the run go into the checkpoint, so that resuming with
+        # more epochs, another device or other folders is allowed and anything else is refused.
+        config=model_config(cfg, module),
         seed=cfg.seed,
         device=cfg.device,
         progress=cfg.progress,
@@ -714,7 +728,10 @@ def load_trained(cfg: Any, experiment: str, module: ModuleType, model: Any) -> t
             f"{paths.model_file}: no trained model for run {paths.name}; train it first with "
             f"`infodrop {experiment} train` and the same settings"
         )
-    load_checkpoint(paths.model_file, model)
+    state = load_checkpoint(paths.model_file)
+    if "model" not in state:
+        raise ValueError(f"{paths.model_file} holds no 'model' entry; it was not written by `infodrop {experiment} train`")
+    model.load_state_dict(state["model"])
     return model.to(resolve_device(cfg.device)), paths
 
 
@@ -728,7 +745,7 @@ def test_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, t
     recompute_batchnorm(model, train_set, batch_size=cfg.batch_size, device=cfg.device)
     metrics = {key: float(value) for key, value in evaluate(model, test_set, batch_size=cfg.batch_size, device=cfg.device).items()}
     if _is_main_process():
-        print(f"Test error: {metrics['error']:.2f}% (loss {metrics['loss']:.4f}) of run {paths.name} on {len(test_set)} images")
+        print(f"Test error: {100 * metrics['error']:.2f}% (loss {metrics['loss']:.4f}) of run {paths.name} on {len(test_set)} images")
     record(paths, "test", {f"test_{key}": value for key, value in metrics.items()})
     return metrics
 

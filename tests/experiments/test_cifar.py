@@ -1,0 +1,180 @@
+"""The CIFAR-10 experiment end to end through the CLI, on tiny synthetic CIFAR-format batches,
+and the total-correlation estimate of Achille & Soatto's ``correlation`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from infodrop import cli
+from infodrop.experiments import cifar, common
+from infodrop.nn import InformationDropout
+
+# Tiny everything: 4 filters in the first block, 10 training and 10 test images, 2 batches/epoch.
+SMALL = ["filter_percentage=0.05", "batch_size=5", "progress=false"]
+RELU_NAME = "filter_percentage=0.05,batch_size=5"
+# With 10 training images beta * KL / N_train is large; a gentler setting keeps softplus finite.
+SOFTPLUS = ["softplus", "beta=0.1", "lr=0.01"]
+SOFTPLUS_NAME = "activations=softplus,lognorm_prior=True,beta=0.1,filter_percentage=0.05,batch_size=5,lr=0.01"
+
+
+def _write_batches(folder: Path, rng: np.random.Generator) -> None:
+    folder.mkdir()
+    for name, count in [*((f"data_batch_{i}", 2) for i in range(1, 6)), ("test_batch", 10)]:
+        batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, count)]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A working directory with prepared data and two trained runs (relu, softplus)."""
+    folder = tmp_path_factory.mktemp("cifar")
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        _write_batches(folder / "cifar-10-batches-py", np.random.default_rng(0))
+        assert cli.main(["cifar", "prepare", "with", "source=cifar-10-batches-py"]) == 0
+        assert cli.main(["cifar", "train", "with", "epochs=1", *SMALL]) == 0
+        assert cli.main(["cifar", "train", "with", *SOFTPLUS, "epochs=1", *SMALL]) == 0
+    finally:
+        os.chdir(old)
+    return folder
+
+
+@pytest.fixture
+def inside(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    return workdir
+
+
+def test_prepare_writes_whitened_npz_files(inside):
+    data = np.load(inside / "datasets" / "cifar10-train.npz")
+    assert data["images"].shape == (10, 3, 32, 32) and data["labels"].shape == (10,)
+    assert (inside / "datasets" / "cifar10-test.npz").is_file()
+
+
+def test_train_saves_the_model_under_the_run_name_and_records_the_run(inside):
+    assert (inside / "models" / "cifar" / f"{RELU_NAME}.pt").is_file()
+    run = inside / "runs" / "cifar" / RELU_NAME
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1]
+    assert {"cross_entropy", "kl", "l2", "test_error"} <= set(lines[0])
+    assert json.loads((run / "result.json").read_text())["status"] == "completed"
+    assert "beta: 3.0" in (run / "config.yaml").read_text()
+
+
+def test_train_resumes_from_its_checkpoint(inside, capsys):
+    # epochs is not part of the run name: a longer run continues the shorter one's checkpoint.
+    assert cli.main(["cifar", "train", "with", *SOFTPLUS, "epochs=2", *SMALL]) == 0
+    lines = (inside / "runs" / "cifar" / SOFTPLUS_NAME / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines if "epoch" in json.loads(line)] == [1, 2]
+    state = torch.load(inside / "models" / "cifar" / f"{SOFTPLUS_NAME}.pt", weights_only=True)
+    assert state["epoch"] == 2
+
+
+def test_test_reports_the_test_error_of_the_same_run(inside, capsys):
+    assert cli.main(["cifar", "test", "with", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "Test error:" in out and RELU_NAME in out
+    record = json.loads((inside / "runs" / "cifar" / RELU_NAME / "test.json").read_text())
+    assert 0.0 <= record["test_error"] <= 1.0
+
+
+def test_test_without_a_trained_model_says_to_train(inside, capsys):
+    status = cli.main(["cifar", "test", "with", "beta=1", *SMALL])
+    err = capsys.readouterr().err
+    assert status == 2 and "infodrop cifar train" in err and "Traceback" not in err
+
+
+def test_correlation_of_softplus_network_is_a_finite_positive_number(inside, capsys):
+    assert cli.main(["cifar", "correlation", "with", *SOFTPLUS, "correlation_mode=channels", *SMALL]) == 0
+    out = capsys.readouterr().out
+    value = float(out.split("Total correlation:")[1].split()[0])
+    # A Gaussian's total correlation is a KL divergence: >= 0, and finite for full-rank data.
+    assert 0.0 <= value < float("inf")
+
+
+def test_correlation_over_all_units_refuses_fewer_samples_than_units(inside, capsys):
+    # 9 channels x 8 x 8 locations = 576 variables from 10 test images: singular covariance.
+    status = cli.main(["cifar", "correlation", "with", *SOFTPLUS, *SMALL])
+    err = capsys.readouterr().err
+    assert status == 2 and "singular" in err and "correlation_mode=channels" in err
+
+
+def test_correlation_refuses_relu_and_points_to_softplus(inside, capsys):
+    status = cli.main(["cifar", "correlation", "with", *SMALL])
+    err = capsys.readouterr().err
+    assert status == 2 and "softplus" in err and "Traceback" not in err
+
+
+def test_plot_draws_kl_heat_maps_for_five_test_images(inside):
+    assert cli.main(["cifar", "plot", "with", *SMALL]) == 0
+    files = sorted((inside / "plots" / "cifar" / RELU_NAME).glob("*.png"))
+    assert [f.name for f in files] == [f"kl_{j}.png" for j in range(5)]
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+
+
+def test_train_without_data_names_the_file_and_the_prepare_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["cifar", "train", "with", "data_dir=elsewhere", *SMALL])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "elsewhere/cifar10-train.npz" in err
+    assert "infodrop cifar prepare with source=PATH/cifar-10-batches-py data_dir=elsewhere" in err
+    assert not (tmp_path / "models").exists()
+
+
+def test_loss_is_cross_entropy_plus_beta_kl_over_n_plus_half_l2():
+    torch.manual_seed(0)
+    model = cifar.build_model(common.compose("cifar", ["filter_percentage=0.05"]))
+    images, targets = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    logits = model(images)
+    loss = common.information_loss(beta=3.0, train_size=50000, weight_decay=0.001)
+    value, parts = loss(model, logits, targets)
+    kl = sum(layer.kl.sum() / 4 for layer in model.modules() if isinstance(layer, InformationDropout))
+    half_squares = sum((p**2).sum() for p in model.parameters()) / 2
+    expected = torch.nn.functional.cross_entropy(logits, targets) + 3.0 * kl / 50000 + 0.001 * half_squares
+    # Same float32 sums in a different order: agreement to a few float32 ulps of the total.
+    assert torch.allclose(value, expected, rtol=1e-5)
+    assert torch.allclose(parts["kl"], kl, rtol=1e-5)
+
+
+def test_total_correlation_of_a_bivariate_gaussian_is_minus_quarter_log_one_minus_rho_squared():
+    rho, count = 0.8, 100_000
+    rng = np.random.default_rng(1)
+    samples = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], size=count)
+    truth = -0.25 * np.log(1 - rho**2)
+    # The estimate moves by d/drho = rho / (2 (1 - rho^2)) = 1.11 per unit of rho, whose
+    # standard error is (1 - rho^2) / sqrt(count) = 0.0011: SE of the estimate 0.0013; 5 SE.
+    assert abs(cifar.gaussian_total_correlation(samples) - truth) < 0.0065
+
+
+def test_total_correlation_matches_the_original_normal_tc_formula():
+    rng = np.random.default_rng(2)
+    data = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
+    covariance = np.cov(data, rowvar=False)
+    original = -0.5 * np.linalg.slogdet(np.diag(1.0 / np.diag(covariance)) @ covariance)[1] / covariance.shape[0]
+    # Both in float64 on a well-conditioned 6 x 6 matrix: agreement to rounding.
+    assert cifar.gaussian_total_correlation(data) == pytest.approx(original, rel=1e-9)
+
+
+def test_fullcnn_preset_is_the_iclr_2023_setup():
+    cfg = common.compose("cifar", ["single_dropout=true", "max_alpha=0.95", "lr_milestones=[40,80,120]"])
+    assert cfg == common.compose("cifar", ["fullcnn"])
+    assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.lr_decay) == (100, 0.05, 200, 0.1)
+    layers = [m for m in cifar.build_model(cfg).modules() if isinstance(m, InformationDropout)]
+    assert len(layers) == 1
+
+
+def test_defaults_are_the_original_cifar_py():
+    cfg = common.compose("cifar")
+    assert (cfg.batch_size, cfg.lr, list(cfg.lr_milestones), cfg.lr_decay, cfg.epochs) == (100, 0.05, [80, 120, 160], 0.1, 200)
+    assert (cfg.beta, cfg.max_alpha, cfg.weight_decay, cfg.momentum) == (3.0, 0.7, 0.001, 0.9)
+    assert (cfg.dropout, cfg.activations, cfg.lognorm_prior, cfg.filter_percentage) == ("information", "relu", False, 1.0)
+    assert (cfg.keep_prob, cfg.initial_keep_prob) == (0.5, 0.8)
