@@ -16,7 +16,7 @@ import numpy as np
 
 from infodrop.io import atomic_path
 
-from .errors import DataError, data_error
+from .errors import data_error
 
 # IDX type code -> big-endian numpy dtype.
 IDX_DTYPES: dict[int, np.dtype] = {
