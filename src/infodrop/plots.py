@@ -244,12 +244,13 @@ def _plane_bin_sweep(
     formats: Sequence[str] = ("png", "pdf"),
     title: str | None = None,
 ) -> list[Path]:
-    """I(X;Z) against the bin count for several networks (the consequence of Theorems 3.1/3.2).
+    """I(X;Z) in nats against the bin count for several networks (the consequence of Theorems
+    3.1/3.2: binary dropout's binning estimate grows without bound, up to the plug-in ceiling).
 
-    ``rows``: dicts with ``label`` (curve name), ``bins`` (count), ``i_xz`` (nats) and optionally
-    ``log_n`` (the ceiling log N of the plug-in estimate) for binning curves; and dicts with
-    ``label``, ``i_xz`` and ``bins=None`` (optionally ``lower``/``upper``) for estimates that do not
-    depend on bins, drawn as horizontal lines (with a shaded bracket).
+    ``rows``: dicts with ``label`` (curve name), ``bins`` (count), ``i_xz`` and optionally
+    ``log_n`` (the ceiling log N, drawn dotted) and ``panel`` (one subplot per distinct panel name);
+    rows with ``bins=None`` are bin-free estimates, drawn as horizontal dashed lines, with a shaded
+    bracket when ``lower``/``upper`` are given.
     """
     import matplotlib
 
@@ -259,33 +260,39 @@ def _plane_bin_sweep(
     formats = _plane_check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    figure = Figure(figsize=(6.0, 4.2), layout="constrained")
-    ax = figure.subplots()
-    curves: dict[str, list] = {}
+    panels: dict[str, list] = {}
     for row in rows:
-        curves.setdefault(row["label"], []).append(row)
-    colours = ["C0", "C1", "C2", "C3", "C4", "C5"]
-    log_n = None
-    for index, (label, points) in enumerate(curves.items()):
-        colour = colours[index % len(colours)]
-        swept = sorted((p for p in points if p.get("bins") is not None), key=lambda p: p["bins"])
-        flat = [p for p in points if p.get("bins") is None]
-        if swept:
-            ax.plot([p["bins"] for p in swept], [p["i_xz"] for p in swept], "o-", color=colour, label=label)
-            log_n = max([log_n or 0.0] + [p["log_n"] for p in swept if p.get("log_n") is not None]) or log_n
-        for p in flat:
-            ax.axhline(p["i_xz"], color=colour, linestyle="--", label=label)
-            if p.get("lower") is not None and p.get("upper") is not None:
-                ax.axhspan(p["lower"], p["upper"], color=colour, alpha=0.15)
-    if log_n:
-        ax.axhline(log_n, color="0.4", linestyle=":", linewidth=1.0, label="log N (plug-in ceiling)")
-    ax.set_xscale("log")
-    ax.set_xlabel("number of bins per unit")
-    ax.set_ylabel("I(X;Z) [nats]")
-    ax.grid(True, alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+        panels.setdefault(row.get("panel", ""), []).append(row)
+    labels = list(dict.fromkeys(row["label"] for row in rows))
+    colours = {label: f"C{index % 10}" for index, label in enumerate(labels)}
+    figure = Figure(figsize=(5.4 * len(panels), 4.2), layout="constrained")
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (panel, panel_rows) in zip(axes, panels.items()):
+        curves: dict[str, list] = {}
+        for row in panel_rows:
+            curves.setdefault(row["label"], []).append(row)
+        ceilings = [row["log_n"] for row in panel_rows if row.get("log_n") is not None]
+        for label, points in curves.items():
+            swept = sorted((p for p in points if p.get("bins") is not None), key=lambda p: p["bins"])
+            if swept:
+                ax.plot([p["bins"] for p in swept], [p["i_xz"] for p in swept], "o-", color=colours[label], label=label)
+            for p in points:
+                if p.get("bins") is not None:
+                    continue
+                ax.axhline(p["i_xz"], color=colours[label], linestyle="--", label=label)
+                if p.get("lower") is not None and p.get("upper") is not None:
+                    ax.axhspan(p["lower"], p["upper"], color=colours[label], alpha=0.15)
+        if ceilings:
+            ax.axhline(max(ceilings), color="0.4", linestyle=":", linewidth=1.0, label="log N (plug-in ceiling)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("number of bins per unit")
+        ax.set_ylabel("I(X;Z) [nats]")
+        ax.grid(True, alpha=0.3, which="both")
+        if panel:
+            ax.set_title(panel, fontsize=10)
+        ax.legend(fontsize=7)
     if title:
-        ax.set_title(title, fontsize=10)
+        figure.suptitle(title, fontsize=10)
     return _plane_save(figure, out_dir, stem, formats)
 
 
@@ -357,6 +364,10 @@ def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: st
                     ax.errorbar(n, mean, yerr=sd, marker=marker, ms=4, capsize=3, color=color, label=label)
             truth = next(float(r[f"{key}_truth"]) for r in rows if int(r["dim"]) == dim)
             ax.axhline(truth, color="black", ls="--", lw=1.2, label="quadrature truth")
+            if key == "i_xz":
+                # the plain mixture estimate cannot exceed about log N (own component included)
+                sizes = sorted({int(r["n_samples"]) for r in rows if int(r["dim"]) == dim})
+                ax.plot(sizes, np.log(sizes), color="gray", ls=":", lw=1.2, label="log N")
             ax.set_xscale("log")
             ax.set_xlabel("number of inputs N")
             ax.set_ylabel(ylabel)

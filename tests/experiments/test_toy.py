@@ -114,13 +114,14 @@ def test_bounds_command_orders_pairwise_bounds_around_the_mixture_estimate(tmp_p
     assert len(rows) == 4
     assert (tmp_path / "plots" / "bounds_var0.1.png").stat().st_size > 0
     for row in rows:
-        # Kolchinsky & Tracey: the Bhattacharyya and KL pairwise bounds bracket the mixture entropy
-        assert row["h_z_pairwise_lower"] <= row["h_z_mixture"] + 0.05 * row["dim"]
-        assert row["h_z_mixture"] <= row["h_z_pairwise_upper"] + 0.05 * row["dim"]
+        # Kolchinsky & Tracey: the Bhattacharyya and KL pairwise bounds bracket the entropy of the
+        # mixture, of which h_z_mixture is a Monte Carlo estimate with standard error h_z_stderr.
+        slack = 4 * row["h_z_stderr"]
+        assert row["h_z_pairwise_lower"] - slack <= row["h_z_mixture"] <= row["h_z_pairwise_upper"] + slack
 
 
 def test_compare_command_runs_every_estimator(tmp_path):
-    cfg = _config(tmp_path, compare_dims=[1, 2], compare_samples=40, noise_samples=3, neural_steps=3,
+    cfg = _config(tmp_path, compare_dims=[2], compare_samples=40, noise_samples=3, neural_steps=3,
                   bin_counts=[2, 10], bin_sizes=[0.5, 0.1], variance=0.4)  # fmt: skip
     rows = _read(toy.compare(cfg), toy.COMPARE_COLUMNS)
     assert (tmp_path / "plots" / "compare_var0.4.png").stat().st_size > 0
