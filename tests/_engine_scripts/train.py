@@ -1,0 +1,79 @@
+"""Train the tiny problem; run as a script (also under torchrun) by the engine tests.
+
+    python train.py OUT_FOLDER [--epochs N] [--every K] [--kill-at-save S]
+
+``--kill-at-save S`` makes the S-th checkpoint write SIGKILL this process half-way through
+writing the temp file, as a crash or an OOM killer would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import io
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_problem import TinyNet, make_data, sgd, step_lr  # noqa: E402
+
+from infodrop.engine import Run, ddp_info, fit, set_seed  # noqa: E402
+
+
+def main() -> None:
+    faulthandler.dump_traceback_later(50, exit=True)  # a hung worker reports where, then exits
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--every", type=int, default=1)
+    parser.add_argument("--kill-at-save", type=int, default=0)
+    args = parser.parse_args()
+
+    if args.kill_at_save:
+        real_save = torch.save
+        calls = {"n": 0}
+
+        def dying_save(obj, target, *rest, **options):
+            calls["n"] += 1
+            if calls["n"] == args.kill_at_save:
+                buffer = io.BytesIO()
+                real_save(obj, buffer)
+                with open(target, "wb") as handle:
+                    handle.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_save(obj, target, *rest, **options)
+
+        torch.save = dying_save
+
+    set_seed(0)
+    model = TinyNet()
+    run = Run(args.out / "run", config={"width": 8})
+    metrics = fit(
+        model,
+        make_data(256, seed=1),
+        make_data(128, seed=2),
+        epochs=args.epochs,
+        batch_size=32,
+        make_optimizer=sgd,
+        make_scheduler=step_lr,
+        run=run,
+        checkpoint_path=args.out / "checkpoint.pt",
+        checkpoint_every=args.every,
+        config={"width": 8},
+        progress=False,
+    )
+    rank = ddp_info()[0]
+    # Every rank reports what it ended with, so the test can check the ranks agree.
+    checksum = sum(float(tensor.double().sum()) for tensor in model.state_dict().values())
+    (args.out / f"rank{rank}.json").write_text(json.dumps({"metrics": metrics, "checksum": checksum}))
+
+
+if __name__ == "__main__":
+    main()
