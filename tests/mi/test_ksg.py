@@ -84,6 +84,7 @@ def test_duplicated_samples_raise_a_clear_error_and_seeded_jitter_resolves_them(
         ({"k": 0}, "k must be an integer"),
         ({"metric": "manhattan"}, "metric"),
         ({"jitter": -1.0}, "jitter"),
+        ({"workers": 0}, "workers"),
     ],
 )
 def test_ksg_rejects_bad_options(kwargs, match):

@@ -23,18 +23,22 @@ __all__ = ["ksg_mi"]
 _METRICS = ("chebyshev", "euclidean")
 
 
-def _standardize(values: np.ndarray) -> np.ndarray:
+def _scale(values: np.ndarray) -> np.ndarray:
     scale = values.std(axis=0)
-    # A constant column carries no information either way; leave it as it is instead of 0/0.
+    # A constant column carries no information either way; scale 1 instead of 0/0.
     scale[scale == 0] = 1.0
-    return values / scale
+    return scale
 
 
-def _count_within(points: np.ndarray, radius: np.ndarray, metric: str, chunk: int = 1024) -> np.ndarray:
+def _standardize(values: np.ndarray) -> np.ndarray:
+    return values / _scale(values)
+
+
+def _count_within(points: np.ndarray, radius: np.ndarray, metric: str, workers: int = 1, chunk: int = 1024) -> np.ndarray:
     """For each point i, the number of OTHER points j with distance(point_j, point_i) <= radius_i."""
     if metric == "chebyshev":
         tree = cKDTree(points)
-        counts = tree.query_ball_point(points, radius, p=np.inf, return_length=True)
+        counts = tree.query_ball_point(points, radius, p=np.inf, return_length=True, workers=workers)
         return np.asarray(counts, dtype=np.int64) - 1
     data = torch.from_numpy(points)
     limit = torch.from_numpy(radius)
@@ -45,12 +49,12 @@ def _count_within(points: np.ndarray, radius: np.ndarray, metric: str, chunk: in
     return counts
 
 
-def _kth_joint_distance(x: np.ndarray, y: np.ndarray, k: int, metric: str, chunk: int = 512) -> np.ndarray:
+def _kth_joint_distance(x: np.ndarray, y: np.ndarray, k: int, metric: str, workers: int = 1, chunk: int = 512) -> np.ndarray:
     """Distance from each point to its k-th neighbour in the joint space, max(||dx||, ||dy||)."""
     if metric == "chebyshev":
         # The max of two max-norms is the max-norm of the concatenation.
         tree = cKDTree(np.hstack([x, y]))
-        distances, _ = tree.query(np.hstack([x, y]), k=k + 1, p=np.inf)
+        distances, _ = tree.query(np.hstack([x, y]), k=k + 1, p=np.inf, workers=workers)
         return distances[:, -1]
     # max(||dx||_2, ||dy||_2) is no Minkowski norm, so no KD-tree: brute force in row blocks.
     x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
@@ -67,9 +71,9 @@ def _strictly_below(radius: np.ndarray) -> np.ndarray:
     return np.nextafter(radius, 0.0)
 
 
-def _ksg_continuous(x: np.ndarray, y: np.ndarray, k: int, metric: str) -> float:
+def _ksg_continuous(x: np.ndarray, y: np.ndarray, k: int, metric: str, workers: int) -> float:
     n_samples = len(x)
-    radius = _kth_joint_distance(x, y, k, metric)
+    radius = _kth_joint_distance(x, y, k, metric, workers)
     if np.any(radius == 0.0):
         repeated = int(np.sum(radius == 0.0))
         raise ValueError(
@@ -79,12 +83,12 @@ def _ksg_continuous(x: np.ndarray, y: np.ndarray, k: int, metric: str) -> float:
             "seeded Gaussian noise of that relative size"
         )
     below = _strictly_below(radius)
-    n_x = _count_within(x, below, metric)
-    n_y = _count_within(y, below, metric)
+    n_x = _count_within(x, below, metric, workers)
+    n_y = _count_within(y, below, metric, workers)
     return float(digamma(k) + digamma(n_samples) - np.mean(digamma(n_x + 1) + digamma(n_y + 1)))
 
 
-def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str) -> float:
+def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str, workers: int) -> float:
     """Ross (2014): psi(N) - <psi(N_c)> + <psi(k_c)> - <psi(m)> over samples of classes with >= 2 members."""
     classes, inverse, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
     radius = np.zeros(len(x))
@@ -95,7 +99,7 @@ def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str) -> float
         if len(members) < 2:
             continue  # a class seen once has no neighbour within its class; Ross drops such samples
         k_class = min(k, len(members) - 1)
-        radius[members] = _kth_joint_distance(x[members], np.zeros((len(members), 1)), k_class, metric)
+        radius[members] = _kth_joint_distance(x[members], np.zeros((len(members), 1)), k_class, metric, workers)
         k_used[members] = k_class
         keep[members] = True
     if not keep.any():
@@ -106,7 +110,7 @@ def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str) -> float
             "k-th neighbour distance is 0; remove duplicate rows or pass jitter=1e-10"
         )
     # Ross's m_i counts all samples (any class) within the k-th same-class distance, boundary included.
-    m = _count_within(x, radius, metric)[keep]
+    m = _count_within(x, radius, metric, workers)[keep]
     n_kept = int(keep.sum())
     return float(
         digamma(n_kept)
@@ -126,6 +130,7 @@ def ksg_mi(
     y_discrete: bool | None = None,
     jitter: float = 0.0,
     seed: int = 0,
+    workers: int = 1,
 ) -> float:
     """KSG estimate (Kraskov et al. 2004, estimator 1) of I(X; Y) in nats.
 
@@ -150,9 +155,11 @@ def ksg_mi(
         y_discrete: True: y are class labels (Ross 2014); False: continuous; None: a one-column
             integer/boolean y is labels.
         jitter: relative standard deviation of seeded Gaussian noise added to every continuous
-            column (times the column's standard deviation) to break ties; 0 (default) adds none,
+            column (times the column's standard deviation, or 1 for a constant column) to break ties; 0 (default) adds none,
             and exact duplicates then raise a ValueError instead of giving a silently biased value.
         seed: seed of that noise.
+        workers: threads for the KD-tree queries ('chebyshev'); -1 means all CPUs. The
+            counts, hence the estimate, do not depend on it.
 
     Returns:
         The estimate in nats. It can be slightly negative for independent variables (it is not
@@ -178,6 +185,8 @@ def ksg_mi(
     jitter = check_positive(jitter, "jitter", allow_zero=True)
     if standardize not in (True, False):
         raise ValueError(f"standardize must be True or False, got {standardize!r}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or (workers < 1 and workers != -1):
+        raise ValueError(f"workers must be a positive integer or -1 (all CPUs), got {workers!r}")
 
     if standardize:
         x_matrix = _standardize(x_matrix)
@@ -185,10 +194,10 @@ def ksg_mi(
             y_values = _standardize(y_values)
     if jitter > 0:
         generator = np.random.default_rng(check_int(seed, "seed", minimum=0))
-        x_matrix = x_matrix + jitter * x_matrix.std(axis=0) * generator.standard_normal(x_matrix.shape)
+        x_matrix = x_matrix + jitter * _scale(x_matrix) * generator.standard_normal(x_matrix.shape)
         if not y_is_labels:
-            y_values = y_values + jitter * y_values.std(axis=0) * generator.standard_normal(y_values.shape)
+            y_values = y_values + jitter * _scale(y_values) * generator.standard_normal(y_values.shape)
 
     if y_is_labels:
-        return _ksg_labels(x_matrix, y_values, k, metric)
-    return _ksg_continuous(x_matrix, y_values, k, metric)
+        return _ksg_labels(x_matrix, y_values, k, metric, workers)
+    return _ksg_continuous(x_matrix, y_values, k, metric, workers)
