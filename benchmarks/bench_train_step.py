@@ -5,6 +5,7 @@ The information-dropout network computes an extra 3x3 convolution (the alpha bra
 stride-2 layer, the log-normal noise and the KL term; the ratio says what that costs.
 
     python benchmarks/bench_train_step.py                      # batch 100, fp 1.0 and 0.25
+    python benchmarks/bench_train_step.py --threads 1 --clock cpu   # steadier on a shared CPU
     python benchmarks/bench_train_step.py --steps 20 --device cuda
 """
 
@@ -30,17 +31,17 @@ def training_step(model, optimizer, images, labels, kl_weight):
     return loss
 
 
-def time_steps(model, optimizer, images, labels, kl_weight, steps, device):
-    """Per-step wall-clock seconds of ``steps`` consecutive steps."""
+def time_steps(model, optimizer, images, labels, kl_weight, steps, device, clock):
+    """Per-step seconds of ``steps`` consecutive steps, by ``clock`` (perf_counter or process_time)."""
     times = []
     for _ in range(steps):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        start = time.perf_counter()
+        start = clock()
         training_step(model, optimizer, images, labels, kl_weight)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return times
 
 
@@ -53,6 +54,8 @@ def main(argv=None):
     parser.add_argument("--filter-percentages", type=float, nargs="+", default=[1.0, 0.25])
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu = process CPU time, steadier on a shared machine (CPU device only)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.batch_size < 2 or args.steps < 1 or args.rounds < 1 or args.warmup < 0:
@@ -60,7 +63,10 @@ def main(argv=None):
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    print(f"device={device} threads={torch.get_num_threads()} batch={args.batch_size} "
+    if args.clock == "cpu" and device.type != "cpu":
+        parser.error("--clock cpu measures host CPU time; use --clock wall on a GPU")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"device={device} threads={torch.get_num_threads()} clock={args.clock} batch={args.batch_size} "
           f"steps={args.steps}x{args.rounds} warmup={args.warmup} torch={torch.__version__}")
 
     # beta / N_train as in the original cifar.py (beta 3, 50,000 training images).
@@ -80,7 +86,7 @@ def main(argv=None):
             runs[dropout] = (model, optimizer, [])
         for _ in range(args.rounds):
             for dropout, (model, optimizer, times) in runs.items():
-                times.extend(time_steps(model, optimizer, images, labels, kl_weight, args.steps, device))
+                times.extend(time_steps(model, optimizer, images, labels, kl_weight, args.steps, device, clock))
         medians = {dropout: 1000 * statistics.median(times) for dropout, (_, _, times) in runs.items()}
         for dropout, (_, _, times) in runs.items():
             spread = 1000 * (max(times) - min(times))
