@@ -98,6 +98,8 @@ def pairwise_bounds(
         class_counts = onehot.sum(0)
     kl_cols = column_tile(chunk_rows, n)
     b_cols = column_tile(chunk_rows, n, d)
+    f_t, r_t = f.t().contiguous(), r.t().contiguous()
+    work = _BhattacharyyaWorkspace(d, chunk_rows, b_cols, device)
     upper, lower, upper_c, lower_c = [], [], [], []
     for start in range(0, n, chunk_rows):
         stop = min(n, start + chunk_rows)
@@ -116,7 +118,7 @@ def pairwise_bounds(
         acc = OnlineLogSumExp(stop - start, n_classes, device)
         for c0 in range(0, n, b_cols):
             c1 = min(n, c0 + b_cols)
-            tile = _bhattacharyya_tile(f[start:stop], r[c0:c1], v)
+            tile = _bhattacharyya_tile(f_t[:, start:stop], r_t[:, c0:c1], v, work)
             tile.neg_().add_(b_row[start:stop, None]).add_(b_col[None, c0:c1])
             _mask_tile(tile, comp, rows, c0, c1)
             acc.update(tile, onehot[c0:c1] if onehot is not None else None)
@@ -135,19 +137,36 @@ def pairwise_bounds(
     return out
 
 
-def _bhattacharyya_tile(f_rows: torch.Tensor, r_cols: torch.Tensor, v: float) -> torch.Tensor:
-    """sum_k g(q_ijk) for q = f_ik / f_jk: rows x cols float64.
+class _BhattacharyyaWorkspace:
+    """Three preallocated d x rows x cols buffers: fresh multi-MiB temporaries per tile cost page
+    faults that made the tile several times slower on CPU."""
+
+    def __init__(self, d: int, rows: int, cols: int, device: torch.device):
+        size = d * rows * cols
+        self.buffers = [torch.empty(size, dtype=torch.float64, device=device) for _ in range(3)]
+
+    def views(self, d: int, rows: int, cols: int) -> list[torch.Tensor]:
+        return [b[: d * rows * cols].view(d, rows, cols) for b in self.buffers]
+
+
+def _bhattacharyya_tile(f_rows_t: torch.Tensor, r_cols_t: torch.Tensor, v: float, work: _BhattacharyyaWorkspace) -> torch.Tensor:
+    """sum_k g(q_ijk) for q = f_ik / f_jk: rows x cols float64 (f_rows_t: d x rows, r_cols_t: d x cols).
 
     Per unit D_B = g(q) + 1/(4v) - (1/2) log 2 - (1/2)(log|f_ik| - log|f_jk|), with
     g(q) = (1/2) log1p(q^2) - q / (2 v (1 + q^2)); units that are zero in both (same pattern)
     have q = 0 under the convention 1/0 := 0 and g(0) = 0, so only nonzero units enter the
-    constant (b_row, b_col in pairwise_bounds).
+    constant (b_row, b_col in pairwise_bounds). Unit-major layout: the sum over units adds
+    contiguous planes.
     """
-    # Unit-major layout (d x rows x cols): the sum over units adds contiguous planes.
-    q = f_rows.t()[:, :, None] * r_cols.t()[:, None, :]
-    q2 = q.square()
-    g = torch.log1p(q2).mul_(0.5).sub_(q.div_(q2.add_(1.0)).mul_(0.5 / v))
-    return g.sum(0)
+    d, rows = f_rows_t.shape
+    cols = r_cols_t.shape[1]
+    q, q2, g = work.views(d, rows, cols)
+    torch.mul(f_rows_t[:, :, None], r_cols_t[:, None, :], out=q)
+    torch.mul(q, q, out=q2)
+    torch.log1p(q2, out=g)
+    q.div_(q2.add_(1.0))
+    g.sub_(q, alpha=1.0 / v)
+    return g.sum(0).mul_(0.5)
 
 
 def ledoit_wolf(samples: torch.Tensor) -> tuple[torch.Tensor, float]:
