@@ -134,9 +134,12 @@ def gaussian_dropout_mi(
         labels: optional N discrete class labels for I(Z;Y).
         noise_samples: samples of Z drawn per input (>= 1; >= 2 for a within-input stderr).
         seed: seed of the noise (>= 0); same seed, same device -> same numbers, whatever chunk_size.
-        chunk_size: rows of Z scored against all N components at once (rounded down to a
-            multiple of noise_samples, at least noise_samples). Peak memory is a few times
-            chunk_size * N * 8 bytes. Default: about 2^23 / N rows (64 MiB blocks).
+        chunk_size: rows of Z scored together against all N components, which are visited in
+            column tiles of about 2^19 / chunk_size (log-sum-exp accumulated online); rounded
+            down to a multiple of noise_samples, at least noise_samples. Memory beyond the
+            N x d inputs is O(chunk_size * tile) plus O(N * noise_samples) per-sample results,
+            never O(N^2). Default: 256 rows (a 4 MiB float64 tile, cache-sized on CPUs).
+            The result does not depend on it (to rounding).
         device: None -> CUDA if available else CPU.
         bounds: compute the pairwise bounds (i_xz_bounds, h_z_bounds, i_zy_bounds). The
             Bhattacharyya bound costs O(N^2 d) elementwise work (does not reduce to matrix
