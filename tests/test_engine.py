@@ -327,3 +327,40 @@ def test_run_writes_nothing_off_rank_zero(tmp_path, monkeypatch):
     run.log({"epoch": 1, "loss": 1.0})
     run.finish("completed")
     assert not (tmp_path / "run").exists()
+
+
+def test_run_logs_numbers_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
+    # tensorboard is an optional extra; stand in for torch.utils.tensorboard to see the calls.
+    import types
+
+    scalars = []
+
+    class FakeWriter:
+        def __init__(self, log_dir):
+            self.log_dir = log_dir
+
+        def add_scalar(self, tag, value, global_step=None):
+            scalars.append((tag, value, global_step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeWriter))
+    run = Run(tmp_path)
+    run.log({"epoch": 2, "loss": 0.5, "note": "text", "test_error": torch.tensor(0.25)})
+    assert sorted(scalars) == [("loss", 0.5, 2), ("test_error", 0.25, 2)]
+
+
+def test_config_from_omegaconf_is_stored_as_a_plain_dict(tmp_path):
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create({"beta": 3.0, "model": {"width": 8}})
+    OmegaConf.set_readonly(config, True)
+    Run(tmp_path / "run", config=config)
+    assert OmegaConf.load(tmp_path / "run" / "config.yaml") == config
+    path = tmp_path / "checkpoint.pt"
+    train(epochs=1, checkpoint_path=path, config=config)
+    assert load_checkpoint(path)["config"] == {"beta": 3.0, "model": {"width": 8}}

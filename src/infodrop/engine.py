@@ -27,6 +27,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import enum
+import gc
 import json
 import math
 import os
@@ -158,6 +160,10 @@ def _plain_config(config: Any) -> dict | None:
     def plain(value: Any, name: str) -> Any:
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
+        if isinstance(value, enum.Enum):
+            return value.name
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
         if isinstance(value, Mapping):
             return {str(key): plain(item, f"{name}.{key}") for key, item in value.items()}
         if isinstance(value, (list, tuple)):
@@ -578,6 +584,8 @@ def fit(
         device = f"cuda:{local_rank}"
     device = resolve_device(device)
     if device.type == "cuda":
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     started_group = False
     if distributed and not dist.is_initialized():
@@ -770,6 +778,9 @@ def fit(
                     save_torch(last_state, checkpoint_path)
                     saved_epoch = epoch
         status, results = "completed", dict(metrics)
+        if distributed:
+            # No rank tears the process group down while another still uses it.
+            dist.barrier()
         return dict(metrics)
     except KeyboardInterrupt:
         status, results = "interrupted", logged
@@ -784,4 +795,8 @@ def fit(
         if run is not None and finish_run:
             run.finish(status, **results)
         if started_group:
+            # DDP's reducer must be freed while its process group still exists: freed after
+            # destroy_process_group it can block the process at exit.
+            net = None
+            gc.collect()
             dist.destroy_process_group()
