@@ -106,8 +106,11 @@ def test_neural_estimators_reject_bad_options(estimator, kwargs, match):
 @pytest.mark.parametrize("estimator", [mine_mi, infonce_mi])
 def test_critic_bounds_refuse_class_labels_and_say_what_to_use(estimator):
     x, _, _ = _gaussian_pairs(1, n=100)
+    labels = (x[:, 0] > 0).astype(int)
     with pytest.raises(ValueError, match="continuous y"):
-        estimator(x, (x[:, 0] > 0).astype(int), y_discrete=True)
+        estimator(x, labels)
+    # Saying that the integers are numbers is the documented way round.
+    assert math.isfinite(estimator(x, labels, y_discrete=False, steps=5, batch_size=16, hidden=8, device="cpu"))
 
 
 def test_neural_estimators_reject_mismatched_rows_nan_and_too_few_samples():

@@ -297,8 +297,9 @@ def _check_critic(critic: Any) -> str:
 def _continuous_only(name: str, y_is_labels: bool) -> None:
     if y_is_labels:
         raise ValueError(
-            f"{name} needs continuous y (N x d_y floats); for class labels use doe_mi, ksg_mi, edge_mi "
-            "or binning_mi, or pass y_discrete=False with a one-hot float encoding"
+            f"{name} needs continuous y (N x d_y floats) but got class labels (a one-column integer y "
+            "is read as labels); for labels use doe_mi, ksg_mi, edge_mi or binning_mi; to treat the "
+            "integers as numbers, or a one-hot float encoding as y, pass y_discrete=False"
         )
 
 
@@ -316,7 +317,7 @@ def mine_mi(
     critic: str = "concat",
     seed: int = 0,
     device: Any = None,
-    y_discrete: bool | None = False,
+    y_discrete: bool | None = None,
 ) -> float:
     """MINE (Belghazi et al. 2018): the Donsker-Varadhan lower bound on I(X; Y), in nats.
 
@@ -330,8 +331,11 @@ def mine_mi(
     (distinct shifts s, so no true pair is used).
 
     Args:
-        x: N x d_x, y: N x d_y (continuous; class labels are not supported: a critic on a label
-            column is possible with a one-hot float encoding and ``y_discrete=False``).
+        x: N x d_x, y: N x d_y (continuous; class labels are not supported and a one-column
+            integer y raises, unless ``y_discrete=False`` says to treat its values as numbers;
+            a one-hot float encoding of labels also works).
+        y_discrete: None (default): a one-column integer/boolean y is labels (and refused);
+            False: y is continuous whatever its dtype.
         steps, batch_size, hidden, layers, lr: training settings as in :func:`doe_mi`.
         ema_rate: weight of the newest mini-batch in the moving average, in (0, 1].
         eval_shuffles: number of re-pairings of the held-out half for the product of marginals.
@@ -405,7 +409,7 @@ def infonce_mi(
     critic: str = "concat",
     seed: int = 0,
     device: Any = None,
-    y_discrete: bool | None = False,
+    y_discrete: bool | None = None,
 ) -> float:
     """InfoNCE lower bound (van den Oord et al. 2018) on I(X; Y), in nats; never above log(batch_size).
 
