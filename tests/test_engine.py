@@ -364,3 +364,16 @@ def test_config_from_omegaconf_is_stored_as_a_plain_dict(tmp_path):
     path = tmp_path / "checkpoint.pt"
     train(epochs=1, checkpoint_path=path, config=config)
     assert load_checkpoint(path)["config"] == {"beta": 3.0, "model": {"width": 8}}
+
+
+def test_a_non_finite_loss_stops_training_and_marks_the_run_failed(tmp_path):
+    def nan_loss(model, logits, targets):
+        loss = nn.functional.cross_entropy(logits, targets) * float("nan")
+        return loss, {}
+
+    run = Run(tmp_path)
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        train(epochs=2, run=run, loss=nan_loss)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "failed" and "FloatingPointError" in result["results"]["error"]
+    assert run.history() == []

@@ -580,6 +580,12 @@ def fit(
     # ---- processes and device
     rank, local_rank, world_size = ddp_info()
     distributed = "RANK" in os.environ
+    per_rank = -(-train_size // world_size)
+    if drop_last and per_rank < batch_size:
+        raise ValueError(
+            f"batch_size={batch_size} exceeds the {per_rank} training samples per process, so with "
+            "drop_last=True there is no batch to train on; lower batch_size"
+        )
     if device is None and distributed and torch.cuda.is_available():
         device = f"cuda:{local_rank}"
     device = resolve_device(device)
@@ -593,12 +599,6 @@ def fit(
         dist.init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)
         started_group = True
     main = rank == 0
-    per_rank = -(-train_size // world_size)
-    if drop_last and per_rank < batch_size:
-        raise ValueError(
-            f"batch_size={batch_size} exceeds the {per_rank} training samples per process, so with "
-            "drop_last=True there is no batch to train on; lower batch_size"
-        )
     if run is not None:
         run.device = str(device)
 
