@@ -27,10 +27,12 @@ The expansion is written in the scale-free variable z_k r_jk, which is 1 + sqrt(
 for the component that drew z: a unit whose f spans 1e-3 or 1e3 contributes an O(1) term, so
 the spread of f across units and inputs causes no cancellation by itself. The cancellation
 that remains is 2d terms of size ~1/variance summing to ~d: a relative rounding error of
-~eps_machine / variance per log-density, i.e. ~1e-3..1e-2 nats in float32 for variance 0.01
-and d = 128, but ~1e-12 in float64. Hence the default is float64 everywhere (about 2x the
-GEMM time of float32 on CPUs and H100-class GPUs; the exponentials, not the products,
-dominate on CPUs). In both precisions the log-density of the component that drew z (usually
+~eps_machine * d / variance per log-density: up to ~1e-3 nats in float32 for variance 0.01 and
+d = 128 (5e-5 measured at d = 8 with f over 1e-3..1e3, tests/mi/test_dropout_numerics.py), but
+~1e-12 in float64. Hence the default is float64 everywhere; its cost, measured by
+benchmarks/bench_mixture.py on one CPU core, is 1.4-1.6x the float32 time (the float64 GEMM runs
+at half the float32 rate; the exponentials cost about the same). On GPUs with weak float64
+(consumer cards) pass dtype='float32'. In both precisions the log-density of the component that drew z (usually
 the largest term of the sum) is NOT taken from the product but computed exactly in float64
 from the noise itself: log N_i(z) = c_i - sum_k eps_k^2 / 2.
 The block's log-sum-exp is taken over the other components and merged with that exact term
