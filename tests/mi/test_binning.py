@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 from infodrop.mi import binning_entropy, binning_mi
 
@@ -111,3 +112,19 @@ def test_binning_rejects_mismatched_rows_and_non_finite_values():
         binning_mi(bad, x, bins=3)
     with pytest.raises(ValueError, match="NaN"):
         binning_entropy(np.array([1.0, np.inf]), bins=3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(2, 60),
+    bins=st.integers(1, 12),
+    dims=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+)
+def test_binning_mi_is_symmetric_and_between_zero_and_the_smaller_entropy(seed, n, bins, dims):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dims[0]))
+    y = x[:, :1] + rng.standard_normal((n, dims[1]))
+    forward, backward = binning_mi(x, y, bins=bins), binning_mi(y, x, bins=bins)
+    assert forward == pytest.approx(backward, abs=1e-12)
+    assert -1e-12 <= forward <= min(binning_entropy(x, bins=bins), binning_entropy(y, bins=bins)) + 1e-12
