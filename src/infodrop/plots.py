@@ -365,9 +365,13 @@ def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: st
             truth = next(float(r[f"{key}_truth"]) for r in rows if int(r["dim"]) == dim)
             ax.axhline(truth, color="black", ls="--", lw=1.2, label="quadrature truth")
             if key == "i_xz":
-                # the plain mixture estimate cannot exceed about log N (own component included)
-                sizes = sorted({int(r["n_samples"]) for r in rows if int(r["dim"]) == dim})
-                ax.plot(sizes, np.log(sizes), color="gray", ls=":", lw=1.2, label="log N")
+                # The plain mixture estimate cannot exceed about log N (own component included).
+                # Drawn where I(X;Z) was estimated; the y range stays that of the estimates.
+                sizes = sorted({int(r["n_samples"]) for r in rows if int(r["dim"]) == dim and not np.isnan(float(r["i_xz"]))})
+                if sizes:
+                    low, high = ax.get_ylim()
+                    ax.plot(sizes, np.log(sizes), color="gray", ls=":", lw=1.2, label="log N")
+                    ax.set_ylim(low, high)
             ax.set_xscale("log")
             ax.set_xlabel("number of inputs N")
             ax.set_ylabel(ylabel)
@@ -455,10 +459,13 @@ def plot_estimator_comparison(rows: Sequence[dict], path: str | os.PathLike, *, 
     import matplotlib
 
     names = {"ours": "ours (mixture)", "ours_loo": "ours (leave-one-out)", "edge": "EDGE", "ksg": "KSG", "doe": "DoE", "doe_l": "DoE (logistic)", "mine": "MINE", "infonce": "InfoNCE"}
-    # tab10 without purple, brown and gray, which mark binning and log N
-    palette = [matplotlib.colormaps["tab10"](i) for i in (0, 1, 2, 3, 6, 8, 9)]
-    colors = {name: palette[i % len(palette)] for i, name in enumerate(scalar)}
-    styles = ["-", "-.", "--", (0, (5, 1, 1, 1)), (0, (3, 1))]
+    # purple, brown and gray are kept for binning and log N
+    fixed = {"ours": ("tab:blue", "-"), "ours_loo": ("tab:orange", "-."), "edge": ("tab:green", "--"),
+             "ksg": ("tab:red", "-."), "doe": ("tab:pink", "--"), "doe_l": ("tab:olive", "-"),
+             "mine": ("tab:cyan", "-."), "infonce": ("navy", "--")}  # fmt: skip
+    spare = [matplotlib.colormaps["Dark2"](i) for i in range(8)]
+    colors = {name: fixed.get(name, (spare[i % 8], ":"))[0] for i, name in enumerate(scalar)}
+    line_styles = {name: fixed.get(name, (None, ":"))[1] for name in scalar}
     handles = {}
     for index, dim in enumerate(dims):
         ax = axes[index // n_cols][index % n_cols]
@@ -472,7 +479,7 @@ def plot_estimator_comparison(rows: Sequence[dict], path: str | os.PathLike, *, 
                 if d == dim and estimator == name:
                     handles[name] = ax.axhline(
                         mean, color=colors[name], lw=2.2 if name == "ours" else 1.3,
-                        ls=styles[scalar.index(name) % len(styles)], label=names.get(name, name),
+                        ls=line_styles[name], label=names.get(name, name),
                     )
         by_count = sorted((int(s), m) for (d, e, s), (m, _) in stats.items() if d == dim and e == "binning_bins")
         if by_count:
