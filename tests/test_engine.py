@@ -377,3 +377,15 @@ def test_a_non_finite_loss_stops_training_and_marks_the_run_failed(tmp_path):
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "failed" and "FloatingPointError" in result["results"]["error"]
     assert run.history() == []
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over_cleanly(tmp_path, uninterrupted):
+    # What a SIGKILL inside the first checkpoint write leaves: epoch 1 logged, half a temp file.
+    run = Run(tmp_path / "run")
+    run.log({"epoch": 1, "loss": 9.9})
+    (tmp_path / ".checkpoint.pt.abc123.tmp").write_bytes(b"\x80\x02half a pickle")
+    model, _ = train(epochs=4, checkpoint_path=tmp_path / "checkpoint.pt", run=run)
+    assert [line["epoch"] for line in run.history()] == [1, 2, 3, 4]
+    assert run.history()[0]["loss"] != 9.9
+    assert not list(tmp_path.glob(".checkpoint.pt.*.tmp"))
+    assert same_weights(model, uninterrupted[0])

@@ -531,7 +531,9 @@ def fit(
     (on the device, with its own seeded generator), compute ``loss(model, logits, targets) ->
     (loss, parts)`` (default cross-entropy, parts ``{'cross_entropy': ...}``), step the optimizer;
     then step the scheduler once, evaluate on ``test_set`` with the noise off, run the epoch hooks
-    (rank 0, unwrapped model; their dicts join the metrics), log the metrics, checkpoint.
+    ``hook(epoch, model)`` (rank 0 only, unwrapped model in eval mode; the dicts they return join
+    the epoch's metrics), log the metrics, checkpoint. ``make_optimizer`` and ``loss`` also get
+    the unwrapped model, so ``kl_divergence(model)`` works under DDP too.
 
     Metrics of an epoch (nats for losses, fractions for errors):
     ``epoch``; ``loss`` and each loss part, averaged over the epoch's training samples as they
@@ -541,8 +543,12 @@ def fit(
 
     Checkpoints go to ``checkpoint_path`` every ``checkpoint_every`` epochs and after the last
     one; on KeyboardInterrupt the last completed epoch is saved (if not already) and the
-    interrupt re-raised. If the checkpoint exists, training resumes after its epoch; a stored
-    config that differs from ``config`` raises ValueError naming the differing keys.
+    interrupt re-raised (a CPU copy of the last completed epoch's state is kept in memory for
+    this). If the checkpoint exists, training resumes after its epoch, with the random states of
+    every rank restored, and the run's ``metrics.jsonl`` is cut back to that epoch; a stored config
+    that differs from ``config`` raises ValueError naming the differing keys. A leftover temp
+    file of a write killed half-way is deleted; the complete checkpoint it would have replaced
+    is used.
 
     ``drop_last`` (default True, as the original's minibatch iterator) skips a last partial
     training batch, which also spares batch norm a batch of one. Returns the last epoch's metrics.
@@ -657,10 +663,12 @@ def fit(
                     )
                 start_epoch, metrics = state["epoch"] + 1, dict(state.get("metrics") or {})
                 last_state, saved_epoch = state, state["epoch"]
-                if run is not None:
-                    run.rewind(state["epoch"])
                 if main and progress:
                     tqdm.write(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
+            if run is not None:
+                # Lines of epochs after the checkpoint (or of a first attempt killed before any
+                # checkpoint) are logged again by this run.
+                run.rewind(start_epoch - 1)
         net = model
         if distributed:
             net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
