@@ -109,8 +109,9 @@ def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str, workers:
             f"some samples of x have k={k} or more exact duplicates within their class, so the "
             "k-th neighbour distance is 0; remove duplicate rows or pass jitter=1e-10"
         )
-    # Ross's m_i counts all samples (any class) within the k-th same-class distance, boundary included.
-    m = _count_within(x, radius, metric, workers)[keep]
+    # Ross's m_i counts the samples of any class within the k-th same-class distance, boundary
+    # included; samples of classes seen once are left out of the data set altogether.
+    m = _count_within(x[keep], radius[keep], metric, workers)
     n_kept = int(keep.sum())
     return float(
         digamma(n_kept)
@@ -141,7 +142,8 @@ def ksg_mi(
     the two marginal norms, the volume terms cancel for either marginal norm (KSG eq. 8).
     With class labels ``y`` it is the estimator of Ross (2014):
     ``psi(N) - <psi(N_c)> + <psi(k)> - <psi(m)>``, where the k-th neighbour is taken within the
-    sample's class c (N_c samples) and m counts all samples within that distance.
+    sample's class c (N_c samples) and m counts all samples within that distance; samples whose
+    label occurs once are dropped (N counts the rest), as in Ross (2014) and scikit-learn.
 
     Args:
         x: array or tensor, N x d_x (1-D = one column), real-valued, finite.
