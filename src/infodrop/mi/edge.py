@@ -157,7 +157,10 @@ def edge_mi(
     Assumptions and bias: densities bounded and smooth (Hölder) on their support. Each base
     estimate is the plug-in MI of the hashed cells, biased high for small epsilon (few samples
     per cell; saturating at log N) and low for large epsilon (coarse cells lose information);
-    the ensemble cancels the chosen leading terms, so what remains is of higher order. In high
+    the ensemble cancels the chosen leading terms, so what remains is of higher order. Measured
+    on correlated Gaussians with the defaults at N = 10^4 (3 seeds): errors within 0.03 nats for
+    1-D x and y (I from 0 to 1.2 nats); for 2-D x and y, +0.17 at I = 0 down to -0.51 at
+    I = 2.3 nats (over-estimating weak and under-estimating strong dependence). In high
     dimension (d_x + d_y >~ 10 at N = 10^4) no bandwidth is both fine and well populated, and
     the estimate is unreliable in either direction, like every non-parametric estimator.
     Deterministic given ``seed``.
