@@ -139,7 +139,12 @@ def test_pairwise_kl_and_bhattacharyya_bounds_match_brute_force(with_zeros):
         features = np.maximum(features, 0)  # ReLU: several zero patterns
     labels = rng.integers(0, 3, size=23)
     comp = prepare_components(torch.tensor(features), 0.25)
-    ours = pairwise_bounds(comp, labels=torch.tensor(labels), chunk_rows=5)
+    # Small blocks: several row chunks and 5 x 5 Bhattacharyya blocks (partial last block,
+    # mirrored off-diagonal blocks) are all exercised.
+    ours = pairwise_bounds(comp, labels=torch.tensor(labels), chunk_rows=5, pair_block=5)
+    default = pairwise_bounds(comp, labels=torch.tensor(labels))
+    for key in ours:
+        assert default[key] == pytest.approx(ours[key], abs=1e-10), key
     brute = _brute_pairwise(features, 0.25, labels)
     for key in brute:
         assert ours[key] == pytest.approx(brute[key], abs=1e-10), key

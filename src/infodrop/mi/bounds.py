@@ -31,6 +31,7 @@ import torch
 
 from infodrop.mi.mixture import (
     DEFAULT_CHUNK_ROWS,
+    TILE_ELEMENTS,
     Components,
     NoiseSource,
     OnlineLogSumExp,
@@ -67,10 +68,13 @@ def pairwise_bounds(
     *,
     labels: torch.Tensor | None = None,
     chunk_rows: int | None = None,
+    pair_block: int | None = None,
 ) -> dict[str, float]:
     """Kolchinsky-Tracey bounds on h(Z) of the N-component mixture (and on h(Z|Y)).
 
-    Components are processed chunk_rows at a time against column tiles of all N components.
+    KL: components are processed chunk_rows at a time against column tiles of all N components.
+    Bhattacharyya: square blocks of pair_block components (default: sqrt(TILE_ELEMENTS / d)),
+    each unordered pair of blocks once.
     Returns a dict with float nats: 'h_lower' (Bhattacharyya), 'h_upper' (KL) and, with labels
     (N int64 class indices), 'h_given_y_lower' and 'h_given_y_upper' for the class-conditional
     mixtures weighted by p(y) = n_y / N.
@@ -97,9 +101,6 @@ def pairwise_bounds(
         onehot = torch.nn.functional.one_hot(labels, n_classes).to(torch.float64)
         class_counts = onehot.sum(0)
     kl_cols = column_tile(chunk_rows, n)
-    b_cols = column_tile(chunk_rows, n, d)
-    f_t, r_t = f.t().contiguous(), r.t().contiguous()
-    work = _BhattacharyyaWorkspace(d, chunk_rows, b_cols, device)
     upper, lower, upper_c, lower_c = [], [], [], []
     for start in range(0, n, chunk_rows):
         stop = min(n, start + chunk_rows)
@@ -115,13 +116,31 @@ def pairwise_bounds(
         upper.append(total)
         if by_class is not None:
             upper_c.append(by_class)
-        acc = OnlineLogSumExp(stop - start, n_classes, device)
-        for c0 in range(0, n, b_cols):
-            c1 = min(n, c0 + b_cols)
-            tile = _bhattacharyya_tile(f_t[:, start:stop], r_t[:, c0:c1], v, work)
-            tile.neg_().add_(b_row[start:stop, None]).add_(b_col[None, c0:c1])
-            _mask_tile(tile, comp, rows, c0, c1)
-            acc.update(tile, onehot[c0:c1] if onehot is not None else None)
+    # Bhattacharyya is symmetric: each unordered pair of square blocks is computed once and
+    # feeds the online log-sum-exp of both its row block and (transposed) its column block.
+    side = pair_block if pair_block is not None else int(math.sqrt(TILE_ELEMENTS / max(1, d)))
+    side = max(1, min(n, side))
+    starts = list(range(0, n, side))
+    f_t, r_t = f.t().contiguous(), r.t().contiguous()
+    work = _BhattacharyyaWorkspace(d, side, side, device)
+    accs = [OnlineLogSumExp(min(n, a + side) - a, n_classes, device) for a in starts]
+    for bi, a0 in enumerate(starts):
+        a1 = min(n, a0 + side)
+        rows_a = torch.arange(a0, a1, device=device)
+        for bj in range(bi, len(starts)):
+            c0 = starts[bj]
+            c1 = min(n, c0 + side)
+            tile = _bhattacharyya_tile(f_t[:, a0:a1], r_t[:, c0:c1], v, work)
+            tile.neg_().add_(b_row[a0:a1, None]).add_(b_col[None, c0:c1])
+            mirrored = tile.t().clone() if bj != bi else None
+            _mask_tile(tile, comp, rows_a, c0, c1)
+            accs[bi].update(tile, onehot[c0:c1] if onehot is not None else None)
+            if mirrored is not None:
+                rows_c = torch.arange(c0, c1, device=device)
+                _mask_tile(mirrored, comp, rows_c, a0, a1)
+                accs[bj].update(mirrored, onehot[a0:a1] if onehot is not None else None)
+    for a0, acc in zip(starts, accs):
+        rows = torch.arange(a0, min(n, a0 + side), device=device)
         total, by_class = _finish_rows(acc, comp, rows, labels, class_counts)
         lower.append(total)
         if by_class is not None:
