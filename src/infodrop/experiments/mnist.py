@@ -1,0 +1,477 @@
+"""Information planes of dropout networks on MNIST-like data (Adilova, Geiger & Fischer, ICLR 2023,
+Section 5, Figs. 1, 5, 11, 12, 14, 15; the reference code's ``mi_mnist_dropout.py``).
+
+Networks: the fully connected 784-512-128-32-10 softplus network (``model=fc``) with dropout on the
+32-unit layer, or LeNet (``model=lenet``) with dropout on its penultimate (84-unit) layer. Dropout
+kinds: ``gaussian`` (multiplicative N(1, variance) noise), ``information`` (log-normal prior with
+softplus; the KL term weighted by beta / N_train, as the reference code) and ``binary``.
+Training defaults are the reference code's: SGD lr 0.1, momentum 0.9, weight decay 1e-3, cosine
+schedule, batch 256, 200 epochs; the plane is recorded every ``plane_every`` (2) epochs.
+
+Data (``dataset``): ``mnist`` = the IDX files in ``data_dir``; ``fashion`` = Fashion-MNIST from the
+Debian package (/usr/share/datasets/fashion-mnist); ``digits`` = scikit-learn's 8 x 8 digits (no
+download; the FC net then has 64 inputs, LeNet sees them upsampled to 28 x 28); ``auto`` = the
+first of these that is available.
+
+Commands:
+
+- ``train``: trains and records the information plane at the first dropout layer through the
+  engine's epoch hook: ``runs/mnist/<run name>/plane.json`` (and ``plane.csv``), then plots it.
+- ``plot``: re-reads the JSON and writes the figures to ``plots/mnist/<run name>/``.
+- ``binary``: the consequence of Theorems 3.1/3.2. A binary-dropout network and a Gaussian-dropout
+  one are trained (``binary_epochs``) or loaded (``binary_checkpoint``, ``gaussian_checkpoint``);
+  the binning estimate of I(X;Z) for binary dropout keeps growing as the bins shrink (the true MI
+  is infinite), while our mixture estimate for Gaussian dropout does not depend on bins at all.
+  Writes a CSV and a plot of I(X;Z) against the bin count.
+
+``demo()`` is ``infodrop demo``: a few-minute CPU run on data that needs no download.
+All information values are in nats.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, run_paths, take, to_plain
+
+__all__ = ["Config", "NAMED_CONFIGS", "COMMANDS", "validate", "train", "plot", "binary", "demo", "load_data", "build_model"]
+
+EXPERIMENT = "mnist"
+DATASETS = ("auto", "mnist", "fashion", "digits")
+
+
+@dataclass
+class Config:
+    model: str = entry("fc", "network: fc (784-512-128-32-10, softplus) or lenet")
+    dropout: str = entry("gaussian", "dropout on the penultimate layer: gaussian, information or binary")
+    variance: float = entry(0.25, "Gaussian dropout variance (0.25 = p/(1-p) at the reference code's rate p = 0.2)")
+    dropout_rate: float = entry(0.2, "binary dropout: drop rate")
+    beta: float = entry(3.0, "information dropout: weight of the KL term, divided by the training-set size (reference code)")
+    max_alpha: float = entry(0.7, "information dropout: largest noise scale alpha")
+    activation: str = entry("softplus", "activation of the hidden layers: softplus (paper) or relu")
+    dataset: str = entry("auto", "mnist (IDX files in data_dir), fashion (Debian Fashion-MNIST), digits (sklearn 8x8) or auto")
+    data_dir: str = entry("datasets/mnist", "folder with the MNIST IDX files (dataset=mnist)", in_run_name=False)
+    train_subset: int = entry(0, "use the first N training images (0 = all)")
+    test_subset: int = entry(0, "use the first N test images (0 = all)")
+    epochs: int = entry(200, "training epochs (reference code: 200)", in_run_name=False)
+    batch_size: int = entry(256, "batch size (reference code: 256)")
+    lr: float = entry(0.1, "SGD learning rate, annealed by a cosine schedule over the epochs")
+    momentum: float = entry(0.9, "SGD momentum")
+    weight_decay: float = entry(1e-3, "SGD weight decay")
+    seed: int = entry(0, "random seed (initialisation, batches, noise)")
+    plane_every: int = entry(2, "record the information plane every k epochs (and at the first and last)", in_run_name=False)
+    plane_samples: int = entry(5000, "inputs per split for the plane estimates (0 = all; the mixture costs O(N^2))", in_run_name=False)
+    noise_samples: int = entry(10, "noise draws per input in the Gaussian mixture estimator", in_run_name=False)
+    mc_draws: int = entry(1, "MC-dropout samples of Z per input for binning and MC predictions", in_run_name=False)
+    plane_bounds: bool = entry(True, "pairwise bracket of the mixture estimate (O(N^2 d) elementwise: slow on a CPU for large N)", in_run_name=False)
+    bins: List[int] = entry([10, 30, 100], "bin counts of the binning planes (Fig. 14)", in_run_name=False)
+    estimators: List[str] = entry(["auto", "binning"], "plane estimators: auto (ours / variational) and binning", in_run_name=False)
+    binary_bins: List[int] = entry([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], "binary: bin counts of the sweep", in_run_name=False)
+    binary_epochs: int = entry(10, "binary: epochs for each of the two networks when no checkpoint is given", in_run_name=False)
+    binary_samples: int = entry(1000, "binary: training inputs used for the estimates", in_run_name=False)
+    binary_draws: int = entry(10, "binary: MC-dropout samples of Z per input", in_run_name=False)
+    binary_checkpoint: Optional[str] = entry(None, "binary: checkpoint of a trained binary-dropout network (else train one)", in_run_name=False)
+    gaussian_checkpoint: Optional[str] = entry(None, "binary: checkpoint of a trained Gaussian-dropout network (else train one)", in_run_name=False)
+    checkpoint_every: int = entry(10, "save a checkpoint every k epochs", in_run_name=False)
+    device: Optional[str] = entry(None, "device: null = cuda if available else cpu", in_run_name=False)
+    progress: bool = entry(True, "show progress bars", in_run_name=False)
+    models_dir: str = entry("models", "folder for checkpoints", in_run_name=False)
+    runs_dir: str = entry("runs", "folder for run logs and plane JSON", in_run_name=False)
+    plots_dir: str = entry("plots", "folder for figures", in_run_name=False)
+    plot_formats: List[str] = entry(["png", "pdf"], "file formats of the figures (png, pdf, svg)", in_run_name=False)
+
+
+NAMED_CONFIGS: dict[str, dict[str, Any]] = {
+    "lenet": {"model": "lenet"},
+    "information": {"dropout": "information", "activation": "softplus"},
+    "binary": {"dropout": "binary"},
+    "fashion": {"dataset": "fashion"},
+    "digits": {"dataset": "digits"},
+    # Appendix A.8, Fig. 15: the FC network with a larger Gaussian-dropout variance.
+    "high_variance": {"variance": 1.0},
+    # A fast check that everything runs (seconds on a CPU).
+    "smoke": {"epochs": 2, "train_subset": 512, "test_subset": 256, "plane_samples": 256, "plane_every": 1,
+              "binary_epochs": 1, "binary_samples": 256, "progress": False},
+}
+
+
+def validate(cfg: Any) -> None:
+    """Raise ValueError naming the entry for a value the commands cannot use."""
+    from infodrop.checks import check_in_range, check_int, check_positive
+
+    check_choice(cfg.model, "model", ("fc", "lenet"))
+    check_choice(cfg.dropout, "dropout", ("gaussian", "information", "binary"))
+    check_choice(cfg.activation, "activation", ("softplus", "relu"))
+    check_choice(cfg.dataset, "dataset", DATASETS)
+    check_positive(cfg.variance, "variance")
+    check_in_range(cfg.dropout_rate, "dropout_rate", 0.0, 1.0, low_open=False, high_open=True)
+    check_positive(cfg.beta, "beta", allow_zero=True)
+    check_in_range(cfg.max_alpha, "max_alpha", 0.0, 1.0)
+    check_subset(cfg.train_subset, "train_subset")
+    check_subset(cfg.test_subset, "test_subset")
+    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "binary_epochs", "binary_draws", "checkpoint_every"):
+        check_int(cfg[name], name, minimum=1)
+    check_int(cfg.seed, "seed", minimum=0)
+    check_subset(cfg.plane_samples, "plane_samples")
+    if 0 < cfg.plane_samples < 2:
+        raise ValueError("plane_samples must be 0 (all) or at least 2")
+    check_int(cfg.binary_samples, "binary_samples", minimum=2)
+    check_positive(cfg.lr, "lr")
+    check_in_range(cfg.momentum, "momentum", 0.0, 1.0, low_open=False, high_open=True)
+    check_positive(cfg.weight_decay, "weight_decay", allow_zero=True)
+    for name in ("bins", "binary_bins"):
+        if len(cfg[name]) == 0:
+            raise ValueError(f"{name} must list at least one bin count")
+        for index, count in enumerate(cfg[name]):
+            check_int(count, f"{name}[{index}]", minimum=1)
+    if not cfg.plot_formats or any(fmt not in ("png", "pdf", "svg") for fmt in cfg.plot_formats):
+        raise ValueError(f"plot_formats must be a non-empty subset of [png, pdf, svg], got {list(cfg.plot_formats)}")
+    if not cfg.estimators or any(name not in ("auto", "binning") for name in cfg.estimators):
+        raise ValueError(f"estimators must be a non-empty subset of [auto, binning], got {list(cfg.estimators)}")
+    if cfg.dropout == "information" and cfg.activation == "relu":
+        # Not refused: the tracker flags the log-uniform KL as "not an MI" (Appendix A.1).
+        pass
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def load_data(cfg: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
+    """``({'train': (images, labels), 'test': ...}, dataset name)``; images float32 N x 1 x H x W."""
+    from infodrop.data import DataError, fashion_mnist_folder, load_digits_8x8, load_idx_folder, split
+
+    choice = cfg.dataset
+    if choice == "auto":
+        if Path(cfg.data_dir).is_dir():
+            choice = "mnist"
+        elif fashion_mnist_folder() is not None:
+            choice = "fashion"
+        else:
+            choice = "digits"
+    if choice == "mnist":
+        if not Path(cfg.data_dir).is_dir():
+            raise DataError(
+                f"data_dir={cfg.data_dir!r} does not exist; put the MNIST IDX files there "
+                "(train-images-idx3-ubyte.gz etc.) or use dataset=fashion / dataset=digits"
+            )
+        splits = load_idx_folder(cfg.data_dir)
+    elif choice == "fashion":
+        folder = fashion_mnist_folder()
+        if folder is None:
+            raise DataError("dataset=fashion needs Fashion-MNIST in /usr/share/datasets/fashion-mnist; use dataset=digits")
+        splits = load_idx_folder(folder)
+    else:
+        images, labels = load_digits_8x8()
+        splits = split(images, labels, test_fraction=0.2, seed=0)
+    splits = {"train": take(splits["train"], cfg.train_subset, "train_subset"),
+              "test": take(splits["test"], cfg.test_subset, "test_subset")}
+    return splits, choice
+
+
+def build_model(cfg: Any, image_shape: tuple[int, ...]) -> nn.Module:
+    """The network of ``cfg.model`` for images of shape C x H x W."""
+    from infodrop.models import LeNet, MLP
+
+    torch.manual_seed(cfg.seed)
+    options = dict(activation=cfg.activation, dropout=cfg.dropout, variance=cfg.variance,
+                   dropout_rate=cfg.dropout_rate, max_alpha=cfg.max_alpha)
+    if cfg.model == "fc":
+        return MLP(in_features=int(np.prod(image_shape)), hidden=(512, 128, 32), num_classes=10, **options)
+    side = image_shape[-1]
+    model = LeNet(in_channels=image_shape[0], image_size=max(side, 28), num_classes=10, **options)
+    if side < 28:
+        # LeNet's two 5x5 convolutions and pools need at least 16 pixels; small images are upsampled.
+        return nn.Sequential(nn.Upsample(size=(28, 28), mode="bilinear", align_corners=False), model)
+    return model
+
+
+def _first_dropout_layer(model: nn.Module) -> str | None:
+    """Name of the tracked layer: first continuous-dropout layer, else the first binary dropout."""
+    from infodrop.nn import continuous_dropout_layers
+
+    found = continuous_dropout_layers(model)
+    if found:
+        return found[0][0]
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Dropout):
+            return name
+    return None
+
+
+def _loss(cfg: Any, train_size: int) -> Callable | None:
+    """Information dropout: cross-entropy + beta * KL / N_train (the reference code's weighting);
+    the weight decay stays in SGD, as in the reference PyTorch code. Others: the engine's cross-entropy."""
+    if cfg.dropout != "information":
+        return None
+    return information_loss(beta=cfg.beta, train_size=train_size, weight_decay=0.0)
+
+
+def _fit(cfg: Any, model: nn.Module, splits: dict, *, epochs: int, run_dir: Path | None, checkpoint: Path | None,
+         hooks: tuple = (), progress: bool | None = None) -> dict:
+    from infodrop.data import as_tensor_dataset
+    from infodrop.engine import Run, fit
+
+    train_set = as_tensor_dataset(*splits["train"])
+    test_set = as_tensor_dataset(*splits["test"])
+    run = Run(run_dir, config=to_plain(cfg)) if run_dir is not None else None
+    return fit(
+        model,
+        train_set,
+        test_set,
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+        make_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs),
+        loss=_loss(cfg, len(train_set)),
+        run=run,
+        checkpoint_path=checkpoint,
+        checkpoint_every=cfg.checkpoint_every,
+        config=to_plain(cfg),
+        epoch_hooks=hooks,
+        seed=cfg.seed,
+        device=cfg.device,
+        progress=cfg.progress if progress is None else progress,
+    )
+
+
+def _make_plane(cfg: Any, model: nn.Module, splits: dict, output: Path, *, layer: str | None, append: bool,
+                with_test: bool = True, **overrides: Any):
+    from infodrop.plane import InformationPlane
+
+    options = dict(
+        layer=layer,
+        estimators=tuple(cfg.estimators),
+        bins=tuple(cfg.bins),
+        noise_samples=cfg.noise_samples,
+        mc_draws=cfg.mc_draws,
+        output=output,
+        csv=output.with_suffix(".csv"),
+        max_samples=cfg.plane_samples or None,
+        seed=cfg.seed,
+        device=cfg.device,
+        append=append,
+        bounds=cfg.plane_bounds,
+    )
+    options.update(overrides)
+    return InformationPlane(model, splits["train"], splits["test"] if with_test else None, **options)
+
+
+# -------------------------------------------------------------------------------------- commands
+
+
+def _train(cfg: Any, paths: Any) -> dict:
+    splits, dataset = load_data(cfg)
+    model = build_model(cfg, splits["train"][0].shape[1:])
+    layer = _first_dropout_layer(model)
+    plane_file = paths.run_dir / "plane.json"
+    # A run that resumes from its checkpoint keeps the plane points recorded before.
+    resuming = paths.model_file.exists()
+    plane = _make_plane(cfg, model, splits, plane_file, layer=layer, append=resuming)
+    print(
+        f"mnist: {cfg.model} with {cfg.dropout} dropout on {dataset} "
+        f"({len(splits['train'][1])} train / {len(splits['test'][1])} test images); "
+        f"plane at layer {plane.layer_name!r} on {plane.sample_counts} inputs -> {plane_file}"
+    )
+    sys.stdout.flush()
+    if not resuming and os.environ.get("RANK", "0") == "0":  # hooks run on rank 0 only
+        plane.record(0)  # the initialisation: the start of the trajectory
+    hook = plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
+    history = _fit(cfg, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir, checkpoint=paths.model_file, hooks=(hook,))
+    figures = _plot_plane(plane_file, paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
+    return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
+
+
+def train(cfg: Any) -> dict:
+    """Train the network and record its information plane every ``plane_every`` epochs."""
+    return _train(cfg, run_paths(cfg, sys.modules[__name__], EXPERIMENT))
+
+
+def _plot_plane(plane_file: Path, out_dir: Path, *, formats: Any = ("png", "pdf"), title: str | None = None) -> list[Path]:
+    from infodrop.plane import InformationPlane
+    from infodrop.plots import plot_binning_planes, plot_information_plane
+
+    document = InformationPlane.load(plane_file)
+    figures = plot_information_plane(document, out_dir, formats=tuple(formats), title=title)
+    if "binning" in document.get("estimators", {}):
+        figures += plot_binning_planes(document, out_dir, formats=tuple(formats), title=title)
+    return figures
+
+
+def plot(cfg: Any) -> list[str]:
+    """Re-read ``runs/mnist/<run name>/plane.json`` and write the figures to ``plots/mnist/<run name>/``."""
+    paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
+    figures = _plot_plane(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
+    for path in figures:
+        print(path)
+    return [str(path) for path in figures]
+
+
+def _network_for(cfg: Any, kind: str, checkpoint: str | None, splits: dict, run_dir: Path) -> nn.Module:
+    from omegaconf import OmegaConf
+
+    from infodrop.experiments.common import open_struct_off
+
+    variant = OmegaConf.create(to_plain(cfg))
+    with open_struct_off(variant):
+        variant.dropout = kind
+    model = build_model(variant, splits["train"][0].shape[1:])
+    if checkpoint is not None:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
+        print(f"binary: loaded the {kind}-dropout network from {checkpoint}")
+    else:
+        print(f"binary: training the {kind}-dropout network for {cfg.binary_epochs} epochs")
+        _fit(variant, model, splits, epochs=cfg.binary_epochs, run_dir=run_dir / kind, checkpoint=None)
+    return model
+
+
+def _binning_sweep(noisy: np.ndarray, bins: list[int]) -> tuple[list[float], list[float]]:
+    """Binning I(X;Z_b) in nats with the input index as X, for each bin count: of the whole
+    representation (rows of d units as symbols) and the mean over units of the one-unit values.
+    noisy: draws x N x d samples of Z (draws per input)."""
+    from infodrop.mi import binning_mi
+
+    draws, n, width = noisy.shape
+    index = np.tile(np.arange(n, dtype=np.int64), draws)
+    flat = noisy.reshape(draws * n, width)
+    whole, per_unit = [], []
+    for count in bins:
+        whole.append(binning_mi(flat, index, bins=count, y_discrete=True))
+        per_unit.append(float(np.mean([binning_mi(flat[:, unit], index, bins=count, y_discrete=True) for unit in range(width)])))
+    return whole, per_unit
+
+
+def binary(cfg: Any) -> dict:
+    """The consequence of Theorems 3.1/3.2, measured: binning I(X;Z) against the bin count for a
+    binary-dropout and a Gaussian-dropout network, with our bin-free estimate for the latter.
+
+    For each network, ``binary_samples`` training inputs each get ``binary_draws`` MC-dropout
+    samples of Z at the dropout layer; the binning estimate is I(X;Z_b) = H(Z_b) - H(Z_b|X)
+    (plug-in, X = the input's index), for the whole d-unit Z and averaged over single units.
+    With binary dropout I(X;Z) is infinite, so the estimate grows with every refinement of the
+    bins until it hits the plug-in ceiling log N; for Gaussian dropout our mixture estimate
+    (``gaussian_dropout_mi``) is finite and does not depend on bins. Writes
+    ``runs/mnist/<run name>/binary/binary_binning.csv`` and ``plots/mnist/<run name>/binary_binning.*``.
+    """
+    from infodrop.io import write_text
+    from infodrop.mi import gaussian_dropout_mi
+    from infodrop.plane import InformationPlane
+    from infodrop.plots import _plane_bin_sweep
+
+    paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
+    out_dir = paths.run_dir / "binary"
+    splits, dataset = load_data(cfg)
+    bins = sorted(int(count) for count in cfg.binary_bins)
+    rows: list[dict] = []
+    for kind, checkpoint in (("binary", cfg.binary_checkpoint), ("gaussian", cfg.gaussian_checkpoint)):
+        model = _network_for(cfg, kind, checkpoint, splits, out_dir)
+        plane = InformationPlane(model, splits["train"], None, layer=_first_dropout_layer(model), estimators=("binning",),
+                                 bins=tuple(bins), mc_draws=cfg.binary_draws, max_samples=cfg.binary_samples,
+                                 output=out_dir / f"plane_{kind}.json", seed=cfg.seed, device=cfg.device)
+        data = plane.samples("train")
+        noisy = data["noisy"].numpy().astype(np.float64)
+        n, width = noisy.shape[1], noisy.shape[2]
+        log_n = math.log(n)
+        whole, per_unit = _binning_sweep(noisy, bins)
+        for count, value_whole, value_unit in zip(bins, whole, per_unit):
+            for scope, value in (("whole", value_whole), ("per-unit mean", value_unit)):
+                rows.append({"panel": f"{scope} Z", "label": f"{kind} dropout, binning", "network": kind, "estimator": "binning",
+                             "scope": scope, "bins": count, "i_xz": value, "lower": None, "upper": None, "log_n": log_n})
+        if kind == "gaussian":
+            features = data["features"]
+            variance = float(plane.layer.variance)
+            ours = gaussian_dropout_mi(features, variance, noise_samples=cfg.noise_samples, seed=cfg.seed, device=cfg.device,
+                                       bounds=cfg.plane_bounds)
+            lower, upper = ours.i_xz_bounds if ours.i_xz_bounds is not None else (None, None)
+            rows.append({"panel": "whole Z", "label": "gaussian dropout, ours (mixture)", "network": kind, "estimator": "mixture",
+                         "scope": "whole", "bins": None, "i_xz": float(ours.i_xz), "lower": lower, "upper": upper, "log_n": log_n})
+            unit_values = [float(gaussian_dropout_mi(features[:, unit], variance, noise_samples=cfg.noise_samples, seed=cfg.seed,
+                                                     device=cfg.device, bounds=False).i_xz) for unit in range(width)]
+            rows.append({"panel": "per-unit mean Z", "label": "gaussian dropout, ours (mixture)", "network": kind,
+                         "estimator": "mixture", "scope": "per-unit mean", "bins": None, "i_xz": float(np.mean(unit_values)),
+                         "lower": None, "upper": None, "log_n": log_n})
+    columns = ["network", "estimator", "scope", "bins", "i_xz", "lower", "upper", "log_n"]
+
+    def cell(value: Any) -> str:
+        return "" if value is None else repr(float(value)) if isinstance(value, float) else str(value)
+
+    lines = [",".join(columns)] + [",".join(cell(row[column]) for column in columns) for row in rows]
+    csv_path = write_text(out_dir / "binary_binning.csv", "\n".join(lines) + "\n")
+    title = f"{dataset}: {cfg.binary_samples} inputs x {cfg.binary_draws} draws"
+    figures = _plane_bin_sweep(rows, paths.plots_dir, stem="binary_binning", formats=tuple(cfg.plot_formats), title=title)
+    print(f"{'network':9s} {'estimator':9s} {'scope':14s} {'bins':>5s} {'I(X;Z) [nats]':>14s}")
+    for row in rows:
+        shown_bins = "-" if row["bins"] is None else row["bins"]
+        print(f"{row['network']:9s} {row['estimator']:9s} {row['scope']:14s} {shown_bins:>5} {row['i_xz']:14.4f}")
+    print(f"(plug-in ceiling log N = {rows[0]['log_n']:.4f})\nCSV: {csv_path}\nfigures: {', '.join(str(path) for path in figures)}")
+    return {"rows": rows, "csv": str(csv_path), "figures": [str(path) for path in figures]}
+
+
+COMMANDS: dict[str, Callable[[Any], object]] = {"train": train, "plot": plot, "binary": binary}
+
+
+# ------------------------------------------------------------------------------------------- demo
+
+
+def _trajectory(document: dict, split: str, key: str) -> list[float]:
+    return [record[split]["auto"][key] for record in document["records"] if record.get(split, {}).get("auto")]
+
+
+def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: str = "plots") -> dict:
+    """``infodrop demo``: the FC Gaussian-dropout network on a Fashion-MNIST subset (or the 8x8
+    digits when Fashion-MNIST is not installed), the plane recorded every epoch; prints a summary."""
+    from infodrop.data import fashion_mnist_folder
+    from infodrop.experiments.common import RunPaths, compose
+    from infodrop.plane import InformationPlane
+
+    if fashion_mnist_folder() is not None:
+        data = ["dataset=fashion", "train_subset=10000", "test_subset=2000", "epochs=12", "batch_size=128"]
+    else:
+        data = ["dataset=digits", "epochs=30", "batch_size=64"]
+    settings = data + ["plane_every=1", "plane_samples=2000", "noise_samples=5", f"runs_dir={runs_dir}",
+                       f"plots_dir={plots_dir}", "checkpoint_every=1000"] + list(overrides)
+    cfg = compose(EXPERIMENT, settings)
+    paths = RunPaths(name="demo", model_file=Path(cfg.models_dir) / EXPERIMENT / "demo.pt",
+                     run_dir=Path(runs_dir) / EXPERIMENT / "demo", plots_dir=Path(plots_dir) / EXPERIMENT / "demo")
+    if paths.model_file.exists():
+        paths.model_file.unlink()  # the demo always starts afresh
+    started = time.perf_counter()
+    result = _train(cfg, paths)
+    elapsed = time.perf_counter() - started
+    document = InformationPlane.load(result["plane"])
+    history = result["history"]
+    accuracy = _final_accuracy(history)
+    lines = [
+        "",
+        f"infodrop demo: FC 784-512-128-32-10 softplus network, Gaussian dropout (variance {cfg.variance}) "
+        f"on {result['dataset']}, {cfg.epochs} epochs in {elapsed:.0f} s",
+        f"test accuracy: {accuracy}",
+        f"information plane at layer {document['layer']!r} ({document['sample_counts']['train']} train / "
+        f"{document['sample_counts']['test']} test inputs, nats):",
+        f"  {'':14s} {'start':>8s} {'peak':>8s} {'end':>8s}",
+    ]
+    for split in ("train", "test"):
+        for key, name in (("i_xz", "I(X;Z)"), ("i_zy", "I(Z;Y)")):
+            values = _trajectory(document, split, key)
+            if values:
+                lines.append(f"  {split + ' ' + name:14s} {values[0]:8.3f} {max(values):8.3f} {values[-1]:8.3f}")
+    lines += [f"plane JSON: {result['plane']}", "figures:"] + [f"  {path}" for path in result["figures"] if path.endswith(".png")]
+    lines.append("re-plot with: infodrop mnist plot with ... (or infodrop.plots.plot_information_plane(path, out_dir))")
+    print("\n".join(lines))
+    return result
+
+
+def _final_accuracy(history: Any) -> str:
+    """Test accuracy of the last epoch (the engine reports ``test_error``, noise off)."""
+    error = history.get("test_error") if isinstance(history, dict) else None
+    return "n/a" if error is None else f"{100 * (1 - error):.2f}%"

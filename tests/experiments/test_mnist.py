@@ -1,0 +1,104 @@
+"""The MNIST information-plane experiment (Adilova, Geiger & Fischer, ICLR 2023, Section 5) end to
+end on scikit-learn's 8 x 8 digits (bundled, no download), in seconds."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from infodrop.experiments.common import ConfigError, run_command
+from infodrop.plane import InformationPlane
+
+
+def _folders(tmp_path) -> list[str]:
+    return [f"models_dir={tmp_path / 'models'}", f"runs_dir={tmp_path / 'runs'}", f"plots_dir={tmp_path / 'plots'}"]
+
+
+TINY = ["dataset=digits", "train_subset=400", "test_subset=120", "batch_size=64", "plane_samples=100",
+        "noise_samples=2", "bins=[4,16]", "progress=false", "plot_formats=[png]"]
+
+
+def test_train_records_the_plane_every_k_epochs_and_plot_rereads_it(tmp_path):
+    overrides = TINY + ["epochs=4", "plane_every=3"] + _folders(tmp_path)
+    result = run_command("mnist", "train", overrides)[0]
+    document = InformationPlane.load(result["plane"])
+    # Epoch 0 is the initialisation, 1 the first epoch the hook sees, then every 3rd and the last.
+    assert [record["epoch"] for record in document["records"]] == [0, 1, 3, 4]
+    assert document["dropout_kind"] == "gaussian" and document["layer"] == "layers.2.2"
+    assert document["sample_counts"] == {"train": 100, "test": 100}
+    assert 0.0 <= result["history"]["test_error"] <= 1.0
+    plot_dir = tmp_path / "plots" / "mnist"
+    for path in plot_dir.rglob("*.png"):
+        path.unlink()
+    printed = run_command("mnist", "plot", overrides)[0]
+    assert sorted(Path(p).name for p in printed) == ["plane_auto.png", "plane_binning.png", "plane_binning_bins.png",
+                                                     "plane_side_by_side.png"]
+    assert all(Path(p).exists() for p in printed)
+
+
+def test_lenet_with_information_dropout_records_the_variational_plane(tmp_path):
+    overrides = TINY + ["model=lenet", "dropout=information", "epochs=1", "estimators=[auto]"] + _folders(tmp_path)
+    result = run_command("mnist", "train", overrides)[0]
+    document = InformationPlane.load(result["plane"])
+    assert document["dropout_kind"] == "information" and document["estimators"] == {"auto": "variational"}
+    last = document["records"][-1]["test"]["auto"]
+    # The variational I(Z;Y) >= H(Y) - CE can be negative early on but never exceeds H(Y) <= log 10.
+    assert last["is_mi"] and last["i_zy"] <= math.log(10) + 1e-9 and last["i_xz"] > 0
+
+
+def test_binary_dropout_binning_estimate_grows_as_bins_shrink(tmp_path):
+    """Theorems 3.1/3.2: with binary dropout I(X;Z) is infinite, so the binning estimate keeps
+    growing as the bins shrink (up to the plug-in ceiling log N); our Gaussian-dropout estimate
+    does not depend on bins."""
+    overrides = ["dataset=digits", "train_subset=400", "test_subset=100", "batch_size=64", "binary_epochs=1",
+                 "binary_samples=200", "binary_draws=4", "binary_bins=[4,16,64,256,1024]", "noise_samples=2",
+                 "progress=false", "plot_formats=[png]"] + _folders(tmp_path)
+    result = run_command("mnist", "binary", overrides)[0]
+    binary = sorted((row for row in result["rows"] if row["network"] == "binary" and row["scope"] == "per-unit mean"),
+                    key=lambda row: row["bins"])
+    values = [row["i_xz"] for row in binary]
+    # Doubling the bin count refines the partition, and the plug-in MI is the exact MI of the
+    # empirical distribution, so by data processing it never decreases; 1e-9 allows round-off.
+    assert all(later >= earlier - 1e-9 for earlier, later in zip(values, values[1:]))
+    assert values[-1] > values[0] + 1.0
+    assert values[-1] <= math.log(200) + 1e-9
+    ours = [row for row in result["rows"] if row["estimator"] == "mixture"]
+    assert {row["scope"] for row in ours} == {"whole", "per-unit mean"}
+    whole = next(row for row in ours if row["scope"] == "whole")
+    assert whole["lower"] <= whole["upper"] and math.isfinite(whole["i_xz"])
+    with open(result["csv"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(result["rows"]) and {row["network"] for row in rows} == {"binary", "gaussian"}
+    assert [Path(path).name for path in result["figures"]] == ["binary_binning.png"]
+
+
+def test_demo_prints_a_one_screen_summary(tmp_path, capsys, monkeypatch):
+    from infodrop.experiments.mnist import demo
+
+    monkeypatch.chdir(tmp_path)
+    result = demo(overrides=("dataset=digits", "epochs=1", "train_subset=300", "test_subset=100", "plane_samples=80",
+                             "progress=false", "plot_formats=[png]"))
+    printed = capsys.readouterr().out
+    assert "test accuracy:" in printed and "train I(X;Z)" in printed and "plane JSON:" in printed
+    records = json.loads((tmp_path / "runs" / "mnist" / "demo" / "plane.json").read_text())["records"]
+    assert [record["epoch"] for record in records] == [0, 1]
+    assert (tmp_path / "plots" / "mnist" / "demo" / "plane_side_by_side.png").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [("model=resnet", "model"), ("dropout=none", "dropout"), ("plane_every=0", "plane_every"),
+     ("bins=[]", "bins"), ("estimators=[ksg]", "estimators"), ("dataset=cifar", "dataset")],
+)
+def test_bad_config_values_are_refused_naming_the_entry(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        run_command("mnist", "train", [override] + _folders(tmp_path))
+
+
+def test_missing_mnist_folder_names_the_alternatives(tmp_path):
+    with pytest.raises(ConfigError, match="dataset=fashion"):
+        run_command("mnist", "train", ["dataset=mnist", f"data_dir={tmp_path / 'nothing'}"] + _folders(tmp_path))

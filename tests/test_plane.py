@@ -1,0 +1,261 @@
+"""The information-plane tracker (Adilova, Geiger & Fischer, ICLR 2023, Section 5, Appendix A.8)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from infodrop.nn import GaussianDropout, InformationDropout
+from infodrop.plane import InformationPlane
+
+
+def _blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three Gaussian blobs in 6 dimensions: a data set a tiny network fits in a few steps."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 3
+    centres = torch.tensor([[2.0, 0, 0, 0, 0, 0], [0, 2.0, 0, 0, 0, 0], [0, 0, 2.0, 0, 0, 0]])
+    inputs = centres[labels] + 0.5 * torch.randn(n, 6, generator=generator)
+    return inputs, labels
+
+
+class GaussianNet(nn.Module):
+    def __init__(self, variance: float = 0.3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(6, 8), nn.Softplus())
+        self.drop = GaussianDropout(variance)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.body(x)))
+
+
+class InformationNet(nn.Module):
+    def __init__(self, activation: str = "softplus") -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.drop = InformationDropout.linear(6, 8, activation=activation)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(x))
+
+
+class BinaryNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(6, 8), nn.Softplus())
+        self.drop = nn.Dropout(0.5)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.body(x)))
+
+
+def _train_steps(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int = 5) -> None:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(inputs), labels).backward()
+        optimizer.step()
+
+
+@pytest.fixture()
+def data():
+    return _blobs(120, seed=1), _blobs(60, seed=2)
+
+
+def test_manual_record_saves_both_planes_for_train_and_test_after_every_epoch(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, bins=(4, 16), noise_samples=3, output=tmp_path / "plane.json",
+                             csv=tmp_path / "plane.csv", device="cpu")
+    for epoch in range(2):
+        _train_steps(model, *train)
+        plane.record(epoch)
+        saved = json.loads((tmp_path / "plane.json").read_text())
+        assert [record["epoch"] for record in saved["records"]] == list(range(epoch + 1))
+    assert saved["layer"] == "drop" and saved["dropout_kind"] == "gaussian"
+    assert saved["variance"] == pytest.approx(0.3)
+    assert saved["sample_counts"] == {"train": 120, "test": 60}
+    assert saved["estimators"] == {"auto": "gaussian-mixture", "binning": "binning"}
+    assert saved["config"]["bins"] == [4, 16]
+    for record in saved["records"]:
+        for split in ("train", "test"):
+            auto = record[split]["auto"]
+            lower, upper = auto["i_xz_bounds"]
+            tolerance = 4 * auto["i_xz_stderr"]  # Monte Carlo error of h(Z): 4 standard errors
+            # The pairwise bracket (Kolchinsky & Tracey) holds the exact mixture value; the MC estimate
+            # lies in it up to its Monte Carlo error.
+            assert lower - tolerance <= auto["i_xz"] <= upper + tolerance
+            # I(X;Z) of N inputs never exceeds log N; I(Z;Y) never exceeds H(Y) = log 3 here.
+            assert 0 < auto["i_xz"] <= math.log(record[split]["n"]) + tolerance
+            assert auto["i_zy"] <= math.log(3) + 4 * auto["i_zy_stderr"]
+            assert set(record[split]["binning"]) == {"4", "16"}
+    rows = (tmp_path / "plane.csv").read_text().splitlines()
+    # 2 epochs x 2 splits x (1 auto + 2 bin counts) rows below the header.
+    assert len(rows) == 1 + 2 * 2 * 3
+
+
+def test_engine_hook_records_every_k_epochs(tmp_path, data):
+    from infodrop.engine import fit
+
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=2,
+                             output=tmp_path / "plane.json", device="cpu")
+    fit(
+        model,
+        TensorDataset(*train),
+        TensorDataset(*test),
+        epochs=4,
+        batch_size=40,
+        make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=0.1),
+        epoch_hooks=[plane.as_hook(every=2)],
+        progress=False,
+        device="cpu",
+    )
+    recorded = [record["epoch"] for record in InformationPlane.load(tmp_path / "plane.json")["records"]]
+    # The engine counts epochs from 1; the first epoch the hook sees is always recorded (the early
+    # rise of I(X;Z)), then every 2nd.
+    assert recorded == [1, 2, 4]
+
+
+def test_mc_dropout_samples_of_z_are_noisy_and_the_noiseless_representation_is_not(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, mc_draws=2, output=tmp_path / "plane.json", device="cpu")
+    model.train()
+    captured = plane._collect(plane.splits["test"], epoch=0, split_index=1)
+    noisy, features = captured["noisy"], captured["features"]
+    # Two MC draws of Z differ (noise is on at inference, Appendix A.8) ...
+    assert not torch.allclose(noisy[0], noisy[1])
+    # ... and scatter around f(x) with the dropout's relative spread: Var(z/f) = variance = 0.3.
+    ratio = (noisy / features).flatten()
+    assert ratio.var().item() == pytest.approx(0.3, rel=0.25)  # 2 x 60 x 8 = 960 draws: s.e. of a variance ~ 5%
+    # The noiseless f(x) is the evaluation-mode representation, without noise.
+    with torch.no_grad():
+        expected = model.body(test[0])
+    torch.testing.assert_close(features, expected)
+    # Recording restores the modes it found: training mode on, MC mode off.
+    assert model.training and model.drop.training and not model.drop.mc
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(test[0]), model(test[0]))
+
+
+def test_recording_does_not_disturb_the_training_random_stream(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, estimators=("binning",), bins=(4,), output=tmp_path / "p.json")
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    plane.record(0)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_same_seed_gives_the_same_plane(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    first = InformationPlane(model, train, test, noise_samples=2, mc_draws=2, output=tmp_path / "a.json", device="cpu").record(0)
+    second = InformationPlane(model, train, test, noise_samples=2, mc_draws=2, output=tmp_path / "b.json", device="cpu").record(0)
+    assert first == second
+
+
+def test_information_dropout_plane_uses_the_variational_bounds(tmp_path, data):
+    (train, test), model = data, InformationNet("softplus")
+    plane = InformationPlane(model, train, test, estimators=("auto",), output=tmp_path / "plane.json")
+    record = plane.record(0)
+    model.eval()
+    with torch.no_grad():
+        model(train[0])
+    auto = record["train"]["auto"]
+    # I(X;Z) <= E_x KL(p(z|x) || prior): the mean of the layer's per-sample KL.
+    assert auto["i_xz"] == pytest.approx(float(model.drop.kl.mean()), rel=1e-4)  # float32 layer vs float64 estimator
+    assert auto["is_mi"] is True
+    # I(Z;Y) >= H(Y) - cross-entropy of the MC predictions.
+    assert auto["i_zy"] == pytest.approx(record["train"]["h_y"] - record["train"]["cross_entropy"])
+    assert plane.document()["estimators"]["auto"] == "variational"
+
+
+def test_information_dropout_with_relu_is_flagged_not_an_mi(tmp_path, data):
+    (train, test), model = data, InformationNet("relu")
+    record = InformationPlane(model, train, test, estimators=("auto",), output=tmp_path / "plane.json").record(0)
+    assert record["train"]["auto"]["is_mi"] is False
+    assert "not an MI" in record["train"]["auto"]["note"]
+
+
+def test_binary_dropout_layer_gets_binning_only(tmp_path, data):
+    (train, test), model = data, BinaryNet()
+    with pytest.raises(ValueError, match="layer=None"):
+        InformationPlane(model, train, test, output=tmp_path / "plane.json")
+    plane = InformationPlane(model, train, test, layer="drop", bins=(4,), mc_draws=2, output=tmp_path / "plane.json")
+    record = plane.record(0)
+    assert plane.kind == "binary" and plane.estimators == ("binning",)
+    assert "auto" not in record["train"] and record["train"]["binning"]["4"]["i_xz"] > 0
+
+
+def test_plane_round_trips_through_json_and_append_replaces_a_recorded_epoch(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    path = tmp_path / "plane.json"
+    plane = InformationPlane(model, train, None, estimators=("binning",), bins=(3,), output=path)
+    plane.record(0)
+    plane.record(1)
+    loaded = InformationPlane.load(path)
+    assert loaded["records"] == json.loads(json.dumps(plane.records))
+    resumed = InformationPlane(model, train, None, estimators=("binning",), bins=(3,), output=path, append=True)
+    resumed.record(1)
+    resumed.record(2)
+    assert [record["epoch"] for record in InformationPlane.load(path)["records"]] == [0, 1, 2]
+
+
+def test_max_samples_fixes_one_random_subset_per_split(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, estimators=("binning",), max_samples=50, output=tmp_path / "p.json")
+    assert plane.sample_counts == {"train": 50, "test": 50}
+    assert plane.record(0)["train"]["n"] == 50
+
+
+def test_layer_can_be_named_or_given_as_a_module(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    by_name = InformationPlane(model, train, test, layer="drop", output=tmp_path / "a.json")
+    by_module = InformationPlane(model, train, test, layer=model.drop, output=tmp_path / "b.json")
+    assert by_name.layer is by_module.layer is model.drop and by_module.layer_name == "drop"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"layer": "head"}, "layer must be a GaussianDropout"),
+        ({"layer": "nope"}, "is not a module of the model"),
+        ({"estimators": ("auto", "ksg")}, "estimators must be"),
+        ({"bins": (0,)}, "bins"),
+        ({"mc_draws": 0}, "mc_draws"),
+        ({"max_samples": 1}, "max_samples"),
+    ],
+)
+def test_bad_arguments_are_refused_at_the_door(tmp_path, data, options, message):
+    (train, test), model = data, GaussianNet()
+    with pytest.raises(ValueError, match=message):
+        InformationPlane(model, train, test, output=tmp_path / "p.json", **options)
+
+
+def test_load_refuses_a_file_that_is_not_a_plane(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"records": []}))
+    with pytest.raises(ValueError, match="not an information-plane file"):
+        InformationPlane.load(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        InformationPlane.load(tmp_path / "missing.json")
+
+
+def test_numpy_pairs_are_accepted_as_data(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, (train[0].numpy(), train[1].numpy()), (test[0].numpy(), test[1].numpy()),
+                             estimators=("binning",), bins=(4,), output=tmp_path / "p.json")
+    assert plane.record(0)["test"]["n"] == 60
+    assert np.isfinite(plane.records[0]["test"]["binning"]["4"]["i_zy"])
