@@ -197,7 +197,7 @@ def ledoit_wolf(samples: torch.Tensor) -> tuple[torch.Tensor, float]:
     x = samples.to(torch.float64)
     stats = _LedoitWolfStats(x.shape[1], x.device)
     stats.add(x - x.mean(0))
-    return stats.finish(torch.zeros(x.shape[1], dtype=torch.float64, device=x.device))
+    return stats.finish()
 
 
 class _LedoitWolfStats:
@@ -223,7 +223,7 @@ class _LedoitWolfStats:
         self.sum_y4 += float(sq.square().sum())
         self.sum_y2y += sq @ y
 
-    def finish(self, _shift: torch.Tensor) -> tuple[torch.Tensor, float]:
+    def finish(self) -> tuple[torch.Tensor, float]:
         n = self.count
         p = self.sum_y.shape[0]
         delta = self.sum_y / n
@@ -247,8 +247,8 @@ class _LedoitWolfStats:
 
 
 def gaussian_entropy(cov: torch.Tensor) -> float:
-    """Entropy (nats) of a Gaussian with covariance ``cov`` (p x p); +inf-safe: raises nothing,
-    returns -inf for a singular matrix (callers decide)."""
+    """Entropy (nats) of a Gaussian with covariance ``cov`` (p x p); -inf for a singular or
+    indefinite matrix (the caller decides what to report)."""
     p = cov.shape[0]
     sign, logdet = torch.linalg.slogdet(cov)
     if float(sign) <= 0:
@@ -275,7 +275,7 @@ def gaussian_upper_bound(comp: Components, noise_samples: int, seed: int, *, chu
             stop = min(n, start + per_chunk)
             z = samples_from_noise(comp, start, stop, noise.eps(start, stop), s)
             stats.add(z - shift)
-        cov, _ = stats.finish(shift)
+        cov, _ = stats.finish()
         h = gaussian_entropy(cov)
         return h if math.isfinite(h) else None
     counts = comp.pattern_counts
