@@ -62,16 +62,37 @@ from infodrop.checks import check_in_range, check_int, check_positive
 __all__ = [
     "ConfigError",
     "RunPaths",
+    "SGDNesterov",
+    "StepSchedule",
     "check_choice",
+    "check_filters",
+    "check_in_range_closed",
+    "check_milestones",
+    "check_prior",
+    "check_subset",
+    "collect_log_output",
+    "command_names",
     "compose",
     "entry",
     "format_config",
+    "information_loss",
+    "load_trained",
+    "model_config",
+    "open_struct_off",
+    "override_value",
+    "plot_kl_maps",
     "preset_overrides",
     "print_config",
+    "record",
+    "require_files",
     "run_command",
     "run_name",
     "run_paths",
+    "take",
+    "test_classifier",
     "to_plain",
+    "train_classifier",
+    "validate_dropout_training",
 ]
 
 
@@ -246,16 +267,59 @@ def _config_name(experiment: str) -> str:
     return f"infodrop_{experiment}"
 
 
-def _hydra_defaults(experiment: str) -> list[str]:
+def _hydra_defaults(experiment: str, stamp: str = "${now:%Y-%m-%d_%H-%M-%S}") -> list[str]:
     return [
         "hydra/job_logging=none",
         "hydra/hydra_logging=none",
         "hydra.output_subdir=null",
         "hydra.job.chdir=False",
         "hydra.run.dir=.",
-        "hydra.sweep.dir=${runs_dir}/" + experiment + "/multirun/${now:%Y-%m-%d_%H-%M-%S}",
+        "hydra.sweep.dir=${runs_dir}/" + experiment + "/multirun/" + stamp,
         "hydra.sweep.subdir=.",
     ]
+
+
+class _DistributedSession:
+    """Under ``torchrun`` (``RANK`` set), hold one process group for all the jobs of the command.
+
+    ``fit`` starts a process group when none exists and destroys it at its end; a sweep would
+    then re-create it for every job on the same rendezvous port, which can hang. Started here
+    first, the group outlives the jobs (``fit`` leaves an existing group alone) and is destroyed
+    once at the end. Also agrees on one sweep-folder time stamp across the ranks.
+    """
+
+    def __enter__(self) -> "_DistributedSession":
+        import datetime
+        import os
+
+        self.started = False
+        self.stamp = "${now:%Y-%m-%d_%H-%M-%S}"
+        if "RANK" not in os.environ:
+            return self
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "gloo"
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+                backend = "nccl"
+            from infodrop import engine
+
+            timeout = getattr(engine, "PROCESS_GROUP_TIMEOUT", datetime.timedelta(hours=2))
+            dist.init_process_group(backend, timeout=timeout)
+            self.started = True
+        stamp = [datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")]
+        dist.broadcast_object_list(stamp, src=0)
+        self.stamp = stamp[0]
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.started:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 class _HydraSession:
@@ -274,6 +338,9 @@ class _HydraSession:
         from hydra._internal.utils import create_config_search_path
         from hydra.core.global_hydra import GlobalHydra
 
+        from hydra import version
+
+        version.setbase("1.3")  # what @hydra.main(version_base="1.3") would set
         GlobalHydra.instance().clear()
         self.hydra = Hydra.create_main_hydra2(
             task_name=self.experiment, config_search_path=create_config_search_path(None)
@@ -419,34 +486,35 @@ def run_command(
         )
     parsed = _parse_overrides(overrides)
     _check_keys(module, experiment, parsed)
-    all_overrides = _hydra_defaults(experiment) + list(overrides)
     task = functools.partial(_job, experiment=experiment, command=command)
     with _HydraSession(experiment, module) as session:
-        jobs = _job_overrides(_parse_overrides(all_overrides), multirun)
-        for job in jobs:
+        for job in _job_overrides(_parse_overrides(_hydra_defaults(experiment) + list(overrides)), multirun):
             session.compose_job(job)
-        try:
-            if multirun:
-                returns = [ret for batch in session.hydra.multirun(session.config_name, task, all_overrides) for ret in batch]
-            else:
-                returns = [session.hydra.run(session.config_name, task, all_overrides)]
-        except ConfigError:
-            raise
-        except Exception as error:
-            from hydra.errors import HydraException
-            from omegaconf.errors import OmegaConfBaseException
-
-            if isinstance(error, (HydraException, OmegaConfBaseException)):
-                raise ConfigError(_one_line(error)) from None
-            raise
+        with _DistributedSession() as distributed:
+            all_overrides = _hydra_defaults(experiment, distributed.stamp) + list(overrides)
+            returns = _launch(session, task, all_overrides, multirun)
     results = []
     for ret in returns:
         value = ret.return_value
         if isinstance(value, JobFailure):
-            prefix = f"job {' '.join(ret.overrides)}: " if multirun and ret.overrides else ""
+            shown = [item for item in ret.overrides or [] if not item.startswith("hydra")]
+            prefix = f"job {' '.join(shown)}: " if multirun and shown else ""
             raise ConfigError(prefix + value.message)
         results.append(value)
     return results
+
+
+def _launch(session: _HydraSession, task: Callable[..., Any], all_overrides: list[str], multirun: bool) -> list[Any]:
+    """Hydra's own run / multirun (what ``@hydra.main`` does); returns the JobReturns."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if multirun:
+            return [ret for batch in session.hydra.multirun(session.config_name, task, all_overrides) for ret in batch]
+        return [session.hydra.run(session.config_name, task, all_overrides)]
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(_one_line(error)) from None
 
 
 # ----------------------------------------------------------------------------- names and folders
