@@ -92,3 +92,16 @@ def test_pairwise_bracket_contains_the_monte_carlo_estimate(problem):
     assert lower <= upper + 1e-12
     assert lower - 4 * result.i_xz_stderr - 1e-9 <= result.i_xz <= upper + 4 * result.i_xz_stderr + 1e-9
     assert 0.0 <= lower + 1e-9 and upper <= math.log(features.shape[0]) + 1e-9
+
+
+@SETTINGS
+@given(problems(), st.integers(1, 4))
+def test_pairwise_bracket_on_i_zy_contains_the_monte_carlo_estimate(problem, n_classes):
+    """i_zy = h(Z) - h(Z|Y), each inside its pairwise bracket up to MC error; the error of the
+    h(Z|Y) estimate is at most se(h_z) + se(i_zy) (triangle inequality on standard errors)."""
+    features, variance, seed = problem
+    labels = np.random.default_rng(seed + 2).integers(0, n_classes, size=features.shape[0])
+    result = gaussian_dropout_mi(features, variance, labels=labels, noise_samples=8)
+    lower, upper = result.i_zy_bounds
+    slack = 4 * (2 * result.i_xz_stderr + result.i_zy_stderr) + 1e-9
+    assert lower - slack <= result.i_zy <= upper + slack
