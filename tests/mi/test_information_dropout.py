@@ -98,3 +98,17 @@ def test_izy_lower_bound_is_label_entropy_minus_cross_entropy():
         information_dropout_izy_lower(labels, np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match="cross_entropy"):
         information_dropout_izy_lower(labels, -0.1)
+
+
+def test_log_normal_estimate_equals_the_training_kl_of_the_layer():
+    """The information-plane number is the regulariser that training uses (infodrop.nn), summed
+    over units and averaged over samples: same formula, same 1e-4 clamp."""
+    from infodrop.nn.information import log_normal_kl
+
+    rng = np.random.default_rng(1)
+    features = torch.tensor(rng.uniform(0, 3, size=(5, 7)))
+    features[0, 0] = 0.0
+    alpha = torch.tensor(rng.uniform(0.05, 0.7, size=(5, 7)))
+    training = log_normal_kl(features, alpha, 0.3, 1.2).sum(1).mean()
+    ours = information_dropout_mi(features, alpha, mu=0.3, sigma=1.2)
+    assert ours.value == pytest.approx(float(training), abs=1e-12)
