@@ -14,7 +14,8 @@ sends the jobs to SLURM once ``hydra-submitit-launcher`` is installed (see
 
 Mistakes on the command line (unknown experiment, command, entry or named config, a value of
 the wrong type or out of range, missing data files) print one line on stderr and exit with
-status 2, without a stack trace. The same command runs unchanged under ``torchrun``; the
+status 2, without a stack trace (set the environment variable ``INFODROP_TRACEBACK=1`` to see
+the trace of a refused command). The same command runs unchanged under ``torchrun``; the
 training engine picks up the distributed environment.
 """
 
@@ -100,14 +101,29 @@ def _help_text() -> str:
 
 
 def _demo(rest: Sequence[str]) -> int:
+    """``infodrop demo [with key=value ...]``: the mnist experiment's demo, settings passed on."""
+    import inspect
+
     from infodrop.experiments import load_experiment
 
-    if rest:
-        return _error(f"`infodrop demo` takes no arguments, got {' '.join(rest)}")
+    if rest and rest[0] != "with":
+        return _error(f"usage: infodrop demo [with key=value ...], got {' '.join(rest)}")
     mnist = load_experiment("mnist")
     if mnist is None or not hasattr(mnist, "demo"):
         return _error("`infodrop demo` needs infodrop.experiments.mnist.demo, which this installation lacks")
-    mnist.demo()
+    settings = list(rest[1:])
+    try:
+        if settings and "overrides" in inspect.signature(mnist.demo).parameters:
+            mnist.demo(overrides=tuple(settings))
+        elif settings:
+            return _error("this version of the demo takes no settings")
+        else:
+            mnist.demo()
+    except ValueError as error:
+        return _error(str(error))
+    except KeyboardInterrupt:
+        print("infodrop: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

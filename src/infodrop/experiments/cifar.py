@@ -31,11 +31,11 @@ weight decay; the learning rate is multiplied by ``lr_decay`` at each of ``lr_mi
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional
 
-import numpy as np
 import torch
 
 from infodrop.experiments import common
@@ -176,19 +176,19 @@ def prepare(cfg: Any) -> dict[str, Path]:
 def train(cfg: Any) -> dict[str, Any]:
     """Train (or resume) the run named after the config; returns the engine's final metrics."""
     train_set, test_set = load_data(cfg)
-    return common.train_classifier(cfg, EXPERIMENT, _this(), build_model(cfg), train_set, test_set)
+    return common.train_classifier(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
 
 
 def test(cfg: Any) -> dict[str, float]:
     """Test error (percent) of the trained run, after recomputing the batch-norm statistics."""
     train_set, test_set = load_data(cfg)
-    return common.test_classifier(cfg, EXPERIMENT, _this(), build_model(cfg), train_set, test_set)
+    return common.test_classifier(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
 
 
 def plot(cfg: Any) -> list[Path]:
     """KL heat maps of every information-dropout layer for the first ``plot_images`` test images."""
     train_set, test_set = load_data(cfg)
-    return common.plot_kl_maps(cfg, EXPERIMENT, _this(), build_model(cfg), train_set, test_set)
+    return common.plot_kl_maps(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
 
 
 def gaussian_total_correlation(samples: Any) -> float:
@@ -243,7 +243,7 @@ def correlation(cfg: Any) -> float:
             "it `with softplus`, e.g. `infodrop cifar correlation with softplus filter_percentage=0.25 beta=1.0`"
         )
     train_set, test_set = load_data(cfg)
-    model, paths = common.load_trained(cfg, EXPERIMENT, _this(), build_model(cfg))
+    model, paths = common.load_trained(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg))
     log_z = common.collect_log_output(model, test_set, batch_size=cfg.batch_size, device=cfg.device, seed=cfg.seed)
     if cfg.correlation_mode == "features":
         samples = log_z.reshape(len(log_z), -1)
@@ -254,12 +254,6 @@ def correlation(cfg: Any) -> float:
     common.record(paths, "correlation", {"total_correlation": value, "correlation_mode": cfg.correlation_mode,
                                          "samples": int(samples.shape[0]), "variables": int(samples.shape[1])})
     return value
-
-
-def _this() -> Any:
-    import sys
-
-    return sys.modules[__name__]
 
 
 COMMANDS = {

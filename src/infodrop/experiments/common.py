@@ -457,6 +457,10 @@ def _job(cfg: DictConfig, *, experiment: str, command: str) -> Any:
             return print_config(cfg, module=module, experiment=experiment)
         return module.COMMANDS[command](cfg)
     except ValueError as error:  # includes ConfigError and infodrop.data.DataError
+        import os
+
+        if os.environ.get("INFODROP_TRACEBACK"):  # for debugging: the full stack trace instead
+            raise
         return JobFailure(str(error))
 
 
