@@ -213,7 +213,9 @@ class OnlineLogSumExp:
         # exp of inputs that underflow (or land in the subnormal range) takes a slow path that
         # costs 5-15x a normal exp; raising them to a floor where exp is still a normal number
         # changes each row's sum by at most N * exp(floor) relative to its largest term (1):
-        # 1e-256 in float64, 1e-30 in float32, below the rounding of the sum.
+        # 1e-256 in float64, 1e-30 in float32, below the rounding of the sum. (A class sum is
+        # affected only if its own terms, the exact self term included, are all below
+        # exp(floor) times the row's largest term: exp(-600) in float64, exp(-80) in float32.)
         floor = EXP_FLOOR[tile.dtype]
         tile.sub_(safe.to(tile.dtype)[:, None]).clamp_(min=floor).exp_()
         empty = ~torch.isfinite(tile_top)
