@@ -44,6 +44,11 @@ GOOD = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.2]])
         (dict(chunk_size=0), "chunk_size"),
         (dict(device="not-a-device"), "device"),
         (dict(dtype="float16"), "dtype"),
+        pytest.param(
+            dict(device="cuda"),
+            "device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here"),
+        ),
     ],
 )
 def test_bad_inputs_raise_value_error_naming_the_argument(kwargs, name):
