@@ -45,3 +45,24 @@ def test_multirun_over_named_configs_and_values_takes_the_product(tiny_cifar, ca
     names = [line.split(": ", 1)[1] for line in capsys.readouterr().out.splitlines() if line.startswith("Run name:")]
     assert len(names) == 4 and len(set(names)) == 4
     assert all("single_dropout=True" in name for name in names)
+
+
+def test_a_command_may_compose_configs_while_a_sweep_runs(tmp_path, monkeypatch):
+    from infodrop.experiments import cifar, common
+
+    monkeypatch.chdir(tmp_path)
+
+    def peek(cfg):
+        # Another composition inside a job must leave the running sweep's Hydra state intact.
+        return cfg.beta, common.compose("cifar", ["fullcnn"]).max_alpha
+
+    monkeypatch.setitem(cifar.COMMANDS, "peek", peek)
+    results = common.run_command("cifar", "peek", ["beta=0.5,1,2"], multirun=True)
+    assert results == [(0.5, 0.95), (1.0, 0.95), (2.0, 0.95)]
+
+
+def test_a_refused_job_of_a_sweep_is_reported_with_its_settings(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["cifar", "train", "-m", "with", "beta=0.5,1", "progress=false"])
+    err = capsys.readouterr().err
+    assert status == 2 and "job beta=0.5" in err and "infodrop cifar prepare" in err

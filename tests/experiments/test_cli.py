@@ -160,3 +160,12 @@ def test_help_lists_experiments_and_demo(capsys):
 def test_demo_without_the_mnist_module_says_so(capsys, monkeypatch):
     monkeypatch.setattr("infodrop.experiments.load_experiment", lambda name: None)
     _fails(capsys, ["demo"], "infodrop.experiments.mnist")
+
+
+def test_ctrl_c_exits_130_and_says_how_to_resume(capsys, monkeypatch):
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cifar.COMMANDS, "train", interrupted)
+    assert cli.main(["cifar", "train"]) == 130
+    assert "resume" in capsys.readouterr().err

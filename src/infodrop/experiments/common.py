@@ -341,7 +341,11 @@ class _HydraSession:
         from hydra import version
 
         version.setbase("1.3")  # what @hydra.main(version_base="1.3") would set
-        GlobalHydra.instance().clear()
+        # compose() may be called from inside a running job (a command composing a variant):
+        # keep that job's Hydra and put it back on exit.
+        state = GlobalHydra.instance()
+        self.previous = state.hydra if state.is_initialized() else None
+        state.clear()
         self.hydra = Hydra.create_main_hydra2(
             task_name=self.experiment, config_search_path=create_config_search_path(None)
         )
@@ -351,6 +355,8 @@ class _HydraSession:
         from hydra.core.global_hydra import GlobalHydra
 
         GlobalHydra.instance().clear()
+        if self.previous is not None:
+            GlobalHydra.instance().initialize(self.previous)
 
     def compose_job(self, overrides: Sequence[str]) -> DictConfig:
         """One job's config without the ``hydra`` node, validated and read-only."""
