@@ -23,9 +23,10 @@ Loss (as the original ``build_loss``)::
 
 ``kl_divergence`` is the per-sample KL summed over the information-dropout layers and averaged
 over the batch (the original's ``batch_average``), so beta is comparable to variational dropout's;
-the weight-decay term is TensorFlow's ``l2_loss`` (half the sum of squares) over *every*
-trainable parameter, biases, batch-norm and prior parameters included, as the original sums over
-``tf.trainable_variables()``. The optimiser is SGD with Nesterov momentum 0.9 and no built-in
+the weight-decay term is TensorFlow's ``l2_loss`` (half the sum of squares) over the parameters
+that the original sums over (``tf.trainable_variables()``): all of them, biases, batch-norm shifts
+and the log-normal prior's ``mu1``/``sigma1`` included, except the batch-norm scales, which
+PyTorch has and the original's ``batch_norm`` does not. The optimiser is SGD with Nesterov momentum 0.9 and no built-in
 weight decay; the learning rate is multiplied by ``lr_decay`` at each of ``lr_milestones``.
 """
 

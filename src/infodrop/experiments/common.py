@@ -93,6 +93,7 @@ __all__ = [
     "to_plain",
     "train_classifier",
     "validate_dropout_training",
+    "weight_decay_parameters",
 ]
 
 
@@ -688,8 +689,11 @@ def information_loss(*, beta: float, train_size: int, weight_decay: float) -> Ca
 
     loss = CE + beta * kl_divergence(model) / train_size + weight_decay * sum_p ||p||^2 / 2, with
     CE the batch-mean cross-entropy (nats), ``kl_divergence`` the batch-mean per-sample KL summed
-    over the information-dropout layers (nats), and the last term TensorFlow's ``l2_loss`` over
-    every trainable parameter. ``parts`` holds detached 0-dim tensors: ``cross_entropy``, ``kl``
+    over the information-dropout layers (nats), and the last term TensorFlow's ``l2_loss`` summed
+    over the parameters the original has as trainable variables: every parameter except the
+    batch-norm scales (TensorFlow's ``batch_norm`` has no scale by default, PyTorch's has one;
+    decaying it would add a regulariser the original lacks). Batch-norm shifts, biases and the
+    log-normal prior's ``mu1``/``sigma1`` are included, as in the original. ``parts`` holds detached 0-dim tensors: ``cross_entropy``, ``kl``
     (per sample, before the division by ``train_size``) and, with weight decay, ``l2`` (the half
     sum of squares, before the factor ``weight_decay``).
     """
@@ -702,6 +706,8 @@ def information_loss(*, beta: float, train_size: int, weight_decay: float) -> Ca
     weight_decay = check_positive(weight_decay, "weight_decay", allow_zero=True)
     train_size = check_int(train_size, "train_size", minimum=1)
 
+    decayed: dict[int, list[Any]] = {}
+
     def loss(model: Any, logits: Any, targets: Any) -> tuple[Any, dict[str, float]]:
         cross_entropy = functional.cross_entropy(logits, targets)
         kl = kl_divergence(model)
@@ -709,12 +715,26 @@ def information_loss(*, beta: float, train_size: int, weight_decay: float) -> Ca
         # Detached tensors, not floats: a float() per batch would synchronise with the GPU.
         parts = {"cross_entropy": cross_entropy.detach(), "kl": kl.detach()}
         if weight_decay > 0:
-            half_squares = torch.stack([p.pow(2).sum() for p in model.parameters() if p.requires_grad]).sum() / 2
+            if id(model) not in decayed:
+                decayed[id(model)] = weight_decay_parameters(model)
+            half_squares = torch.stack([p.pow(2).sum() for p in decayed[id(model)]]).sum() / 2
             total = total + weight_decay * half_squares
             parts["l2"] = half_squares.detach()
         return total, parts
 
     return loss
+
+
+def weight_decay_parameters(model: Any) -> list[Any]:
+    """The trainable parameters of ``model`` except batch-norm scales (see :func:`information_loss`)."""
+    from torch import nn
+
+    scales = {
+        id(module.weight)
+        for module in model.modules()
+        if isinstance(module, nn.modules.batchnorm._NormBase) and module.weight is not None
+    }
+    return [p for p in model.parameters() if p.requires_grad and id(p) not in scales]
 
 
 class SGDNesterov:
