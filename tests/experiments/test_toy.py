@@ -45,6 +45,17 @@ def test_quadrature_density_of_z_integrates_to_one():
     assert mass == pytest.approx(1.0, abs=1e-7)
 
 
+def test_quadrature_output_entropy_tends_to_entropy_of_f_as_variance_vanishes():
+    """Without noise Z = f(X) ~ N(0.5, 4), whose entropy is 0.5 log(2 pi e 4). The kernel of p(z)
+    is narrowest here, where an integral over x instead of over the noise loses mass near z = 0."""
+    variance = 1e-4
+    entropy_of_f = 0.5 * math.log(2 * math.pi * math.e * toy.SLOPE**2)
+    # The noise moves h(Z) by O(variance): treating f (D - 1) as additive noise of power
+    # variance * E f^2 = 4.25e-4, de Bruijn's identity gives 0.5 * 4.25e-4 * J = 5.3e-5 nats with
+    # J = 1/4 the Fisher information of N(0.5, 4); 1e-3 leaves room for higher orders.
+    assert abs(toy.toy_truth(variance).h_z - entropy_of_f) < 1e-3
+
+
 def test_quadrature_output_entropy_matches_independent_monte_carlo_mixture():
     """h(Z_1) by quadrature against -mean log p_hat(z_k), p_hat the kernel average over M centres
     drawn independently of the K test points (the noisier variance 0.4, where p has more mass near 0)."""

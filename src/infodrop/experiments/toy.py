@@ -159,24 +159,26 @@ def _gauss(u: float) -> float:
 
 
 def _density_z(z: float, variance: float) -> float:
-    """p(z) = int N(z; f(x), variance f(x)^2) phi(x) dx for one unit, by adaptive quadrature."""
+    """p(z) for one unit, by adaptive quadrature over the noise value u = z / f(x).
+
+    Z = f D with f = f(X) ~ N(0.5, 4) and D ~ N(1, variance) independent, so by the product rule
+    p(z) = int p_D(u) p_f(z / u) / |u| du, the same integral as int N(z; f, variance f^2) p_f(f) df.
+    In u the kernel p_D has the fixed width sqrt(variance); in x (or f) it would have width
+    sqrt(variance) |z| / 2, which adaptive quadrature misses for small variance and small |z|.
+    For z != 0 the integrand vanishes at u = 0; near it, it behaves like 1/|u| down to |u| ~ |z|,
+    which is what makes p(z) grow like log(1/|z|) at z = 0.
+    """
     std_noise = math.sqrt(variance)
 
-    def integrand(x: float) -> float:
-        f = SLOPE * x + OFFSET
-        if f == 0.0:
-            return 0.0  # the point mass at z = 0 has no density anywhere, and x = ROOT has measure 0
-        scale = std_noise * abs(f)
-        return _gauss(x) * _gauss((z - f) / scale) / scale
+    def integrand(u: float) -> float:
+        if u == 0.0:
+            return 0.0
+        return _gauss((u - 1.0) / std_noise) / std_noise * _gauss((z / u - OFFSET) / SLOPE) / SLOPE / abs(u)
 
-    # Beyond |x| = 12 phi(x) < 1e-31; the kernel in x peaks where f(x) = z.
-    peak = (z - OFFSET) / SLOPE
-    total = 0.0
-    for low, high in ((-12.0, ROOT), (ROOT, 12.0)):
-        points = [peak] if low < peak < high else None
-        value, _ = integrate.quad(integrand, low, high, points=points, limit=200, epsabs=1e-13, epsrel=1e-10)
-        total += value
-    return total
+    # p_D(u) < 1e-31 more than 12 standard deviations from its mean
+    low, high = 1.0 - 12.0 * std_noise, 1.0 + 12.0 * std_noise
+    pieces = [(low, 0.0), (0.0, high)] if low < 0.0 else [(low, high)]
+    return sum(integrate.quad(integrand, a, b, limit=200, epsabs=1e-13, epsrel=1e-10)[0] for a, b in pieces)
 
 
 @functools.lru_cache(maxsize=32)
@@ -186,7 +188,8 @@ def toy_truth(variance: float) -> ToyTruth:
     ``variance`` is the dropout variance (> 0). h(Z_1|X_1) = 0.5 log(2 pi e variance) + E log|f(X)|,
     with E log|f(X)| integrated on either side of f = 0 (an integrable log singularity). p(z) has an
     integrable log singularity at z = 0 (inputs with f(x) near 0 pile up there), so the outer
-    integral for h(Z_1) is split at z = 0. Absolute accuracy is about 1e-9 nats. Takes about 1 s.
+    integral for h(Z_1) is split at z = 0. Absolute accuracy is about 1e-9 nats for variances from
+    1e-4 to 4 (checked: p integrates to 1 within 1e-10). Takes one to a few seconds.
     """
     variance = check_positive(variance, "variance")
 
