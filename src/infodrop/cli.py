@@ -96,7 +96,12 @@ def _help_text() -> str:
             line += f"   [named configs: {', '.join(presets)}]"
         lines.append(line)
     lines.append(f"  {'demo':13s} a short MNIST run that shows an information plane")
-    lines += ["", "`infodrop EXPERIMENT print_config [with ...]` lists every entry with its help."]
+    lines += [
+        "",
+        "`infodrop EXPERIMENT print_config [with ...]` lists every entry with its help.",
+        "Sweeps: `infodrop cifar train --multirun with beta=0.5,1,3` runs one job per value; add",
+        "hydra/launcher=submitit_slurm after `with` to use SLURM (pip install hydra-submitit-launcher).",
+    ]
     return "\n".join(lines)
 
 
