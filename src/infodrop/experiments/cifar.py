@@ -251,7 +251,8 @@ def correlation(cfg: Any) -> float:
     else:
         samples = log_z.permute(0, 2, 3, 1).reshape(-1, log_z.shape[1])
     value = gaussian_total_correlation(samples)
-    print(f"Total correlation: {value:.6f} nats per unit ({cfg.correlation_mode}, run {paths.name})")
+    if common.is_main_process():
+        print(f"Total correlation: {value:.6f} nats per unit ({cfg.correlation_mode}, run {paths.name})")
     common.record(paths, "correlation", {"total_correlation": value, "correlation_mode": cfg.correlation_mode,
                                          "samples": int(samples.shape[0]), "variables": int(samples.shape[1])})
     return value

@@ -76,6 +76,7 @@ __all__ = [
     "entry",
     "format_config",
     "information_loss",
+    "is_main_process",
     "load_trained",
     "model_config",
     "open_struct_off",
@@ -764,7 +765,8 @@ class StepSchedule:
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=self.milestones, gamma=self.decay)
 
 
-def _is_main_process() -> bool:
+def is_main_process() -> bool:
+    """Rank 0 of a ``torchrun`` launch, or the only process: the one that prints and writes."""
     import os
 
     return int(os.environ.get("RANK", "0")) == 0
@@ -776,7 +778,7 @@ def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
 
     from infodrop.io import append_line, write_json
 
-    if not _is_main_process():
+    if not is_main_process():
         return
     line = {"command": command, **results}
     append_line(paths.run_dir / "metrics.jsonl", json.dumps(line))
@@ -790,7 +792,7 @@ def train_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, 
 
     paths = run_paths(cfg, module, experiment)
     train_set, test_set = as_tensor_dataset(*train), as_tensor_dataset(*test)
-    if _is_main_process():
+    if is_main_process():
         print(f"run {paths.name}: {len(train_set)} training and {len(test_set)} test images; checkpoint {paths.model_file}")
     run = Run(paths.run_dir, config=to_plain(cfg))
     result = fit(
@@ -842,7 +844,7 @@ def test_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, t
     train_set, test_set = as_tensor_dataset(*train), as_tensor_dataset(*test)
     recompute_batchnorm(model, train_set, batch_size=cfg.batch_size, device=cfg.device)
     metrics = {key: float(value) for key, value in evaluate(model, test_set, batch_size=cfg.batch_size, device=cfg.device).items()}
-    if _is_main_process():
+    if is_main_process():
         print(f"Test error: {100 * metrics['error']:.2f}% (loss {metrics['loss']:.4f}) of run {paths.name} on {len(test_set)} images")
     record(paths, "test", {f"test_{key}": value for key, value in metrics.items()})
     return metrics
@@ -918,7 +920,7 @@ def plot_kl_maps(cfg: Any, experiment: str, module: ModuleType, model: Any, trai
         raise ValueError(f"plot draws the KL maps of information dropout, but dropout={cfg.dropout}; use dropout=information")
     model, paths = load_trained(cfg, experiment, module, model)
     recompute_batchnorm(model, as_tensor_dataset(*train), batch_size=cfg.batch_size, device=cfg.device)
-    if not _is_main_process():
+    if not is_main_process():
         return []
     layers = [m for m in model.modules() if isinstance(m, InformationDropout)]
     count = min(cfg.plot_images, len(test[0]))
