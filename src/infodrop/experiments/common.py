@@ -27,6 +27,14 @@ One path for single runs and sweeps
     ``hydra/launcher=submitit_slurm`` (plus its settings, e.g.
     ``hydra.launcher.partition=gpu hydra.launcher.gpus_per_node=1``) after ``with``.
 
+    A command that refuses its input (a ``ValueError``: missing data, a checkpoint of another
+    config, ...) makes the job return a :class:`JobFailure` instead of raising, so Hydra prints
+    no trace and the CLI prints one line; ``INFODROP_TRACEBACK=1`` re-raises it instead.
+
+    Under ``torchrun`` every rank runs the same jobs in the same order; one process group is
+    held for the whole command (see :class:`_DistributedSession`), the engine trains with DDP,
+    and only rank 0 prints and writes.
+
 Run names
     A run is named after the entries whose values differ from the defaults, in the order of
     the ``Config`` fields, e.g. ``dropout=binary,filter_percentage=0.25`` (``default`` when none
