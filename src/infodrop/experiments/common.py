@@ -277,14 +277,15 @@ def _config_name(experiment: str) -> str:
     return f"infodrop_{experiment}"
 
 
-def _hydra_defaults(experiment: str, stamp: str = "${now:%Y-%m-%d_%H-%M-%S}") -> list[str]:
+def _hydra_defaults(module: ModuleType, experiment: str, stamp: str = "${now:%Y-%m-%d_%H-%M-%S}") -> list[str]:
+    runs = "${runs_dir}" if "runs_dir" in [spec.name for spec in _fields(module)] else "runs"
     return [
         "hydra/job_logging=none",
         "hydra/hydra_logging=none",
         "hydra.output_subdir=null",
         "hydra.job.chdir=False",
         "hydra.run.dir=.",
-        "hydra.sweep.dir=${runs_dir}/" + experiment + "/multirun/" + stamp,
+        f"hydra.sweep.dir={runs}/{experiment}/multirun/{stamp}",
         "hydra.sweep.subdir=.",
     ]
 
@@ -453,7 +454,7 @@ def compose(experiment: str, overrides: Sequence[str] = (), *, module: ModuleTyp
     parsed = _parse_overrides(overrides)
     _check_keys(module, experiment, parsed)
     with _HydraSession(experiment, module) as session:
-        return session.compose_job(_hydra_defaults(experiment) + list(overrides))
+        return session.compose_job(_hydra_defaults(module, experiment) + list(overrides))
 
 
 @dataclass
@@ -508,10 +509,10 @@ def run_command(
     _check_keys(module, experiment, parsed)
     task = functools.partial(_job, experiment=experiment, command=command)
     with _HydraSession(experiment, module) as session:
-        for job in _job_overrides(_parse_overrides(_hydra_defaults(experiment) + list(overrides)), multirun):
+        for job in _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun):
             session.compose_job(job)
         with _DistributedSession() as distributed:
-            all_overrides = _hydra_defaults(experiment, distributed.stamp) + list(overrides)
+            all_overrides = _hydra_defaults(module, experiment, distributed.stamp) + list(overrides)
             returns = _launch(session, task, all_overrides, multirun)
     results = []
     for ret in returns:
