@@ -35,6 +35,11 @@ def _plane_document(records_or_path: Any) -> dict:
     )
 
 
+def _plane_log_n(records: list, split: str) -> float | None:
+    sizes = {record[split]["n"] for record in records if split in record and "n" in record[split]}
+    return float(np.log(max(sizes))) if sizes else None
+
+
 def _plane_splits(records: list) -> list[str]:
     return [split for split in ("train", "test") if any(split in record for record in records)]
 
@@ -62,11 +67,16 @@ def _plane_points(records: list, split: str, estimator: str, bins: str | None = 
     return np.asarray(epochs), np.asarray(xz, dtype=float), np.asarray(zy, dtype=float), bracket
 
 
-def _plane_axes(ax: Any, epochs: np.ndarray, xz: np.ndarray, zy: np.ndarray, norm: Any, *, bracket: Any = None) -> Any:
-    """Draw one plane: the trajectory as a grey line, the points coloured by epoch."""
+def _plane_axes(ax: Any, epochs: np.ndarray, xz: np.ndarray, zy: np.ndarray, norm: Any, *, bracket: Any = None,
+                log_n: float | None = None) -> Any:
+    """Draw one plane: the trajectory as a grey line, the points coloured by epoch, and log N
+    (the most a plug-in or plain mixture estimate of I(X;Z) from N inputs can give) dotted."""
     if len(epochs) == 0:
         ax.text(0.5, 0.5, "no points", ha="center", va="center", transform=ax.transAxes)
         return None
+    if log_n is not None:
+        ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0, label="log N")
+        ax.legend(loc="lower right", fontsize=7)
     if bracket is not None:
         ax.errorbar(xz, zy, xerr=np.abs(np.vstack([xz - bracket[0], bracket[1] - xz])), fmt="none",
                     ecolor="0.75", elinewidth=0.8, zorder=1)
@@ -169,7 +179,7 @@ def plot_information_plane(
     def panel(ax: Any, split: str, estimator: str) -> None:
         key = bin_key if estimator == "binning" else None
         epochs, xz, zy, bracket = _plane_points(records, split, estimator, key)
-        _plane_axes(ax, epochs, xz, zy, norm, bracket=bracket)
+        _plane_axes(ax, epochs, xz, zy, norm, bracket=bracket, log_n=_plane_log_n(records, split))
         ax.set_title(f"{_plane_label(document, estimator, key)} — {split}", fontsize=10)
 
     for estimator in estimators:
@@ -228,7 +238,7 @@ def plot_binning_planes(
     for row, split in enumerate(splits):
         for column, count in enumerate(counts):
             epochs, xz, zy, _ = _plane_points(records, split, "binning", str(count))
-            _plane_axes(axes[row][column], epochs, xz, zy, norm)
+            _plane_axes(axes[row][column], epochs, xz, zy, norm, log_n=_plane_log_n(records, split))
             axes[row][column].set_title(f"{count} bins — {split}", fontsize=10)
     figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=[ax for row in axes for ax in row], label="epoch")
     if title:
