@@ -75,3 +75,10 @@ def test_bin_sweep_draws_binning_curves_and_bin_free_estimates(tmp_path):
     rows.append({"label": "gaussian, ours", "bins": None, "i_xz": 1.7, "lower": 1.5, "upper": 1.9})
     written = _plane_bin_sweep(rows, tmp_path, formats=("png",))
     assert written[0].name == "binary_binning.png" and written[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_min_epoch_leaves_out_the_early_records(tmp_path):
+    written = plot_information_plane(_document(), tmp_path, formats=("png",), min_epoch=2, prefix="late")
+    assert sorted(p.name for p in written) == ["late_auto.png", "late_binning.png", "late_side_by_side.png"]
+    with pytest.raises(ValueError, match="no records"):
+        plot_information_plane(_document(), tmp_path, formats=("png",), min_epoch=100)

@@ -35,6 +35,14 @@ def _plane_document(records_or_path: Any) -> dict:
     )
 
 
+def _plane_records(document: dict, min_epoch: int | None) -> list:
+    """The records sorted by epoch, from ``min_epoch`` on."""
+    if min_epoch is not None and (isinstance(min_epoch, bool) or not isinstance(min_epoch, (int, np.integer))):
+        raise ValueError(f"min_epoch must be an integer or None, got {min_epoch!r}")
+    records = sorted(document["records"], key=lambda record: record["epoch"])
+    return [record for record in records if min_epoch is None or record["epoch"] >= min_epoch]
+
+
 def _plane_log_n(records: list, split: str) -> float | None:
     sizes = {record[split]["n"] for record in records if split in record and "n" in record[split]}
     return float(np.log(max(sizes))) if sizes else None
@@ -137,6 +145,7 @@ def plot_information_plane(
     prefix: str = "plane",
     formats: Sequence[str] = ("png", "pdf"),
     title: str | None = None,
+    min_epoch: int | None = None,
 ) -> list[Path]:
     """Information planes I(X;Z) (x axis) vs I(Z;Y) (y axis), in nats, points coloured by epoch.
 
@@ -152,6 +161,8 @@ def plot_information_plane(
         bins: the bin count of the binning plane (default: the middle of the recorded counts).
         prefix: file-name prefix. formats: file formats ('png', 'pdf', 'svg').
         title: optional figure title prefix (e.g. the run name).
+        min_epoch: draw only records from this epoch on (e.g. 1 to leave out the initialisation,
+            whose point near the origin squeezes the rest of the trajectory).
 
     Returns:
         The paths written.
@@ -163,7 +174,7 @@ def plot_information_plane(
     from matplotlib.figure import Figure
 
     document = _plane_document(records_or_path)
-    records = sorted(document["records"], key=lambda record: record["epoch"])
+    records = _plane_records(document, min_epoch)
     if not records:
         raise ValueError("the plane has no records yet; record at least one epoch before plotting")
     formats = _plane_check_formats(formats)
@@ -212,10 +223,12 @@ def plot_binning_planes(
     prefix: str = "plane_binning_bins",
     formats: Sequence[str] = ("png", "pdf"),
     title: str | None = None,
+    min_epoch: int | None = None,
 ) -> list[Path]:
     """Binning information planes for every recorded bin count side by side (Fig. 14 of
     Adilova et al.): columns are bin counts, rows are the training and test sets, points coloured
-    by epoch, values in nats. Returns the paths written (``<prefix>.<format>``)."""
+    by epoch, values in nats; ``min_epoch`` as in :func:`plot_information_plane`. Returns the paths
+    written (``<prefix>.<format>``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -223,7 +236,7 @@ def plot_binning_planes(
     from matplotlib.figure import Figure
 
     document = _plane_document(records_or_path)
-    records = sorted(document["records"], key=lambda record: record["epoch"])
+    records = _plane_records(document, min_epoch)
     counts = sorted({int(b) for record in records for split in ("train", "test")
                      for b in (record.get(split, {}).get("binning") or {})})
     if not counts:
