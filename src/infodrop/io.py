@@ -14,6 +14,13 @@ import numpy as np
 import torch
 
 
+def _current_umask() -> int:
+    # The only portable way to read the umask is to set it and put it back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``."""
@@ -26,6 +33,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary_path
         with open(temporary_path, "rb") as written:
             os.fsync(written.fileno())
+        # mkstemp creates the file readable by its owner only; give it the mode a plain open() would.
+        os.chmod(temporary_path, 0o666 & ~_current_umask())
         os.replace(temporary_path, target)
     finally:
         if temporary_path.exists():

@@ -40,6 +40,17 @@ def test_train_records_the_plane_every_k_epochs_and_plot_rereads_it(tmp_path):
     assert all(Path(p).exists() for p in printed)
 
 
+def test_rerun_with_other_bookkeeping_entries_resumes_but_another_length_is_refused(tmp_path):
+    overrides = TINY + ["epochs=1", "estimators=[binning]"] + _folders(tmp_path)
+    run_command("mnist", "train", overrides)
+    # plane and output settings do not define the model: the finished run is found and kept.
+    again = run_command("mnist", "train", overrides + ["plane_every=5", "bins=[8]"])[0]
+    assert again["history"]["epoch"] == 1
+    # The cosine schedule depends on the number of epochs, so a longer run is another run.
+    with pytest.raises(ValueError, match="epochs"):
+        run_command("mnist", "train", overrides + ["epochs=2"])
+
+
 def test_lenet_with_information_dropout_records_the_variational_plane(tmp_path):
     overrides = TINY + ["model=lenet", "dropout=information", "epochs=1", "estimators=[auto]"] + _folders(tmp_path)
     result = run_command("mnist", "train", overrides)[0]

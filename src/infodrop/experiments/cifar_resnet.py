@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, run_paths, take, to_plain
+from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, model_config, run_paths, take, to_plain
 
 __all__ = ["Config", "NAMED_CONFIGS", "COMMANDS", "validate", "train", "plot", "load_data"]
 
@@ -209,7 +209,8 @@ def train(cfg: Any) -> dict:
         run=Run(paths.run_dir, config=to_plain(cfg)),
         checkpoint_path=paths.model_file,
         checkpoint_every=cfg.checkpoint_every,
-        config=to_plain(cfg),
+        # What defines the model, plus epochs, on which the cosine schedule depends (as in mnist).
+        config=dict(model_config(cfg, sys.modules[__name__]), epochs=cfg.epochs),
         epoch_hooks=(plane.as_hook(every=cfg.plane_every, last=cfg.epochs),),
         batch_transform=_augmenter(cfg),
         seed=cfg.seed,

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, run_paths, take, to_plain
+from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, model_config, run_paths, take, to_plain
 
 __all__ = ["Config", "NAMED_CONFIGS", "COMMANDS", "validate", "train", "plot", "binary", "demo", "load_data", "build_model"]
 
@@ -236,7 +236,9 @@ def _fit(cfg: Any, model: nn.Module, splits: dict, *, epochs: int, run_dir: Path
         run=run,
         checkpoint_path=checkpoint,
         checkpoint_every=cfg.checkpoint_every,
-        config=to_plain(cfg),
+        # The checkpoint is tied to what defines the model, plus epochs: the cosine schedule depends on
+        # them, so a resumed run with another length would not be the run its name claims.
+        config=dict(model_config(cfg, sys.modules[__name__]), epochs=epochs),
         epoch_hooks=hooks,
         seed=cfg.seed,
         device=cfg.device,

@@ -97,8 +97,6 @@ def _resolve_dtype(dtype: Any) -> torch.dtype:
 
 def _validate(features, variance, labels, noise_samples, seed, chunk_size, device):
     dev = resolve_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} asks for CUDA, which is not available here; use device=None or 'cpu'")
     variance = check_positive(variance, "variance")
     noise_samples = check_int(noise_samples, "noise_samples", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
