@@ -6,7 +6,7 @@ import pytest
 
 from infodrop.io import write_json
 from infodrop.plane import PLANE_FORMAT
-from infodrop.plots import _plane_bin_sweep, plot_binning_planes, plot_information_plane
+from infodrop.plots import plot_bin_sweep, plot_binning_planes, plot_information_plane
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -73,7 +73,7 @@ def test_plots_refuse_an_empty_plane_and_unknown_formats(tmp_path):
 def test_bin_sweep_draws_binning_curves_and_bin_free_estimates(tmp_path):
     rows = [{"label": "binary, binning", "bins": b, "i_xz": v, "log_n": 4.6} for b, v in ((2, 0.5), (8, 2.0), (32, 4.1))]
     rows.append({"label": "gaussian, ours", "bins": None, "i_xz": 1.7, "lower": 1.5, "upper": 1.9})
-    written = _plane_bin_sweep(rows, tmp_path, formats=("png",))
+    written = plot_bin_sweep(rows, tmp_path, formats=("png",))
     assert written[0].name == "binary_binning.png" and written[0].read_bytes()[:8] == PNG_MAGIC
 
 

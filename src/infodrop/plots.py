@@ -259,7 +259,7 @@ def plot_binning_planes(
     return _plane_save(figure, out_dir, prefix, formats)
 
 
-def _plane_bin_sweep(
+def plot_bin_sweep(
     rows: Sequence[dict],
     out_dir: str | os.PathLike,
     *,

@@ -368,7 +368,7 @@ def binary(cfg: Any) -> dict:
     from infodrop.io import write_text
     from infodrop.mi import gaussian_dropout_mi
     from infodrop.plane import InformationPlane
-    from infodrop.plots import _plane_bin_sweep
+    from infodrop.plots import plot_bin_sweep
 
     paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
     out_dir = paths.run_dir / "binary"
@@ -410,7 +410,7 @@ def binary(cfg: Any) -> dict:
     lines = [",".join(columns)] + [",".join(cell(row[column]) for column in columns) for row in rows]
     csv_path = write_text(out_dir / "binary_binning.csv", "\n".join(lines) + "\n")
     title = f"{dataset}: {cfg.binary_samples} inputs x {cfg.binary_draws} draws"
-    figures = _plane_bin_sweep(rows, paths.plots_dir, stem="binary_binning", formats=tuple(cfg.plot_formats), title=title)
+    figures = plot_bin_sweep(rows, paths.plots_dir, stem="binary_binning", formats=tuple(cfg.plot_formats), title=title)
     print(f"{'network':9s} {'estimator':9s} {'scope':14s} {'bins':>5s} {'I(X;Z) [nats]':>14s}")
     for row in rows:
         shown_bins = "-" if row["bins"] is None else row["bins"]
