@@ -550,7 +550,8 @@ def fit(
     file of a write killed half-way is deleted; the complete checkpoint it would have replaced
     is used.
 
-    ``drop_last`` (default True, as the original's minibatch iterator) skips a last partial
+    On rank 0 each epoch's metrics are printed as one line; ``progress`` adds a tqdm bar over
+    the batches. ``drop_last`` (default True, as the original's minibatch iterator) skips a last partial
     training batch, which also spares batch norm a batch of one. Returns the last epoch's metrics.
     Finishes ``run`` ('completed', 'interrupted' or 'failed') unless ``finish_run`` is False.
     """
@@ -663,7 +664,7 @@ def fit(
                     )
                 start_epoch, metrics = state["epoch"] + 1, dict(state.get("metrics") or {})
                 last_state, saved_epoch = state, state["epoch"]
-                if main and progress:
+                if main:
                     tqdm.write(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
             if run is not None:
                 # Lines of epochs after the checkpoint (or of a first attempt killed before any
@@ -758,9 +759,9 @@ def fit(
                 logged = dict(metrics)
                 if run is not None:
                     run.log(metrics)
-                if progress:
-                    shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items() if isinstance(value, float))
-                    tqdm.write(f"epoch {epoch}/{epochs}: {shown}")
+                # One line per epoch even without the bar: it is the log of a batch job.
+                shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items() if isinstance(value, float))
+                tqdm.write(f"epoch {epoch}/{epochs}: {shown}")
 
             if checkpoint_path is not None:
                 # Kept in memory each epoch so that a KeyboardInterrupt mid-epoch can save the last

@@ -823,6 +823,11 @@ def train_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, 
         device=cfg.device,
         progress=cfg.progress,
     )
+    if is_main_process() and "test_error" in result:
+        print(
+            f"run {paths.name}: test error {100 * result['test_error']:.2f}% after epoch {result['epoch']} "
+            f"(batch-norm statistics of training; `infodrop {experiment} test` re-estimates them); record in {paths.run_dir}"
+        )
     return result
 
 
