@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +208,20 @@ def test_short_cifar_format_run_on_learnable_synthetic_data_lowers_the_loss(tmp_
     # batch to batch; a drop of 10% (0.23 nats) is learning, not noise.
     assert cross_entropy[-1] < 0.9 * cross_entropy[0], cross_entropy
     assert lines[-1]["loss"] < lines[0]["loss"]
+
+
+def test_the_same_train_command_runs_under_torchrun_with_two_processes(workdir, tmp_path):
+    shutil.copytree(workdir / "datasets", tmp_path / "datasets")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "infodrop.cli", "cifar", "train", "with", "epochs=2", *SMALL]
+    process = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    run = tmp_path / "runs" / "cifar" / RELU_NAME
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "completed" and result["world_size"] == 2
+    # Rank 0 alone writes: one line per epoch, one checkpoint.
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert (tmp_path / "models" / "cifar" / f"{RELU_NAME}.pt").is_file()
