@@ -259,6 +259,22 @@ def plot_binning_planes(
     return _plane_save(figure, out_dir, prefix, formats)
 
 
+def plot_plane_figures(
+    records_or_path: Any,
+    out_dir: str | os.PathLike,
+    *,
+    formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
+) -> list[Path]:
+    """Every figure of a recorded plane: one plane per estimator (and ours beside binning), plus
+    the binning planes per bin count when binning was recorded. Returns the paths written."""
+    document = _plane_document(records_or_path)
+    figures = plot_information_plane(document, out_dir, formats=tuple(formats), title=title)
+    if "binning" in document.get("estimators", {}):
+        figures += plot_binning_planes(document, out_dir, formats=tuple(formats), title=title)
+    return figures
+
+
 def plot_bin_sweep(
     rows: Sequence[dict],
     out_dir: str | os.PathLike,

@@ -24,7 +24,7 @@ from infodrop.checks import check_positive
 from infodrop.io import save_npz
 
 from .errors import DataError, data_error
-from .npzfiles import images_to_nchw, labels_to_int, read_npz
+from .npzfiles import read_image_npz
 
 CIFAR_PREPARE_HINT = "run `infodrop cifar prepare with source=PATH/cifar-10-batches-py`"
 CIFAR_TRAIN_FILE = "cifar10-train.npz"
@@ -312,15 +312,7 @@ def load_cifar_npz(path: str | os.PathLike, *, hint: str | None = CIFAR_PREPARE_
     Anything else raises DataError naming the keys found.
     """
     path = Path(path)
-    arrays = read_npz(path, hint)
-    if "images" in arrays and "labels" in arrays:
-        key = "images"
-    elif "data" in arrays and "labels" in arrays:
-        key = "data"
-    else:
-        raise data_error(path, f"unknown layout: keys {sorted(arrays)}; expected 'images'/'labels' (infodrop) or 'data'/'labels' (original process_cifar.py)", hint)
-    images = images_to_nchw(path, arrays[key], 3, key, hint)
-    labels = labels_to_int(path, arrays["labels"], len(images), "labels", hint)
+    _, images, labels = read_image_npz(path, hint, channels=3, original="original process_cifar.py")
     return images, labels
 
 

@@ -26,7 +26,7 @@ from infodrop.io import save_npz
 
 from .errors import data_error
 from .idx import load_idx_folder
-from .npzfiles import images_to_nchw, labels_to_int, read_npz
+from .npzfiles import read_image_npz
 
 CLUTTERED_PREPARE_HINT = "run `infodrop cluttered prepare with source=PATH/TO/MNIST_IDX_FOLDER`"
 CLUTTERED_FILES = {"train": "cluttered-train.npz", "valid": "cluttered-valid.npz", "test": "cluttered-test.npz"}
@@ -252,15 +252,7 @@ def load_cluttered_npz(
     Anything else raises DataError naming the keys found.
     """
     path = Path(path)
-    arrays = read_npz(path, hint)
-    if "images" in arrays and "labels" in arrays:
-        key = "images"
-    elif "data" in arrays and "labels" in arrays:
-        key = "data"
-    else:
-        raise data_error(path, f"unknown layout: keys {sorted(arrays)}; expected 'images'/'labels' (infodrop) or 'data'/'labels' (original cluttered.py)", hint)
-    images = images_to_nchw(path, arrays[key], 1, key, hint)
-    labels = labels_to_int(path, arrays["labels"], len(images), "labels", hint)
+    arrays, images, labels = read_image_npz(path, hint, channels=1, original="original cluttered.py")
     if not with_positions:
         return images, labels
     positions = arrays.get("positions")

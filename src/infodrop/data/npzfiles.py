@@ -84,3 +84,23 @@ def labels_to_int(path: Path, labels: np.ndarray, count: int, key: str, hint: st
     if len(labels) and labels.min() < 0:
         raise data_error(path, f"array {key!r} holds negative class labels", hint)
     return labels.astype(np.int64)
+
+
+def read_image_npz(
+    path: Path, hint: str | None, *, channels: int, original: str
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The arrays of an image npz in our layout (``images``, ``labels``) or the original authors'
+    (``data``, ``labels``; ``original`` names their script for the error message), with the
+    images as float32 N x ``channels`` x H x W and the labels as int64 class indices."""
+    arrays = read_npz(path, hint)
+    if "images" in arrays and "labels" in arrays:
+        key = "images"
+    elif "data" in arrays and "labels" in arrays:
+        key = "data"
+    else:
+        raise data_error(
+            path, f"unknown layout: keys {sorted(arrays)}; expected 'images'/'labels' (infodrop) or 'data'/'labels' ({original})", hint
+        )
+    images = images_to_nchw(path, arrays[key], channels, key, hint)
+    labels = labels_to_int(path, arrays["labels"], len(images), "labels", hint)
+    return arrays, images, labels

@@ -126,22 +126,7 @@ def build_model(cfg: Any) -> torch.nn.Module:
     """AllCNN32 from the config entries (keep probabilities become drop rates)."""
     from infodrop.models import AllCNN32
 
-    return AllCNN32(
-        dropout=cfg.dropout,
-        filter_percentage=cfg.filter_percentage,
-        activations=cfg.activations,
-        lognorm_prior=cfg.lognorm_prior,
-        max_alpha=cfg.max_alpha,
-        variance=cfg.variance,
-        dropout_rate=1.0 - cfg.keep_prob,
-        input_dropout=1.0 - cfg.initial_keep_prob,
-        single_dropout=cfg.single_dropout,
-    )
-
-
-def _prepare_hint(cfg: Any) -> str:
-    extra = "" if cfg.data_dir == "datasets" else f" data_dir={cfg.data_dir}"
-    return f"run `infodrop cifar prepare with source=PATH/cifar-10-batches-py{extra}` first"
+    return AllCNN32(**common.allcnn_options(cfg))
 
 
 def load_data(cfg: Any) -> tuple[common.Split, common.Split]:
@@ -151,7 +136,7 @@ def load_data(cfg: Any) -> tuple[common.Split, common.Split]:
     """
     from infodrop.data import CIFAR_TEST_FILE, CIFAR_TRAIN_FILE, load_cifar_npz
 
-    hint = _prepare_hint(cfg)
+    hint = common.prepare_hint(cfg, EXPERIMENT, "PATH/cifar-10-batches-py")
     folder = Path(cfg.data_dir)
     common.require_files([folder / CIFAR_TRAIN_FILE, folder / CIFAR_TEST_FILE], hint)
     train = common.take(load_cifar_npz(folder / CIFAR_TRAIN_FILE, hint=hint), cfg.train_subset, "train_subset")

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, model_config, run_paths, take, to_plain
+from infodrop.plots import plot_plane_figures
 
 __all__ = ["Config", "NAMED_CONFIGS", "COMMANDS", "validate", "train", "plot", "load_data"]
 
@@ -217,25 +218,14 @@ def train(cfg: Any) -> dict:
         device=cfg.device,
         progress=cfg.progress,
     )
-    figures = _plot(plane_file, paths.plots_dir, formats=cfg.plot_formats, title=f"cifar_resnet {paths.name}")
+    figures = plot_plane_figures(plane_file, paths.plots_dir, formats=cfg.plot_formats, title=f"cifar_resnet {paths.name}")
     return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures]}
-
-
-def _plot(plane_file: Path, out_dir: Path, *, formats: Any = ("png", "pdf"), title: str | None = None) -> list[Path]:
-    from infodrop.plane import InformationPlane
-    from infodrop.plots import plot_binning_planes, plot_information_plane
-
-    document = InformationPlane.load(plane_file)
-    figures = plot_information_plane(document, out_dir, formats=tuple(formats), title=title)
-    if "binning" in document.get("estimators", {}):
-        figures += plot_binning_planes(document, out_dir, formats=tuple(formats), title=title)
-    return figures
 
 
 def plot(cfg: Any) -> list[str]:
     """Re-read ``runs/cifar_resnet/<run name>/plane.json`` and write the figures."""
     paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
-    figures = _plot(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats, title=f"cifar_resnet {paths.name}")
+    figures = plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats, title=f"cifar_resnet {paths.name}")
     for path in figures:
         print(path)
     return [str(path) for path in figures]

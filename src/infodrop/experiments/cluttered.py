@@ -109,29 +109,14 @@ def build_model(cfg: Any) -> torch.nn.Module:
     """AllCNN96 from the config entries (keep probabilities become drop rates)."""
     from infodrop.models import AllCNN96
 
-    return AllCNN96(
-        dropout=cfg.dropout,
-        filter_percentage=cfg.filter_percentage,
-        activations=cfg.activations,
-        lognorm_prior=cfg.lognorm_prior,
-        max_alpha=cfg.max_alpha,
-        variance=cfg.variance,
-        dropout_rate=1.0 - cfg.keep_prob,
-        input_dropout=1.0 - cfg.initial_keep_prob,
-        single_dropout=cfg.single_dropout,
-    )
-
-
-def _prepare_hint(cfg: Any) -> str:
-    extra = "" if cfg.data_dir == "datasets" else f" data_dir={cfg.data_dir}"
-    return f"run `infodrop cluttered prepare with source=PATH/TO/MNIST_IDX_FOLDER{extra}` first"
+    return AllCNN96(**common.allcnn_options(cfg))
 
 
 def load_data(cfg: Any) -> tuple[common.Split, common.Split]:
     """The prepared train and test sets (subsets when asked), as numpy arrays in [0, 1]."""
     from infodrop.data import CLUTTERED_FILES, load_cluttered_npz
 
-    hint = _prepare_hint(cfg)
+    hint = common.prepare_hint(cfg, EXPERIMENT, "PATH/TO/MNIST_IDX_FOLDER")
     folder = Path(cfg.data_dir)
     files = [folder / CLUTTERED_FILES["train"], folder / CLUTTERED_FILES["test"]]
     common.require_files(files, hint)

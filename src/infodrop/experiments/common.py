@@ -68,10 +68,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from infodrop.checks import check_in_range, check_int, check_positive
 
 __all__ = [
-    "ConfigError",
-    "RunPaths",
-    "SGDNesterov",
-    "StepSchedule",
+    "allcnn_options",
     "check_choice",
     "check_filters",
     "check_in_range_closed",
@@ -81,6 +78,7 @@ __all__ = [
     "collect_log_output",
     "command_names",
     "compose",
+    "ConfigError",
     "entry",
     "format_config",
     "information_loss",
@@ -90,6 +88,7 @@ __all__ = [
     "open_struct_off",
     "override_value",
     "plot_kl_maps",
+    "prepare_hint",
     "preset_overrides",
     "print_config",
     "record",
@@ -97,6 +96,9 @@ __all__ = [
     "run_command",
     "run_name",
     "run_paths",
+    "RunPaths",
+    "SGDNesterov",
+    "StepSchedule",
     "take",
     "test_classifier",
     "to_plain",
@@ -792,6 +794,28 @@ def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
     line = {"command": command, **results}
     append_line(paths.run_dir / "metrics.jsonl", json.dumps(line))
     write_json(paths.run_dir / f"{command}.json", line)
+
+
+def allcnn_options(cfg: Any) -> dict[str, Any]:
+    """Keyword arguments of AllCNN32 / AllCNN96 from an experiment's entries (keep probabilities,
+    as the original names them, become drop rates)."""
+    return dict(
+        dropout=cfg.dropout,
+        filter_percentage=cfg.filter_percentage,
+        activations=cfg.activations,
+        lognorm_prior=cfg.lognorm_prior,
+        max_alpha=cfg.max_alpha,
+        variance=cfg.variance,
+        dropout_rate=1.0 - cfg.keep_prob,
+        input_dropout=1.0 - cfg.initial_keep_prob,
+        single_dropout=cfg.single_dropout,
+    )
+
+
+def prepare_hint(cfg: Any, experiment: str, source: str) -> str:
+    """The sentence that tells which ``prepare`` command writes the data files ``cfg`` reads."""
+    extra = "" if cfg.data_dir == "datasets" else f" data_dir={cfg.data_dir}"
+    return f"run `infodrop {experiment} prepare with source={source}{extra}` first"
 
 
 def train_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, train: Split, test: Split) -> dict[str, Any]:

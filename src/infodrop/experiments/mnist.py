@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, model_config, run_paths, take, to_plain
+from infodrop.plots import plot_plane_figures
 
 __all__ = ["Config", "NAMED_CONFIGS", "COMMANDS", "validate", "train", "plot", "binary", "demo", "load_data", "build_model"]
 
@@ -289,7 +290,7 @@ def _train(cfg: Any, paths: Any) -> dict:
         plane.record(0)  # the initialisation: the start of the trajectory
     hook = plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
     history = _fit(cfg, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir, checkpoint=paths.model_file, hooks=(hook,))
-    figures = _plot_plane(plane_file, paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
+    figures = plot_plane_figures(plane_file, paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
     return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
 
 
@@ -298,21 +299,10 @@ def train(cfg: Any) -> dict:
     return _train(cfg, run_paths(cfg, sys.modules[__name__], EXPERIMENT))
 
 
-def _plot_plane(plane_file: Path, out_dir: Path, *, formats: Any = ("png", "pdf"), title: str | None = None) -> list[Path]:
-    from infodrop.plane import InformationPlane
-    from infodrop.plots import plot_binning_planes, plot_information_plane
-
-    document = InformationPlane.load(plane_file)
-    figures = plot_information_plane(document, out_dir, formats=tuple(formats), title=title)
-    if "binning" in document.get("estimators", {}):
-        figures += plot_binning_planes(document, out_dir, formats=tuple(formats), title=title)
-    return figures
-
-
 def plot(cfg: Any) -> list[str]:
     """Re-read ``runs/mnist/<run name>/plane.json`` and write the figures to ``plots/mnist/<run name>/``."""
     paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
-    figures = _plot_plane(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
+    figures = plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
     for path in figures:
         print(path)
     return [str(path) for path in figures]
