@@ -20,22 +20,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy import integrate
 
 from infodrop.mi import gaussian_dropout_mi
 
 QUAD = dict(limit=200, epsabs=1e-12, epsrel=1e-9)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tiles on a shared 2-core machine: OpenMP threads spin against other processes and
-    run 10-100x slower than one thread; results do not depend on the thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _phi(x: float) -> float:

@@ -11,15 +11,6 @@ import torch
 from infodrop.mi import gaussian_dropout_mi
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tiles on a shared 2-core machine: OpenMP threads spin against other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 GOOD = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.2]])
 
 

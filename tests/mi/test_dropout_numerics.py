@@ -16,16 +16,6 @@ from infodrop.mi.bounds import ledoit_wolf, pairwise_bounds
 from infodrop.mi.mixture import NoiseSource, mixture_pass, prepare_components
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tiles on a shared 2-core machine: OpenMP threads spin against other processes and
-    run 10-100x slower than one thread; results do not depend on the thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _brute_log_density(features: np.ndarray, variance: float, z: np.ndarray) -> np.ndarray:
     """log N(z_m; f_j, variance diag f_j^2) for all rows m and components j, directly in float64,
     from the differences (z - f) / f (no expansion). Zero units: only pattern-mates count."""

@@ -10,20 +10,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infodrop.mi import gaussian_dropout_mi
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tiles on a shared 2-core machine: OpenMP threads spin against other processes."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)
