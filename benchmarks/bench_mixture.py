@@ -171,7 +171,7 @@ def main() -> None:
             t_sk *= (n * s) / rows
             diff = float(np.abs(-scores - ours[:rows].cpu().numpy()).max())
             notes.append(f"N={n} d={d}: scikit-learn timed on {rows} of {n * s} Z rows, scaled x{n * s / rows:.0f}")
-            chunk = default_chunk_rows(n, s)
+            chunk = default_chunk_rows(n, s, device)
             lse = logsumexp_rate(chunk, n, device)
             print(f"{n:>7} {d:>4} {pairs:>9.2e} {t64:>11.2f} {pairs / t64 / 1e6:>11.1f} "
                   f"{100 * flops / t64 / rate64:>7.1f}% {t32:>11.2f} {pairs / t32 / 1e6:>11.1f} "

@@ -41,17 +41,20 @@ def one_thread():
 
 
 def subprocess_env() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+    path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
     return env
 
 
 def train(tmp_path: Path | None = None, *, epochs: int = 4, seed: int = 0, **options) -> tuple[nn.Module, dict]:
-    """The same tiny run the scripts do: model from set_seed(0), SGD with a step schedule."""
+    """The same tiny run the scripts do: model from set_seed(0), SGD with a step schedule; on the
+    CPU unless ``device`` says otherwise, so the tests compare against CPU tensors on any machine."""
     set_seed(0)
     model = TinyNet()
     options.setdefault("make_scheduler", step_lr)
+    options.setdefault("device", "cpu")
     metrics = fit(
         model, TRAIN, TEST, epochs=epochs, batch_size=32, make_optimizer=sgd, seed=seed, progress=False, **options
     )
@@ -173,7 +176,7 @@ def test_sigkill_mid_checkpoint_write_keeps_previous_checkpoint_and_resume_uses_
     set_seed(0)
     model = TinyNet()
     fit(model, TRAIN, TEST, epochs=4, batch_size=32, make_optimizer=sgd, make_scheduler=step_lr, run=run,
-        checkpoint_path=path, config={"width": 8}, progress=False)
+        checkpoint_path=path, config={"width": 8}, progress=False, device="cpu")
     assert not list(tmp_path.glob(".checkpoint.pt.*.tmp"))
     assert [line["epoch"] for line in run.history()] == [1, 2, 3, 4]
     assert same_weights(model, uninterrupted[0])
@@ -222,7 +225,9 @@ def test_batch_transform_gets_the_training_batch_and_a_seeded_generator():
     draws = []
 
     def flip(images, generator):
-        draws.append(torch.rand(1, generator=generator).item())
+        # The generator lives on the training device, beside the batch.
+        assert generator.device == images.device
+        draws.append(torch.rand(1, generator=generator, device=generator.device).item())
         return images.flip(-1)
 
     train(epochs=1, batch_transform=flip)
@@ -238,7 +243,7 @@ def test_recompute_batchnorm_recomputes_running_stats_with_dropout_noise_off():
     model.norm.momentum = 0.3
     model.norm.running_mean.fill_(5.0)
     model.noise_in.modes.clear()
-    recompute_batchnorm(model, TRAIN, batch_size=32)
+    recompute_batchnorm(model, TRAIN, batch_size=32, device="cpu")
     assert set(model.noise_in.modes) == {False}  # the noisy layer never ran in training mode
     assert not model.training and not model.norm.training
     assert model.norm.momentum == 0.3
@@ -255,7 +260,7 @@ def test_recompute_batchnorm_recomputes_running_stats_with_dropout_noise_off():
 def test_evaluate_reports_error_loss_and_accuracy():
     set_seed(0)
     model = TinyNet()
-    result = evaluate(model, TEST, batch_size=50)
+    result = evaluate(model, TEST, batch_size=50, device="cpu")
     with torch.no_grad():
         logits = model(TEST.tensors[0])
     error = (logits.argmax(1) != TEST.tensors[1]).double().mean().item()
@@ -389,3 +394,14 @@ def test_a_run_killed_before_its_first_checkpoint_starts_over_cleanly(tmp_path, 
     assert run.history()[0]["loss"] != 9.9
     assert not list(tmp_path.glob(".checkpoint.pt.*.tmp"))
     assert same_weights(model, uninterrupted[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available: the CPU path is tested everywhere")
+def test_training_on_cuda_is_deterministic_given_the_seed(tmp_path):
+    run = Run(tmp_path / "run")
+    first, metrics = train(epochs=2, device="cuda", run=run)
+    again, _ = train(epochs=2, device="cuda")
+    assert next(first.parameters()).device.type == "cuda"
+    assert same_weights(first, again)
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["device"].startswith("cuda")
+    assert 0.0 <= metrics["test_error"] <= 1.0

@@ -53,7 +53,7 @@ import infodrop
 from infodrop.checks import check_int, resolve_device
 from infodrop.io import append_line, save_torch, write_json, write_text
 
-__all__ = ["fit", "evaluate", "recompute_batchnorm", "set_seed", "load_checkpoint", "Run", "ddp_info"]
+__all__ = ["fit", "evaluate", "recompute_batchnorm", "set_seed", "load_checkpoint", "Run", "ddp_info", "check_local_rank_has_a_gpu"]
 
 # Names fit puts in every metrics line; loss parts and hook results may not reuse them.
 ENGINE_KEYS = ("epoch", "loss", "train_error", "test_error", "test_loss", "lr", "seconds")
@@ -501,6 +501,17 @@ def _as_float64(value: Any, device: torch.device) -> torch.Tensor:
     return torch.tensor(float(value), dtype=torch.float64, device=device)
 
 
+def check_local_rank_has_a_gpu(local_rank: int) -> None:
+    """Under torchrun each process of a node takes GPU ``LOCAL_RANK``; refuse clearly when the node
+    has fewer GPUs than processes (CUDA's own message is "invalid device ordinal")."""
+    count = torch.cuda.device_count()
+    if local_rank >= count:
+        raise ValueError(
+            f"torchrun started process LOCAL_RANK={local_rank} but this machine has {count} GPU(s), one per "
+            f"process; use torchrun --nproc_per_node={count} (or fewer), or train on CPU processes with device=cpu"
+        )
+
+
 def fit(
     model: nn.Module,
     train_set: Dataset,
@@ -594,6 +605,7 @@ def fit(
             "drop_last=True there is no batch to train on; lower batch_size"
         )
     if device is None and distributed and torch.cuda.is_available():
+        check_local_rank_has_a_gpu(local_rank)
         device = f"cuda:{local_rank}"
     device = resolve_device(device)
     if device.type == "cuda":

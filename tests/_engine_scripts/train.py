@@ -68,6 +68,7 @@ def main() -> None:
         checkpoint_every=args.every,
         config={"width": 8},
         progress=False,
+        device="cpu",  # gloo processes, also on a machine with fewer GPUs than processes
     )
     rank = ddp_info()[0]
     # Every rank reports what it ended with, so the test can check the ranks agree.

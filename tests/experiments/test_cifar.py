@@ -210,13 +210,13 @@ def test_short_cifar_format_run_on_learnable_synthetic_data_lowers_the_loss(tmp_
     assert lines[-1]["loss"] < lines[0]["loss"]
 
 
-def test_the_same_train_command_runs_under_torchrun_with_two_processes(workdir, tmp_path):
+def test_the_same_train_command_runs_under_torchrun_with_two_cpu_processes(workdir, tmp_path):
     shutil.copytree(workdir / "datasets", tmp_path / "datasets")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "infodrop.cli", "cifar", "train", "with", "epochs=2", *SMALL]
+               "-m", "infodrop.cli", "cifar", "train", "with", "epochs=2", "device=cpu", *SMALL]
     process = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stderr[-3000:]
     run = tmp_path / "runs" / "cifar" / RELU_NAME

@@ -299,7 +299,21 @@ class _DistributedSession:
     then re-create it for every job on the same rendezvous port, which can hang. Started here
     first, the group outlives the jobs (``fit`` leaves an existing group alone) and is destroyed
     once at the end. Also agrees on one sweep-folder time stamp across the ranks.
+
+    ``devices``: the ``device`` entries of the jobs. NCCL (one GPU per process) is used when they
+    ask for CUDA (or leave it to the machine, ``None``, and it has CUDA); else gloo, so that
+    ``device=cpu`` runs on a GPU machine too.
     """
+
+    def __init__(self, devices: Any = (None,)) -> None:
+        self.devices = set(devices)
+
+    def _wants_cuda(self) -> bool:
+        import torch
+
+        if not torch.cuda.is_available():
+            return False
+        return all(device is None or str(device).startswith("cuda") for device in self.devices)
 
     def __enter__(self) -> "_DistributedSession":
         import datetime
@@ -314,8 +328,12 @@ class _DistributedSession:
 
         if not dist.is_initialized():
             backend = "gloo"
-            if torch.cuda.is_available():
-                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            if self._wants_cuda():
+                from infodrop.engine import check_local_rank_has_a_gpu
+
+                local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+                check_local_rank_has_a_gpu(local_rank)
+                torch.cuda.set_device(local_rank)
                 backend = "nccl"
             from infodrop import engine
 
@@ -511,9 +529,10 @@ def run_command(
     _check_keys(module, experiment, parsed)
     task = functools.partial(_job, experiment=experiment, command=command)
     with _HydraSession(experiment, module) as session:
+        devices = set()
         for job in _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun):
-            session.compose_job(job)
-        with _DistributedSession() as distributed:
+            devices.add(session.compose_job(job).get("device"))
+        with _DistributedSession(devices) as distributed:
             all_overrides = _hydra_defaults(module, experiment, distributed.stamp) + list(overrides)
             returns = _launch(session, task, all_overrides, multirun)
     results = []

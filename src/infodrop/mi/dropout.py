@@ -156,7 +156,7 @@ def gaussian_dropout_mi(
     block_dtype = _resolve_dtype(dtype)
     comp = prepare_components(f, variance)
     n, d = comp.n, comp.d
-    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(n, noise_samples)
+    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(n, noise_samples, dev)
     chunk_rows = max(noise_samples, chunk_rows - chunk_rows % noise_samples)
 
     passes = mixture_pass(
@@ -232,11 +232,11 @@ def mixture_entropy(
     The same computation as ``gaussian_dropout_mi(...).h_z`` without the leave-one-out,
     class-conditional, Gaussian and pairwise extras (what benchmarks/bench_mixture.py times).
     """
-    f, variance, _, noise_samples, seed, chunk_size, _ = _validate(
+    f, variance, _, noise_samples, seed, chunk_size, dev = _validate(
         features, variance, None, noise_samples, seed, chunk_size, device
     )
     comp = prepare_components(f, variance)
-    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(comp.n, noise_samples)
+    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(comp.n, noise_samples, dev)
     chunk_rows = max(noise_samples, chunk_rows - chunk_rows % noise_samples)
     passes = mixture_pass(
         comp, noise_samples, seed, chunk_rows=chunk_rows, leave_one_out=False, dtype=_resolve_dtype(dtype)

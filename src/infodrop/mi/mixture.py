@@ -72,10 +72,14 @@ import torch
 # last-level cache (fresh 64 MiB blocks were several times slower per pair, page faults and
 # cache misses included) and is still a large enough GEMM for a GPU.
 TILE_ELEMENTS = 1 << 19
+# On a GPU each kernel launch costs microseconds whatever its size, so tiles are as large as
+# memory comfortably allows: 2^25 float64 = 256 MiB per tile buffer.
+CUDA_TILE_ELEMENTS = 1 << 25
 # Lowest exponent passed to exp (see OnlineLogSumExp.update).
 EXP_FLOOR = {torch.float64: -600.0, torch.float32: -80.0}
-# Default rows of Z per chunk (before rounding to a multiple of noise_samples).
+# Default rows of Z per chunk (before rounding to a multiple of noise_samples), CPU and GPU.
 DEFAULT_CHUNK_ROWS = 256
+CUDA_CHUNK_ROWS = 4096
 # Inputs per independently seeded noise block: the noise of input i depends only on the seed
 # and i, never on chunk_size.
 NOISE_BLOCK = 512
@@ -147,10 +151,14 @@ def pattern_entropy(comp: Components) -> float:
     return float(-(p * p.log()).sum())
 
 
-def default_chunk_rows(n_components: int, noise_samples: int) -> int:
-    """Rows of Z per chunk: DEFAULT_CHUNK_ROWS, but no more than the N * S rows that exist,
-    rounded down to a multiple of noise_samples (at least noise_samples)."""
-    rows = min(DEFAULT_CHUNK_ROWS, n_components * noise_samples)
+def _on_cuda(device: torch.device | str | None) -> bool:
+    return device is not None and torch.device(device).type == "cuda"
+
+
+def default_chunk_rows(n_components: int, noise_samples: int, device: torch.device | str | None = None) -> int:
+    """Rows of Z per chunk: DEFAULT_CHUNK_ROWS (CUDA_CHUNK_ROWS on a GPU), but no more than the
+    N * S rows that exist, rounded down to a multiple of noise_samples (at least noise_samples)."""
+    rows = min(CUDA_CHUNK_ROWS if _on_cuda(device) else DEFAULT_CHUNK_ROWS, n_components * noise_samples)
     return max(noise_samples, rows - rows % noise_samples)
 
 
@@ -219,8 +227,12 @@ class OnlineLogSumExp:
         floor = EXP_FLOOR[tile.dtype]
         tile.sub_(safe.to(tile.dtype)[:, None]).clamp_(min=floor).exp_()
         empty = ~torch.isfinite(tile_top)
-        if bool(empty.any()):
-            tile[empty] = 0.0  # rows with nothing in this tile (masked out) add exactly nothing
+        # Rows with nothing in this tile (masked out) add exactly nothing. On a GPU, asking
+        # whether there are any would stall the stream at every tile; the fill is cheaper.
+        if tile.is_cuda:
+            tile.masked_fill_(empty[:, None], 0.0)
+        elif bool(empty.any()):
+            tile[empty] = 0.0
         self.total.mul_(scale).add_(tile.sum(dim=1, dtype=torch.float64))
         if self.by_class is not None:
             self.by_class.mul_(scale[:, None]).add_((tile @ onehot).to(torch.float64))
@@ -238,9 +250,11 @@ class OnlineLogSumExp:
         return self.by_class.gather(1, own_class[:, None])[:, 0].log() + self._safe_top()
 
 
-def column_tile(rows: int, n: int, width: int = 1) -> int:
-    """Columns per tile so that rows x columns x width stays near TILE_ELEMENTS."""
-    return max(1, min(n, TILE_ELEMENTS // max(1, rows * width)))
+def column_tile(rows: int, n: int, width: int = 1, device: torch.device | str | None = None) -> int:
+    """Columns per tile so that rows x columns x width stays near TILE_ELEMENTS (CUDA_TILE_ELEMENTS
+    on a GPU)."""
+    elements = CUDA_TILE_ELEMENTS if _on_cuda(device) else TILE_ELEMENTS
+    return max(1, min(n, elements // max(1, rows * width)))
 
 
 @dataclass
@@ -283,7 +297,7 @@ def mixture_pass(
     device = comp.features.device
     v = comp.variance
     if chunk_rows is None:
-        chunk_rows = default_chunk_rows(n, s)
+        chunk_rows = default_chunk_rows(n, s, device)
     per_chunk = max(1, chunk_rows // s)
     # Shift the per-component bias by a global constant so that float32 tiles keep their
     # precision for the differences that matter; it is added back in float64.
@@ -302,7 +316,7 @@ def mixture_pass(
     out_p, out_self, out_loo, out_class = [], [], [], []
     log_n = math.log(n)
     nonzero_mask = comp.features != 0
-    cols = column_tile(per_chunk * s, n)
+    cols = column_tile(per_chunk * s, n, device=device)
     buffer = torch.empty(per_chunk * s, cols, dtype=dtype, device=device)
     for start in range(first, last, per_chunk):
         stop = min(last, start + per_chunk)
@@ -310,7 +324,6 @@ def mixture_pass(
         z = samples_from_noise(comp, start, stop, eps, s)
         rows = z.shape[0]
         own = torch.arange(start, stop, device=device).repeat_interleave(s)
-        row_index = torch.arange(rows, device=device)
         # Exact log-density of the component that drew z: its quadratic form is sum eps^2.
         eps_sq = torch.where(nonzero_mask[own], eps.square(), torch.zeros_like(eps)).sum(1)
         log_self = comp.log_norm[own] - 0.5 * eps_sq
@@ -323,9 +336,13 @@ def mixture_pass(
             tile = torch.addmm(bias[c0:c1], left, weights_t[:, c0:c1], out=buffer[:rows, : c1 - c0])
             if multi_pattern:
                 tile.masked_fill_(own_pattern != comp.pattern[None, c0:c1], float("-inf"))
-            inside = (own >= c0) & (own < c1)
-            if bool(inside.any()):
-                tile[row_index[inside], own[inside] - c0] = float("-inf")
+            # The component that drew a row is added exactly (log_self), so it is taken out of
+            # the tile: rows of inputs i0..i1-1 meet their own column here (host arithmetic, so
+            # a GPU never waits for a mask to be counted).
+            i0, i1 = max(start, c0), min(stop, c1)
+            if i0 < i1:
+                rows_here = torch.arange((i0 - start) * s, (i1 - start) * s, device=device)
+                tile[rows_here, own[rows_here] - c0] = float("-inf")
             acc.update(tile, onehot[c0:c1] if onehot is not None else None)
         log_rest = acc.log_total() + shift  # log sum_{j != i} N_j(z), -inf when empty
         out_p.append(log_n - torch.logaddexp(log_rest, log_self))
