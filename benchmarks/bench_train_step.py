@@ -7,6 +7,7 @@ stride-2 layer, the log-normal noise and the KL term; the ratio says what that c
     python benchmarks/bench_train_step.py                      # batch 100, fp 1.0 and 0.25
     python benchmarks/bench_train_step.py --threads 1 --clock cpu   # steadier on a shared CPU
     python benchmarks/bench_train_step.py --steps 20 --device cuda
+    INFODROP_MALLOC=default python benchmarks/bench_train_step.py   # glibc's default allocator settings
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from infodrop.checks import resolve_device
+from infodrop.engine import keep_freed_memory
 from infodrop.models import AllCNN32
 from infodrop.nn import kl_divergence
 
@@ -66,8 +68,10 @@ def main(argv=None):
     if args.clock == "cpu" and device.type != "cpu":
         parser.error("--clock cpu measures host CPU time; use --clock wall on a GPU")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    # As infodrop.engine.fit does; INFODROP_MALLOC=default measures glibc's own behaviour.
+    tuned = keep_freed_memory()
     print(f"device={device} threads={torch.get_num_threads()} clock={args.clock} batch={args.batch_size} "
-          f"steps={args.steps}x{args.rounds} warmup={args.warmup} torch={torch.__version__}")
+          f"steps={args.steps}x{args.rounds} warmup={args.warmup} torch={torch.__version__} freed-memory-kept={tuned}")
 
     # beta / N_train as in the original cifar.py (beta 3, 50,000 training images).
     kl_weight = 3.0 / 50_000
