@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import platform
 import signal
 import subprocess
@@ -23,9 +22,9 @@ import infodrop
 import infodrop.engine as engine
 from infodrop.engine import Run, ddp_info, evaluate, fit, load_checkpoint, recompute_batchnorm, set_seed
 from tests._engine_scripts.tiny_problem import TinyNet, make_data, sgd, step_lr
+from tests._subprocess import subprocess_env
 
 SCRIPTS = Path(__file__).parent / "_engine_scripts"
-REPO = Path(__file__).resolve().parents[1]
 TRAIN = make_data(256, seed=1)
 TEST = make_data(128, seed=2)
 METRIC_KEYS = {"epoch", "loss", "cross_entropy", "train_error", "test_error", "test_loss", "lr", "seconds"}
@@ -39,14 +38,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def subprocess_env() -> dict:
-    path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
-    return env
 
 
 def train(tmp_path: Path | None = None, *, epochs: int = 4, seed: int = 0, **options) -> tuple[nn.Module, dict]:

@@ -18,6 +18,7 @@ import torch
 from infodrop import cli
 from infodrop.experiments import cifar, common
 from infodrop.nn import InformationDropout
+from tests._subprocess import subprocess_env
 
 # Tiny everything: 4 filters in the first block, 10 training and 10 test images, 2 batches/epoch.
 SMALL = ["filter_percentage=0.05", "batch_size=5", "progress=false"]
@@ -27,10 +28,18 @@ SOFTPLUS = ["softplus", "beta=0.1", "lr=0.01"]
 SOFTPLUS_NAME = "activations=softplus,lognorm_prior=True,beta=0.1,filter_percentage=0.05,batch_size=5,lr=0.01"
 
 
-def _write_batches(folder: Path, rng: np.random.Generator) -> None:
+def _random_batch(rng: np.random.Generator):
+    """Uniform random pixels and labels: the format, no signal."""
+    return lambda count: (rng.integers(0, 256, (count, 3072), dtype=np.uint8), rng.integers(0, 10, count))
+
+
+def _write_batches(folder: Path, make_batch, *, per_batch: int = 2, test_count: int = 10) -> None:
+    """cifar-10-batches-py with five training batches of ``per_batch`` images and a test batch;
+    ``make_batch(count)`` gives the uint8 count x 3072 pixels and the labels of one batch."""
     folder.mkdir()
-    for name, count in [*((f"data_batch_{i}", 2) for i in range(1, 6)), ("test_batch", 10)]:
-        batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, count)]}
+    for name, count in [*((f"data_batch_{i}", per_batch) for i in range(1, 6)), ("test_batch", test_count)]:
+        data, labels = make_batch(count)
+        batch = {b"data": data, b"labels": [int(v) for v in labels]}
         (folder / name).write_bytes(pickle.dumps(batch))
 
 
@@ -41,7 +50,7 @@ def workdir(tmp_path_factory):
     old = os.getcwd()
     os.chdir(folder)
     try:
-        _write_batches(folder / "cifar-10-batches-py", np.random.default_rng(0))
+        _write_batches(folder / "cifar-10-batches-py", _random_batch(np.random.default_rng(0)))
         assert cli.main(["cifar", "prepare", "with", "source=cifar-10-batches-py"]) == 0
         assert cli.main(["cifar", "train", "with", "epochs=1", *SMALL]) == 0
         assert cli.main(["cifar", "train", "with", *SOFTPLUS, "epochs=1", *SMALL]) == 0
@@ -191,13 +200,14 @@ def test_short_cifar_format_run_on_learnable_synthetic_data_lowers_the_loss(tmp_
     # 200 training images, 10 batches per epoch, the original's lr, beta and weight decay.
     rng = np.random.default_rng(1)
     colours = rng.uniform(40, 215, (10, 3))
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    for name, count in [*((f"data_batch_{i}", 40) for i in range(1, 6)), ("test_batch", 50)]:
+
+    def coloured_batch(count):
         labels = rng.integers(0, 10, count)
         images = colours[labels][:, :, None] + rng.normal(0.0, 30.0, (count, 3, 1024))
-        batch = {b"data": np.clip(images, 0, 255).astype(np.uint8).reshape(count, 3072), b"labels": [int(v) for v in labels]}
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        return np.clip(images, 0, 255).astype(np.uint8).reshape(count, 3072), labels
+
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_batches(folder, coloured_batch, per_batch=40, test_count=50)
     monkeypatch.chdir(tmp_path)
     assert cli.main(["cifar", "prepare", "with", f"source={folder}"]) == 0
     assert cli.main(["cifar", "train", "with", "filter_percentage=0.1", "batch_size=20", "epochs=5", "progress=false"]) == 0
@@ -212,12 +222,9 @@ def test_short_cifar_format_run_on_learnable_synthetic_data_lowers_the_loss(tmp_
 
 def test_the_same_train_command_runs_under_torchrun_with_two_cpu_processes(workdir, tmp_path):
     shutil.copytree(workdir / "datasets", tmp_path / "datasets")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(name, None)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "infodrop.cli", "cifar", "train", "with", "epochs=2", "device=cpu", *SMALL]
-    process = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    process = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stderr[-3000:]
     run = tmp_path / "runs" / "cifar" / RELU_NAME
     result = json.loads((run / "result.json").read_text())

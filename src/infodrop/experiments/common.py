@@ -327,16 +327,14 @@ class _DistributedSession:
         import torch.distributed as dist
 
         if not dist.is_initialized():
-            backend = "gloo"
-            if self._wants_cuda():
-                from infodrop.engine import check_local_rank_has_a_gpu
-
-                local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-                check_local_rank_has_a_gpu(local_rank)
-                torch.cuda.set_device(local_rank)
-                backend = "nccl"
             from infodrop import engine
 
+            backend = "gloo"
+            if self._wants_cuda():
+                local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+                engine.check_local_rank_has_a_gpu(local_rank)
+                torch.cuda.set_device(local_rank)
+                backend = "nccl"
             timeout = getattr(engine, "PROCESS_GROUP_TIMEOUT", datetime.timedelta(hours=2))
             dist.init_process_group(backend, timeout=timeout)
             self.started = True

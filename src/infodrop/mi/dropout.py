@@ -95,6 +95,13 @@ def _resolve_dtype(dtype: Any) -> torch.dtype:
     raise ValueError(f"dtype must be None, 'float64' or 'float32' (or the torch dtypes), got {dtype!r}")
 
 
+def _chunk_rows(chunk_size: int | None, n: int, noise_samples: int, device: torch.device) -> int:
+    """Rows of Z per chunk: ``chunk_size`` or the device's default, rounded down to a multiple of
+    noise_samples (at least noise_samples), so a chunk holds whole inputs."""
+    rows = chunk_size if chunk_size is not None else default_chunk_rows(n, noise_samples, device)
+    return max(noise_samples, rows - rows % noise_samples)
+
+
 def _validate(features, variance, labels, noise_samples, seed, chunk_size, device):
     dev = resolve_device(device)
     variance = check_positive(variance, "variance")
@@ -156,8 +163,7 @@ def gaussian_dropout_mi(
     block_dtype = _resolve_dtype(dtype)
     comp = prepare_components(f, variance)
     n, d = comp.n, comp.d
-    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(n, noise_samples, dev)
-    chunk_rows = max(noise_samples, chunk_rows - chunk_rows % noise_samples)
+    chunk_rows = _chunk_rows(chunk_size, n, noise_samples, dev)
 
     passes = mixture_pass(
         comp,
@@ -236,8 +242,7 @@ def mixture_entropy(
         features, variance, None, noise_samples, seed, chunk_size, device
     )
     comp = prepare_components(f, variance)
-    chunk_rows = chunk_size if chunk_size is not None else default_chunk_rows(comp.n, noise_samples, dev)
-    chunk_rows = max(noise_samples, chunk_rows - chunk_rows % noise_samples)
+    chunk_rows = _chunk_rows(chunk_size, comp.n, noise_samples, dev)
     passes = mixture_pass(
         comp, noise_samples, seed, chunk_rows=chunk_rows, leave_one_out=False, dtype=_resolve_dtype(dtype)
     )
