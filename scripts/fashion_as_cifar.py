@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infodrop.data import load_idx_folder
+from infodrop.data import DataError, load_idx_folder
 from infodrop.io import atomic_path
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="folder of the Fashion-MNIST (or MNIST) IDX files")
     parser.add_argument("out", help="folder to write, e.g. fashion-as-cifar")
     args = parser.parse_args(argv)
-    splits = load_idx_folder(args.source)
+    try:
+        splits = load_idx_folder(args.source)
+    except DataError as error:
+        parser.error(f"source: {error}")
     out = Path(args.out)
     train_images, train_labels = splits["train"]
     test_images, test_labels = splits["test"]
