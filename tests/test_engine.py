@@ -20,7 +20,7 @@ from torch import nn
 
 import infodrop
 import infodrop.engine as engine
-from infodrop.engine import Run, ddp_info, evaluate, fit, load_checkpoint, recompute_batchnorm, set_seed
+from infodrop.engine import Checkpointing, Reporting, Run, Training, ddp_info, evaluate, fit, load_checkpoint, recompute_batchnorm, set_seed
 from tests._engine_scripts.tiny_problem import TinyNet, make_data, sgd, step_lr
 from tests._subprocess import subprocess_env
 
@@ -40,6 +40,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def fit_with(model: nn.Module, train_set, test_set, *, checkpoint_path=None, checkpoint_every=10, config=None, run=None,
+             epoch_hooks=(), progress=True, device=None, **training) -> dict:
+    """fit with its options given one by one, sorted into their groups."""
+    return fit(
+        model, train_set, test_set, Training(**training),
+        checkpointing=Checkpointing(path=checkpoint_path, every=checkpoint_every, config=config),
+        reporting=Reporting(run=run, epoch_hooks=epoch_hooks, progress=progress), device=device,
+    )
+
+
 def train(tmp_path: Path | None = None, *, epochs: int = 4, seed: int = 0, **options) -> tuple[nn.Module, dict]:
     """The same tiny run the scripts do: model from set_seed(0), SGD with a step schedule; on the
     CPU unless ``device`` says otherwise, so the tests compare against CPU tensors on any machine."""
@@ -47,7 +57,7 @@ def train(tmp_path: Path | None = None, *, epochs: int = 4, seed: int = 0, **opt
     model = TinyNet()
     options.setdefault("make_scheduler", step_lr)
     options.setdefault("device", "cpu")
-    metrics = fit(
+    metrics = fit_with(
         model, TRAIN, TEST, epochs=epochs, batch_size=32, make_optimizer=sgd, seed=seed, progress=False, **options
     )
     return model, metrics
@@ -167,8 +177,8 @@ def test_sigkill_mid_checkpoint_write_keeps_previous_checkpoint_and_resume_uses_
     assert [line["epoch"] for line in run.history()] == [1, 2]  # epoch 2 was logged, not saved
     set_seed(0)
     model = TinyNet()
-    fit(model, TRAIN, TEST, epochs=4, batch_size=32, make_optimizer=sgd, make_scheduler=step_lr, run=run,
-        checkpoint_path=path, config={"width": 8}, progress=False, device="cpu")
+    fit_with(model, TRAIN, TEST, epochs=4, batch_size=32, make_optimizer=sgd, make_scheduler=step_lr, run=run,
+             checkpoint_path=path, config={"width": 8}, progress=False, device="cpu")
     assert not list(tmp_path.glob(".checkpoint.pt.*.tmp"))
     assert [line["epoch"] for line in run.history()] == [1, 2, 3, 4]
     assert same_weights(model, uninterrupted[0])
@@ -295,7 +305,7 @@ def test_load_checkpoint_on_a_corrupt_or_missing_file_raises_naming_it(tmp_path)
         ({"epochs": 0}, "epochs"),
         ({"batch_size": 0}, "batch_size"),
         ({"epochs": 2.5}, "epochs"),
-        ({"checkpoint_every": 0}, "checkpoint_every"),
+        ({"checkpoint_every": 0}, "Checkpointing.every"),
         ({"batch_size": 1000}, "batch_size"),
         ({"epoch_hooks": [3]}, "epoch_hooks"),
         ({"seed": -1}, "seed"),
@@ -304,7 +314,7 @@ def test_load_checkpoint_on_a_corrupt_or_missing_file_raises_naming_it(tmp_path)
 def test_bad_arguments_raise_value_error_naming_them(options, name):
     arguments = {"epochs": 1, "batch_size": 32, "make_optimizer": sgd, "progress": False} | options
     with pytest.raises(ValueError, match=name):
-        fit(TinyNet(), TRAIN, TEST, **arguments)
+        fit_with(TinyNet(), TRAIN, TEST, **arguments)
 
 
 def test_ddp_info_reads_the_torchrun_environment(monkeypatch):

@@ -105,7 +105,7 @@ def test_manual_record_saves_both_planes_for_train_and_test_after_every_epoch(tm
 
 
 def test_engine_hook_records_every_k_epochs(tmp_path, data):
-    from infodrop.engine import fit
+    from infodrop.engine import Reporting, Training, fit
 
     (train, test), model = data, GaussianNet()
     plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=2,
@@ -114,11 +114,8 @@ def test_engine_hook_records_every_k_epochs(tmp_path, data):
         model,
         TensorDataset(*train),
         TensorDataset(*test),
-        epochs=4,
-        batch_size=40,
-        make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=0.1),
-        epoch_hooks=[plane.as_hook(every=2)],
-        progress=False,
+        Training(epochs=4, batch_size=40, make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=0.1)),
+        reporting=Reporting(epoch_hooks=[plane.as_hook(every=2)], progress=False),
         device="cpu",
     )
     recorded = [record["epoch"] for record in InformationPlane.load(tmp_path / "plane.json")["records"]]

@@ -1,21 +1,25 @@
 """The training loop shared by every experiment.
 
-One loop, readable top to bottom (in the spirit of nanoGPT's ``train.py``): :func:`fit` trains a
-model with a per-epoch learning-rate schedule, evaluates it on the test set after every epoch,
-logs one line of metrics per epoch to ``metrics.jsonl`` of a :class:`Run` folder, and saves a
-checkpoint that is a plain dict::
+One loop, readable top to bottom (in the spirit of nanoGPT's ``train.py``). :func:`fit` takes the
+model, the two datasets and three small groups of options:
 
-    {'model': state_dict, 'optimizer': ..., 'scheduler': ..., 'epoch': last completed epoch,
-     'config': dict, 'metrics': that epoch's metrics, 'rng': [per-rank generator states]}
+- :class:`Training`: epochs, batch size, optimiser and schedule factories, loss, augmentation, seed;
+- :class:`Checkpointing`: where the checkpoint goes, how often, and the config it must match;
+- :class:`Reporting`: the :class:`~infodrop.runs.Run` folder, epoch hooks and the progress bar.
 
-saved atomically (``infodrop.io.save_torch``) and read back with ``weights_only=True``. If the
-checkpoint exists when :func:`fit` starts, training resumes after its epoch, with every random
-generator restored, so an interrupted-and-resumed run ends with the same weights as one that ran
-straight through.
+and runs four phases on a :class:`TrainingState`: *start* (model on its device, optimiser,
+seeded generators, loaders), *resume* (from the checkpoint when it exists), then per epoch *train
+one epoch*, *evaluate* (test set, noise off; epoch hooks; one line of metrics) and *checkpoint*.
+
+The checkpoint is a plain dict (:mod:`infodrop.checkpoints`) saved atomically and read back with
+``weights_only=True``. When it exists as :func:`fit` starts, training resumes after its epoch
+with every random generator restored, so an interrupted-and-resumed run ends with the same
+weights as one that ran straight through.
 
 Distributed data parallel is switched on by the environment that ``torchrun`` sets (``RANK``,
-``LOCAL_RANK``, ``WORLD_SIZE``): the same command runs on one device or on many. Only rank 0
-writes files, prints and runs epoch hooks; the epoch's metrics are summed over all ranks.
+``LOCAL_RANK``, ``WORLD_SIZE``; :mod:`infodrop.distributed`, which also owns the process group):
+the same command runs on one device or on many. Only rank 0 writes files, prints and runs epoch
+hooks; the epoch's metrics are summed over all ranks.
 
 :func:`recompute_batchnorm` is the original code's "dry run" (Achille & Soatto, ``cifar.py``):
 batch-norm statistics gathered with dropout noise on are wrong once the noise is off, so they are
@@ -24,19 +28,13 @@ recomputed on the training set with the noise off before testing.
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import datetime
-import enum
-import gc
-import json
 import math
 import os
 import platform
 import random
-import socket
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -49,22 +47,36 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-import infodrop
+from infodrop.checkpoints import check_same_config, cpu_copy, load_checkpoint, remove_stale_temporaries, rng_state, set_rng_state
 from infodrop.checks import check_int, resolve_device
-from infodrop.io import append_line, save_torch, write_json, write_text
+from infodrop.distributed import check_local_rank_has_a_gpu, ddp_info, is_distributed, process_group, training_device
+from infodrop.io import save_torch
+from infodrop.runs import Run, jsonable, plain_config
 
-__all__ = ["fit", "evaluate", "recompute_batchnorm", "set_seed", "load_checkpoint", "Run", "ddp_info", "check_local_rank_has_a_gpu", "keep_freed_memory"]
+__all__ = [
+    "Checkpointing",
+    "Reporting",
+    "Run",
+    "Training",
+    "TrainingState",
+    "check_local_rank_has_a_gpu",
+    "ddp_info",
+    "evaluate",
+    "fit",
+    "keep_freed_memory",
+    "load_checkpoint",
+    "recompute_batchnorm",
+    "set_seed",
+]
 
 # Names fit puts in every metrics line; loss parts and hook results may not reuse them.
 ENGINE_KEYS = ("epoch", "loss", "train_error", "test_error", "test_loss", "lr", "seconds")
-STATUSES = ("completed", "interrupted", "failed")
 
-# Rank 0 may spend a long time in epoch hooks (mutual-information estimates) while the other
-# ranks wait in the next collective; torch's default collective timeout (10 min) is too short.
-PROCESS_GROUP_TIMEOUT = datetime.timedelta(hours=2)
+Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, Mapping[str, Any]]"]
+EpochHook = Callable[[int, nn.Module], "Mapping[str, Any] | None"]
 
 
-# --------------------------------------------------------------------------- seeds and ranks
+# --------------------------------------------------------------------------- seeds
 
 
 def set_seed(seed: int) -> None:
@@ -92,309 +104,153 @@ def _derived_seed(seed: int, rank: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, rank, stream]).generate_state(1)[0])
 
 
-def ddp_info() -> tuple[int, int, int]:
-    """``(rank, local_rank, world_size)`` from the environment torchrun sets; ``(0, 0, 1)`` without it."""
-    if "RANK" not in os.environ:
-        return 0, 0, 1
-
-    def read(name: str, default: int) -> int:
-        text = os.environ.get(name)
-        if text is None:
-            return default
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"environment variable {name}={text!r} is not an integer; launch with torchrun") from None
-
-    rank = read("RANK", 0)
-    world_size = read("WORLD_SIZE", 1)
-    local_rank = read("LOCAL_RANK", rank)
-    if world_size < 1 or not 0 <= rank < world_size or local_rank < 0:
-        raise ValueError(
-            f"inconsistent torchrun environment RANK={rank}, LOCAL_RANK={local_rank}, WORLD_SIZE={world_size}; "
-            "need 0 <= RANK < WORLD_SIZE"
-        )
-    return rank, local_rank, world_size
+# --------------------------------------------------------------------------- options
 
 
-# --------------------------------------------------------------------------- run folder
+def _cross_entropy(model: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    loss = F.cross_entropy(logits, targets)
+    return loss, {"cross_entropy": loss.detach()}
 
 
-def _utc_now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+@dataclass(frozen=True)
+class Training:
+    """How to train: what one epoch does and how many there are.
 
-
-def _jsonable(value: Any, name: str) -> Any:
-    """Plain JSON types from numbers, numpy scalars, one-element tensors, lists and dicts."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return value.item()
-    if isinstance(value, np.ndarray) or isinstance(value, torch.Tensor):
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {str(key): _jsonable(item, f"{name}.{key}") for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item, f"{name}[{index}]") for index, item in enumerate(value)]
-    raise ValueError(f"{name} has a value of type {type(value).__name__} that cannot be written as JSON; pass a number or string")
-
-
-def _plain_config(config: Any) -> dict | None:
-    """The config as a plain dict of str/int/float/bool/None/lists/dicts (what ``weights_only`` loads)."""
-    if config is None:
-        return None
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(config, DictConfig):
-            config = OmegaConf.to_container(config, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf is a dependency
-        pass
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        config = dataclasses.asdict(config)
-    if not isinstance(config, Mapping):
-        raise ValueError(f"config must be a dict, dataclass or OmegaConf DictConfig, got {type(config).__name__}")
-
-    def plain(value: Any, name: str) -> Any:
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return value
-        if isinstance(value, enum.Enum):
-            return value.name
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        if isinstance(value, Mapping):
-            return {str(key): plain(item, f"{name}.{key}") for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [plain(item, f"{name}[{index}]") for index, item in enumerate(value)]
-        raise ValueError(f"config entry {name} has type {type(value).__name__}; use numbers, strings, lists and dicts")
-
-    return {str(key): plain(value, str(key)) for key, value in config.items()}
-
-
-def _config_yaml(config: Any) -> str:
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(config, DictConfig):
-        return OmegaConf.to_yaml(config)
-    return OmegaConf.to_yaml(OmegaConf.create(_plain_config(config)))
-
-
-class Run:
-    """A run folder ``runs/<experiment>/<run name>/`` holding
-
-    - ``config.yaml``: the configuration (written when ``config`` is given),
-    - ``metrics.jsonl``: one JSON line per :meth:`log` call (one per epoch from :func:`fit`),
-    - ``result.json``: written by :meth:`finish` (status, times, results, host, versions, device),
-    - ``tensorboard/``: the same scalars, when the optional ``tensorboard`` package is installed.
-
-    Off rank 0 of a distributed run every method is a no-op, so all ranks may hold a Run.
+    - ``epochs``, ``batch_size``: integers >= 1; ``batch_size`` is per process under torchrun.
+    - ``make_optimizer(model)`` and ``make_scheduler(optimizer)`` build them once the model is on
+      its device (the unwrapped model, also under DDP); the scheduler is stepped once per epoch.
+    - ``loss(model, logits, targets) -> (loss, parts)``: ``parts`` a dict of named 0-dim tensors
+      (nats) averaged into the epoch's metrics; None is the cross-entropy, parts
+      ``{'cross_entropy': ...}``. It gets the unwrapped model, so ``kl_divergence(model)`` works.
+    - ``batch_transform(batch, generator) -> batch``: augmentation of each training batch on the
+      device, with a seeded generator of that device that the checkpoint carries.
+    - ``seed``: weights (through :func:`set_seed`), batch order, augmentation and noise.
+    - ``eval_batch_size`` (None: ``batch_size``), ``drop_last`` (skip a last partial training
+      batch, as the original's minibatch iterator; it also spares batch norm a batch of one),
+      ``num_workers`` of the training loader.
     """
 
-    def __init__(self, folder: Path | str, *, config: Any = None):
-        self.folder = Path(folder)
-        self.rank = ddp_info()[0]
-        self.device: str | None = None  # fit() records the device it trained on
-        self.world_size = ddp_info()[2]
-        self.start_time = _utc_now()
-        self._tensorboard: Any = None
-        self._tensorboard_tried = False
-        if self.rank != 0:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if config is not None:
-            write_text(self.folder / "config.yaml", _config_yaml(config))
+    epochs: int
+    batch_size: int
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
+    make_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None
+    loss: Loss | None = None
+    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+    seed: int = 0
+    eval_batch_size: int | None = None
+    drop_last: bool = True
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        set_field = object.__setattr__  # frozen: the checked values replace the given ones once, here
+        set_field(self, "epochs", check_int(self.epochs, "epochs", minimum=1))
+        set_field(self, "batch_size", check_int(self.batch_size, "batch_size", minimum=1))
+        if self.eval_batch_size is not None:
+            set_field(self, "eval_batch_size", check_int(self.eval_batch_size, "eval_batch_size", minimum=1))
+        set_field(self, "num_workers", check_int(self.num_workers, "num_workers", minimum=0))
+        set_field(self, "seed", check_int(self.seed, "seed", minimum=0))
+        if not callable(self.make_optimizer):
+            raise ValueError(
+                "make_optimizer must be a callable model -> torch.optim.Optimizer, e.g. lambda m: torch.optim.SGD(m.parameters(), lr=0.05)"
+            )
+        if self.make_scheduler is not None and not callable(self.make_scheduler):
+            raise ValueError("make_scheduler must be None or a callable optimizer -> LR scheduler")
+        if self.loss is not None and not callable(self.loss):
+            raise ValueError("loss must be None or a callable (model, logits, targets) -> (loss, parts)")
+        if self.batch_transform is not None and not callable(self.batch_transform):
+            raise ValueError("batch_transform must be None or a callable (batch, generator) -> batch")
 
     @property
-    def metrics_path(self) -> Path:
-        return self.folder / "metrics.jsonl"
+    def loss_function(self) -> Loss:
+        return _cross_entropy if self.loss is None else self.loss
 
     @property
-    def result_path(self) -> Path:
-        return self.folder / "result.json"
-
-    def __repr__(self) -> str:
-        return f"Run({str(self.folder)!r})"
-
-    def log(self, metrics: Mapping[str, Any]) -> None:
-        """Append ``metrics`` as one JSON line to ``metrics.jsonl`` (atomically) and, when
-        TensorBoard is installed, write its numbers as scalars at step ``metrics['epoch']``."""
-        if self.rank != 0:
-            return
-        if not isinstance(metrics, Mapping):
-            raise ValueError(f"metrics must be a dict of name -> value, got {type(metrics).__name__}")
-        line = _jsonable(dict(metrics), "metrics")
-        append_line(self.metrics_path, json.dumps(line))
-        writer = self._writer()
-        if writer is not None:
-            step = line.get("epoch")
-            for key, value in line.items():
-                if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    writer.add_scalar(key, value, global_step=step)
-            writer.flush()
-
-    def _writer(self) -> Any:
-        if not self._tensorboard_tried:
-            self._tensorboard_tried = True
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # tensorboard is an optional extra
-                return None
-            self._tensorboard = SummaryWriter(log_dir=str(self.folder / "tensorboard"))
-        return self._tensorboard
-
-    def history(self) -> list[dict]:
-        """The lines of ``metrics.jsonl`` as dicts (empty when nothing was logged)."""
-        if not self.metrics_path.exists():
-            return []
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def rewind(self, epoch: int) -> None:
-        """Drop the lines logged for epochs after ``epoch``: a run killed between a checkpoint and
-        the next one resumes from the checkpoint and logs those epochs again."""
-        if self.rank != 0 or not self.metrics_path.exists():
-            return
-        kept = [line for line in self.history() if not (isinstance(line.get("epoch"), int) and line["epoch"] > epoch)]
-        write_text(self.metrics_path, "".join(json.dumps(line) + "\n" for line in kept))
-
-    def finish(self, status: str, **results: Any) -> None:
-        """Write ``result.json``: ``status`` ('completed', 'interrupted' or 'failed'), start and end
-        time (ISO 8601 UTC), ``results`` (final errors and the like), host, package, torch and
-        python versions, device and world size. May be called again to add results."""
-        if status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-        if self.rank != 0:
-            return
-        record = {
-            "status": status,
-            "start_time": self.start_time,
-            "end_time": _utc_now(),
-            "results": _jsonable(results, "results"),
-            "host": socket.gethostname(),
-            "infodrop_version": infodrop.__version__,
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "device": self.device if self.device is not None else str(resolve_device(None)),
-            "world_size": self.world_size,
-        }
-        write_json(self.result_path, record)
-        if self._tensorboard is not None:
-            self._tensorboard.close()
-            self._tensorboard = None
-            self._tensorboard_tried = False
+    def test_batch_size(self) -> int:
+        return self.batch_size if self.eval_batch_size is None else self.eval_batch_size
 
 
-# --------------------------------------------------------------------------- checkpoints
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often the training state is saved, and what it must have been trained with.
 
-
-def load_checkpoint(path: Path | str) -> dict:
-    """Load a checkpoint dict on the CPU with ``weights_only=True``.
-
-    A missing, truncated or otherwise unreadable file raises ValueError naming the file.
+    - ``path``: the checkpoint file (None: no checkpoints, no resume). Written every ``every``
+      epochs and after the last one, and on KeyboardInterrupt for the last completed epoch.
+    - ``config``: a dict (or dataclass, or OmegaConf config) stored in the checkpoint; resuming a
+      checkpoint whose stored config differs raises ValueError naming the differing keys.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist; check the path or train first")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(
-            f"checkpoint {path} could not be read ({type(error).__name__}: {error}); "
-            "it is corrupt or not a torch checkpoint: delete it to train from scratch"
-        ) from error
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not a checkpoint dict; delete it")
-    return state
+
+    path: Path | str | None = None
+    every: int = 10
+    config: Any = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", None if self.path is None else Path(self.path))
+        object.__setattr__(self, "every", check_int(self.every, "Checkpointing.every", minimum=1))
+        object.__setattr__(self, "config", plain_config(self.config))
 
 
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete the temp files ``infodrop.io.atomic_path`` leaves when a process dies mid-write."""
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
+@dataclass(frozen=True)
+class Reporting:
+    """What is told about the run, on rank 0.
+
+    - ``run``: the :class:`~infodrop.runs.Run` folder that gets ``metrics.jsonl`` (one line per
+      epoch) and ``result.json`` ('completed', 'interrupted' or 'failed'; not written when
+      ``finish_run`` is False, for a caller that adds results first).
+    - ``epoch_hooks``: callables ``hook(epoch, model) -> dict | None`` run after each epoch's
+      evaluation with the unwrapped model in eval mode; their dicts join the epoch's metrics.
+    - ``progress``: a tqdm bar over the batches (the epoch line is printed either way).
+    """
+
+    run: Run | None = None
+    epoch_hooks: Sequence[EpochHook] = ()
+    progress: bool = True
+    finish_run: bool = True
+
+    def __post_init__(self) -> None:
+        if self.run is not None and not isinstance(self.run, Run):
+            raise ValueError(f"run must be an infodrop.engine.Run or None, got {type(self.run).__name__}")
+        hooks = tuple(self.epoch_hooks)
+        for index, hook in enumerate(hooks):
+            if not callable(hook):
+                raise ValueError(f"epoch_hooks[{index}] is not callable; pass functions hook(epoch, model) -> dict | None")
+        object.__setattr__(self, "epoch_hooks", hooks)
 
 
-def _cpu_copy(value: Any) -> Any:
-    """A deep copy with every tensor copied to the CPU (states keep changing while training goes on)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, Mapping):
-        items = {key: _cpu_copy(item) for key, item in value.items()}
-        if isinstance(value, (collections.OrderedDict, collections.Counter)):
-            return type(value)(items)
-        return items
-    if isinstance(value, list):
-        return [_cpu_copy(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(_cpu_copy(item) for item in value)
-    return value
+@dataclass
+class TrainingState:
+    """What changes while training, and what a checkpoint restores."""
+
+    model: nn.Module
+    net: nn.Module  # the model, or its DDP wrapper under torchrun: what the batches go through
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loader_generator: torch.Generator  # batch order
+    augment_generator: torch.Generator  # batch_transform, on the training device
+    epoch: int = 0  # the last completed epoch
+    metrics: dict = field(default_factory=dict)  # that epoch's metrics
+    snapshot: dict | None = None  # rank 0: that epoch's checkpoint dict, kept for a Ctrl-C save
+    saved_epoch: int | None = None  # the epoch of the checkpoint on disk
 
 
-def _rng_state(loader_generator: torch.Generator, augment_generator: torch.Generator) -> dict:
-    """Every random state of this process as tensors, lists and numbers (loadable with weights_only)."""
-    version, internal, gauss_next = random.getstate()
-    _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
-    return {
-        "python": [version, list(internal), gauss_next],
-        "numpy": {
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "position": int(position),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached_gaussian),
-        },
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "loader": loader_generator.get_state(),
-        "augment": augment_generator.get_state(),
-    }
+@dataclass(frozen=True)
+class _Place:
+    """This process: its rank among ``world_size`` and its device."""
+
+    rank: int
+    world_size: int
+    distributed: bool
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
 
 
-def _set_rng_state(state: dict, loader_generator: torch.Generator, augment_generator: torch.Generator) -> None:
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    numpy_state = state["numpy"]
-    np.random.set_state(
-        (
-            "MT19937",
-            numpy_state["keys"].numpy().astype(np.uint32),
-            numpy_state["position"],
-            numpy_state["has_gauss"],
-            numpy_state["cached_gaussian"],
-        )
-    )
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    loader_generator.set_state(state["loader"])
-    augment_generator.set_state(state["augment"])
-
-
-def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(config, Mapping):
-        return {prefix: config} if prefix else {}
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, name))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _check_same_config(stored: Any, config: dict | None, path: Path) -> None:
-    if config is None:
-        return
-    old, new = _flatten(stored or {}), _flatten(config)
-    missing = object()
-    differing = sorted(key for key in old.keys() | new.keys() if old.get(key, missing) != new.get(key, missing))
-    if differing:
-        details = ", ".join(f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}" for key in differing)
-        raise ValueError(
-            f"checkpoint {path} was trained with a different config ({details}); "
-            "use another checkpoint path for this config or delete the checkpoint"
-        )
+@dataclass(frozen=True)
+class _Data:
+    train_loader: DataLoader
+    sampler: DistributedSampler | None  # under torchrun: this rank's share, reshuffled per epoch
+    test_set: Dataset  # under torchrun: this rank's disjoint slice
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -487,18 +343,7 @@ def recompute_batchnorm(model: nn.Module, dataset: Dataset, *, batch_size: int, 
         model.eval()
 
 
-# --------------------------------------------------------------------------- training
-
-
-def _cross_entropy(model: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    loss = F.cross_entropy(logits, targets)
-    return loss, {"cross_entropy": loss.detach()}
-
-
-def _as_float64(value: Any, device: torch.device) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach().to(device=device, dtype=torch.float64).reshape(())
-    return torch.tensor(float(value), dtype=torch.float64, device=device)
+# --------------------------------------------------------------------------- memory
 
 
 # glibc's thresholds (bytes) above which freed memory goes back to the OS; see keep_freed_memory.
@@ -538,272 +383,162 @@ def keep_freed_memory() -> bool:
     return _malloc_tuned
 
 
-def check_local_rank_has_a_gpu(local_rank: int) -> None:
-    """Under torchrun each process of a node takes GPU ``LOCAL_RANK``; refuse clearly when the node
-    has fewer GPUs than processes (CUDA's own message is "invalid device ordinal")."""
-    count = torch.cuda.device_count()
-    if local_rank >= count:
-        raise ValueError(
-            f"torchrun started process LOCAL_RANK={local_rank} but this machine has {count} GPU(s), one per "
-            f"process; use torchrun --nproc_per_node={count} (or fewer), or train on CPU processes with device=cpu"
-        )
+# --------------------------------------------------------------------------- training
+
+
+def _as_float64(value: Any, device: torch.device) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(device=device, dtype=torch.float64).reshape(())
+    return torch.tensor(float(value), dtype=torch.float64, device=device)
 
 
 def fit(
     model: nn.Module,
     train_set: Dataset,
     test_set: Dataset,
+    training: Training,
     *,
-    epochs: int,
-    batch_size: int,
-    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
-    make_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-    loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict]] | None = None,
-    run: Run | None = None,
-    checkpoint_path: Path | str | None = None,
-    checkpoint_every: int = 10,
-    config: Any = None,
-    epoch_hooks: Sequence[Callable[[int, nn.Module], dict | None]] = (),
-    batch_transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-    seed: int = 0,
+    checkpointing: Checkpointing | None = None,
+    reporting: Reporting | None = None,
     device: Any = None,
-    progress: bool = True,
-    eval_batch_size: int | None = None,
-    drop_last: bool = True,
-    num_workers: int = 0,
-    finish_run: bool = True,
 ) -> dict:
-    """Train ``model`` for ``epochs`` epochs of minibatch SGD (or whatever ``make_optimizer`` builds).
+    """Train ``model`` on ``train_set`` as ``training`` says, testing on ``test_set`` after each epoch.
 
-    Each epoch: shuffle ``train_set`` (seeded generator), for every batch apply ``batch_transform``
-    (on the device, with its own seeded generator), compute ``loss(model, logits, targets) ->
-    (loss, parts)`` (default cross-entropy, parts ``{'cross_entropy': ...}``), step the optimizer;
-    then step the scheduler once, evaluate on ``test_set`` with the noise off, run the epoch hooks
-    ``hook(epoch, model)`` (rank 0 only, unwrapped model in eval mode; the dicts they return join
-    the epoch's metrics), log the metrics, checkpoint. ``make_optimizer`` and ``loss`` also get
-    the unwrapped model, so ``kl_divergence(model)`` works under DDP too.
+    Each epoch: shuffle ``train_set`` (seeded generator), for every batch apply the batch
+    transform, compute the loss, step the optimizer; step the scheduler once; evaluate on
+    ``test_set`` with the noise off; run the epoch hooks; log and print one line of metrics;
+    checkpoint. ``device=None`` is CUDA if available (GPU ``LOCAL_RANK`` under torchrun), else CPU.
 
-    Metrics of an epoch (nats for losses, fractions for errors):
-    ``epoch``; ``loss`` and each loss part, averaged over the epoch's training samples as they
-    were trained on (noise on, weights changing through the epoch, as the original code reports
-    them); ``train_error`` likewise; ``test_error`` and ``test_loss`` (cross-entropy) with the
-    noise off; ``lr`` (the first parameter group's learning rate during the epoch); ``seconds``.
+    Metrics of an epoch (nats for losses, fractions for errors): ``epoch``; ``loss`` and each loss
+    part, averaged over the epoch's training samples as they were trained on (noise on, weights
+    changing through the epoch, as the original code reports them); ``train_error`` likewise;
+    ``test_error`` and ``test_loss`` (cross-entropy) with the noise off; ``lr`` (the first
+    parameter group's learning rate during the epoch); ``seconds``; and the hooks' numbers.
 
-    Checkpoints go to ``checkpoint_path`` every ``checkpoint_every`` epochs and after the last
-    one; on KeyboardInterrupt the last completed epoch is saved (if not already) and the
-    interrupt re-raised (a CPU copy of the last completed epoch's state is kept in memory for
-    this). If the checkpoint exists, training resumes after its epoch, with the random states of
-    every rank restored, and the run's ``metrics.jsonl`` is cut back to that epoch; a stored config
-    that differs from ``config`` raises ValueError naming the differing keys. A leftover temp
-    file of a write killed half-way is deleted; the complete checkpoint it would have replaced
-    is used.
-
-    On rank 0 each epoch's metrics are printed as one line; ``progress`` adds a tqdm bar over
-    the batches. ``drop_last`` (default True, as the original's minibatch iterator) skips a last partial
-    training batch, which also spares batch norm a batch of one. Returns the last epoch's metrics.
-    Finishes ``run`` ('completed', 'interrupted' or 'failed') unless ``finish_run`` is False.
+    Resume: if the checkpoint exists, training continues after its epoch with the random states
+    of every rank restored, and the run's ``metrics.jsonl`` is cut back to that epoch; a leftover
+    temp file of a write killed half-way is deleted (the complete checkpoint it would have
+    replaced is used). On KeyboardInterrupt the last completed epoch is saved (if not already;
+    a CPU copy of it is kept in memory for this) and the interrupt re-raised. Returns the last
+    epoch's metrics (the stored ones when the checkpoint is already at ``epochs``).
     """
-    # ---- validation at the door
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    epochs = check_int(epochs, "epochs", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
-    eval_batch_size = batch_size if eval_batch_size is None else check_int(eval_batch_size, "eval_batch_size", minimum=1)
-    num_workers = check_int(num_workers, "num_workers", minimum=0)
-    seed = check_int(seed, "seed", minimum=0)
-    train_size = _check_dataset(train_set, "train_set")
-    _check_dataset(test_set, "test_set")
-    if not callable(make_optimizer):
-        raise ValueError("make_optimizer must be a callable model -> torch.optim.Optimizer, e.g. lambda m: torch.optim.SGD(m.parameters(), lr=0.05)")
-    if make_scheduler is not None and not callable(make_scheduler):
-        raise ValueError("make_scheduler must be None or a callable optimizer -> LR scheduler")
-    if loss is not None and not callable(loss):
-        raise ValueError("loss must be None or a callable (model, logits, targets) -> (loss, parts)")
-    if batch_transform is not None and not callable(batch_transform):
-        raise ValueError("batch_transform must be None or a callable (batch, generator) -> batch")
-    hooks = list(epoch_hooks)
-    for index, hook in enumerate(hooks):
-        if not callable(hook):
-            raise ValueError(f"epoch_hooks[{index}] is not callable; pass functions hook(epoch, model) -> dict | None")
-    if run is not None and not isinstance(run, Run):
-        raise ValueError(f"run must be an infodrop.engine.Run or None, got {type(run).__name__}")
-    config = _plain_config(config)
-    checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
-    loss_fn = _cross_entropy if loss is None else loss
-
-    # ---- processes and device
+    checkpointing = Checkpointing() if checkpointing is None else checkpointing
+    reporting = Reporting() if reporting is None else reporting
+    train_size = _check_arguments(model, train_set, test_set, training, checkpointing, reporting)
     keep_freed_memory()
-    rank, local_rank, world_size = ddp_info()
-    distributed = "RANK" in os.environ
-    per_rank = -(-train_size // world_size)
-    if drop_last and per_rank < batch_size:
+    rank, _, world_size = ddp_info()
+    per_process = -(-train_size // world_size)
+    if training.drop_last and per_process < training.batch_size:
         raise ValueError(
-            f"batch_size={batch_size} exceeds the {per_rank} training samples per process, so with "
+            f"batch_size={training.batch_size} exceeds the {per_process} training samples per process, so with "
             "drop_last=True there is no batch to train on; lower batch_size"
         )
-    if device is None and distributed and torch.cuda.is_available():
-        check_local_rank_has_a_gpu(local_rank)
-        device = f"cuda:{local_rank}"
-    device = resolve_device(device)
-    if device.type == "cuda":
-        if device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-        torch.cuda.set_device(device)
-    started_group = False
-    if distributed and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)
-        started_group = True
-    main = rank == 0
-    if run is not None:
-        run.device = str(device)
+    place = _Place(rank, world_size, is_distributed(), training_device(device))
+    if reporting.run is not None:
+        reporting.run.device = str(place.device)
 
-    try:
-        # ---- model, optimiser, data
-        set_seed(_derived_seed(seed, rank, 0))
-        model.to(device)
-        optimizer = make_optimizer(model)
-        scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
-        loader_generator = torch.Generator().manual_seed(seed)
-        augment_generator = torch.Generator(device=device).manual_seed(_derived_seed(seed, rank, 1))
-        sampler = (
-            DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
-            if distributed
-            else None
-        )
-        train_loader = DataLoader(
-            train_set,
-            batch_size=batch_size,
-            shuffle=sampler is None,
-            sampler=sampler,
-            generator=loader_generator,
-            drop_last=drop_last,
-            num_workers=num_workers,
-            pin_memory=device.type == "cuda",
-        )
-        # Each rank tests a disjoint slice; the sums are added up below (no padded duplicates).
-        test_slice = Subset(test_set, range(rank, len(test_set), world_size)) if distributed else test_set
+    with process_group(cuda=place.device.type == "cuda"):
+        state, data = _start(model, train_set, test_set, training, place)
+        if checkpointing.path is not None:
+            _resume(state, checkpointing, training.epochs, place, reporting.run)
+        if place.distributed:
+            device_ids = [place.device.index] if place.device.type == "cuda" else None
+            state.net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        try:
+            return _train(state, data, training, checkpointing, reporting, place)
+        finally:
+            # DDP's reducer must be freed while its process group still exists: freed after
+            # destroy_process_group it can block the process at exit.
+            state.net = model
 
-        # ---- resume
-        start_epoch, metrics, last_state, saved_epoch = 1, {}, None, None
-        if checkpoint_path is not None:
-            if main:
-                _remove_stale_temporaries(checkpoint_path)
-            if checkpoint_path.exists():
-                state = load_checkpoint(checkpoint_path)
-                missing = [key for key in ("model", "optimizer", "epoch", "rng") if key not in state]
-                if missing:
-                    raise ValueError(f"checkpoint {checkpoint_path} lacks {missing}; it was not written by fit(): delete it")
-                _check_same_config(state.get("config"), config, checkpoint_path)
-                if state["epoch"] > epochs:
-                    raise ValueError(
-                        f"checkpoint {checkpoint_path} is at epoch {state['epoch']}, past epochs={epochs}; "
-                        "raise epochs or use another checkpoint path"
-                    )
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                if scheduler is not None and state.get("scheduler") is not None:
-                    scheduler.load_state_dict(state["scheduler"])
-                if len(state["rng"]) == world_size:
-                    _set_rng_state(state["rng"][rank], loader_generator, augment_generator)
-                elif main:
-                    tqdm.write(
-                        f"note: {checkpoint_path} was written by {len(state['rng'])} processes, this run has "
-                        f"{world_size}; random streams restart, so results differ from an uninterrupted run"
-                    )
-                start_epoch, metrics = state["epoch"] + 1, dict(state.get("metrics") or {})
-                last_state, saved_epoch = state, state["epoch"]
-                if main:
-                    tqdm.write(f"resuming from {checkpoint_path} after epoch {state['epoch']}")
-            if run is not None:
-                # Lines of epochs after the checkpoint (or of a first attempt killed before any
-                # checkpoint) are logged again by this run.
-                run.rewind(start_epoch - 1)
-        net = model
-        if distributed:
-            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    except BaseException:
-        if started_group:
-            dist.destroy_process_group()
-        raise
 
-    status, results, logged = "failed", {}, dict(metrics)
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            started = time.perf_counter()
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            net.train()
-            lr = float(optimizer.param_groups[0]["lr"])
-            # Sums over the epoch's samples, kept on the device to avoid a sync per batch.
-            sums: dict[str, torch.Tensor] = {}
-            errors = torch.zeros((), dtype=torch.float64, device=device)
-            count = 0
-            bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", leave=False, disable=not (progress and main), dynamic_ncols=True)
-            for step, (inputs, targets) in enumerate(bar):
-                inputs = inputs.to(device, non_blocking=True)
-                targets = targets.to(device, non_blocking=True)
-                if batch_transform is not None:
-                    inputs = batch_transform(inputs, augment_generator)
-                logits = net(inputs)
-                value, parts = loss_fn(model, logits, targets)
-                if not isinstance(parts, Mapping):
-                    raise ValueError(f"loss must return (loss tensor, dict of parts), got parts of type {type(parts).__name__}")
-                optimizer.zero_grad(set_to_none=True)
-                value.backward()
-                optimizer.step()
+def _check_arguments(model: Any, train_set: Any, test_set: Any, training: Any, checkpointing: Any, reporting: Any) -> int:
+    """Validation at the door of :func:`fit`; returns the number of training samples."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for value, kind in ((training, Training), (checkpointing, Checkpointing), (reporting, Reporting)):
+        if not isinstance(value, kind):
+            raise ValueError(f"{kind.__name__.lower()} must be an infodrop.engine.{kind.__name__}, got {type(value).__name__}")
+    train_size = _check_dataset(train_set, "train_set")
+    _check_dataset(test_set, "test_set")
+    return train_size
 
-                size = targets.shape[0]
-                count += size
-                for name, part in (("loss", value), *parts.items()):
-                    sums[name] = sums.get(name, 0.0) + _as_float64(part, device) * size
-                errors += (logits.detach().argmax(dim=1) != targets).sum()
-                if not bar.disable and (step % 10 == 0 or step == len(train_loader) - 1):
-                    bar.set_postfix(loss=f"{float(sums['loss']) / count:.4f}", error=f"{float(errors) / count:.4f}")
-            bar.close()
-            if scheduler is not None:
-                scheduler.step()
-            if distributed:
-                # Each rank's last forward updated its batch-norm statistics from its own batch;
-                # take rank 0's so that every rank tests, and rank 0 saves, the same model.
-                for buffer in model.buffers():
-                    dist.broadcast(buffer, src=0)
 
-            names = list(sums)
-            clash = [name for name in names[1:] if name in ENGINE_KEYS]
-            if clash:
-                raise ValueError(f"loss parts {clash} reuse names of fit's own metrics {ENGINE_KEYS}; rename them")
-            totals = torch.stack([*(sums[name] for name in names), errors, _as_float64(count, device)])
-            tests = _evaluation_sums(model, test_slice, eval_batch_size, device)
-            if distributed:
-                dist.all_reduce(totals)
-                dist.all_reduce(tests)
-            totals, tests = totals.tolist(), tests.tolist()
-            metrics = {"epoch": epoch}
-            metrics.update({name: totals[index] / totals[-1] for index, name in enumerate(names)})
-            metrics.update(
-                train_error=totals[-2] / totals[-1],
-                test_error=tests[1] / tests[2],
-                test_loss=tests[0] / tests[2],
-                lr=lr,
+def _start(model: nn.Module, train_set: Dataset, test_set: Dataset, training: Training, place: _Place) -> tuple[TrainingState, _Data]:
+    """Phase 1: seed this rank, put the model on its device, build optimiser, schedule, generators, loaders."""
+    set_seed(_derived_seed(training.seed, place.rank, 0))
+    model.to(place.device)
+    optimizer = training.make_optimizer(model)
+    scheduler = training.make_scheduler(optimizer) if training.make_scheduler is not None else None
+    loader_generator = torch.Generator().manual_seed(training.seed)
+    augment_generator = torch.Generator(device=place.device).manual_seed(_derived_seed(training.seed, place.rank, 1))
+    sampler = None
+    if place.distributed:
+        sampler = DistributedSampler(train_set, num_replicas=place.world_size, rank=place.rank, shuffle=True, seed=training.seed)
+    train_loader = DataLoader(
+        train_set,
+        batch_size=training.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=loader_generator,
+        drop_last=training.drop_last,
+        num_workers=training.num_workers,
+        pin_memory=place.device.type == "cuda",
+    )
+    # Each rank tests a disjoint slice; the sums are added up over the ranks (no padded duplicates).
+    test_slice = Subset(test_set, range(place.rank, len(test_set), place.world_size)) if place.distributed else test_set
+    state = TrainingState(model, model, optimizer, scheduler, loader_generator, augment_generator)
+    return state, _Data(train_loader, sampler, test_slice)
+
+
+def _resume(state: TrainingState, checkpointing: Checkpointing, epochs: int, place: _Place, run: Run | None) -> None:
+    """Phase 2: continue after the epoch of an existing checkpoint (same config, every random state)."""
+    path = checkpointing.path
+    if place.main:
+        remove_stale_temporaries(path)
+    if path.exists():
+        stored = load_checkpoint(path)
+        missing = [key for key in ("model", "optimizer", "epoch", "rng") if key not in stored]
+        if missing:
+            raise ValueError(f"checkpoint {path} lacks {missing}; it was not written by fit(): delete it")
+        check_same_config(stored.get("config"), checkpointing.config, path)
+        if stored["epoch"] > epochs:
+            raise ValueError(f"checkpoint {path} is at epoch {stored['epoch']}, past epochs={epochs}; raise epochs or use another checkpoint path")
+        state.model.load_state_dict(stored["model"])
+        state.optimizer.load_state_dict(stored["optimizer"])
+        if state.scheduler is not None and stored.get("scheduler") is not None:
+            state.scheduler.load_state_dict(stored["scheduler"])
+        if len(stored["rng"]) == place.world_size:
+            set_rng_state(stored["rng"][place.rank], state.loader_generator, state.augment_generator)
+        elif place.main:
+            tqdm.write(
+                f"note: {path} was written by {len(stored['rng'])} processes, this run has {place.world_size}; "
+                "random streams restart, so results differ from an uninterrupted run"
             )
-            if not math.isfinite(metrics["loss"]):
-                raise FloatingPointError(
-                    f"the training loss is {metrics['loss']} at epoch {epoch}; lower the learning rate or check the inputs"
-                )
+        state.epoch, state.metrics = stored["epoch"], dict(stored.get("metrics") or {})
+        state.snapshot, state.saved_epoch = stored, stored["epoch"]
+        if place.main:
+            tqdm.write(f"resuming from {path} after epoch {stored['epoch']}")
+    if run is not None:
+        # Lines of epochs after the checkpoint (or of a first attempt killed before any
+        # checkpoint) are logged again by this run.
+        run.rewind(state.epoch)
 
+
+def _train(state: TrainingState, data: _Data, training: Training, checkpointing: Checkpointing, reporting: Reporting,
+           place: _Place) -> dict:
+    """Phases 3 to 5 for every remaining epoch; the run's result is written however it ends."""
+    run = reporting.run
+    status, results, logged = "failed", {}, dict(state.metrics)
+    try:
+        for epoch in range(state.epoch + 1, training.epochs + 1):
+            started = time.perf_counter()
+            lr, sums, errors, count = _train_one_epoch(state, data, training, place, epoch, progress=reporting.progress)
+            tests = _evaluation_sums(state.model, data.test_set, training.test_batch_size, place.device)
+            metrics = _epoch_metrics(epoch, lr, sums, errors, count, tests, place)
+            main = place.main
             if main:
-                for hook in hooks:
-                    extra = hook(epoch, model)
-                    if extra is None:
-                        continue
-                    if not isinstance(extra, Mapping):
-                        raise ValueError(f"epoch hook {hook!r} returned {type(extra).__name__}; return a dict or None")
-                    clash = [key for key in extra if key in metrics]
-                    if clash:
-                        raise ValueError(f"epoch hook {hook!r} returned keys {clash} that are already metrics; rename them")
-                    metrics.update(extra)
+                metrics.update(_hook_results(reporting.epoch_hooks, epoch, state.model, metrics))
             metrics["seconds"] = time.perf_counter() - started
             if main:
                 logged = dict(metrics)
@@ -811,51 +546,138 @@ def fit(
                     run.log(metrics)
                 # One line per epoch even without the bar: it is the log of a batch job.
                 shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items() if isinstance(value, float))
-                tqdm.write(f"epoch {epoch}/{epochs}: {shown}")
-
-            if checkpoint_path is not None:
-                # Kept in memory each epoch so that a KeyboardInterrupt mid-epoch can save the last
-                # completed epoch, which resumes exactly (a half-trained epoch would not).
-                rng = _rng_state(loader_generator, augment_generator)
-                if distributed:
-                    gathered: list[Any] = [None] * world_size
-                    dist.all_gather_object(gathered, rng)
-                    rng = gathered
-                else:
-                    rng = [rng]
-            if checkpoint_path is not None and main:
-                last_state = {
-                    "model": _cpu_copy(model.state_dict()),
-                    "optimizer": _cpu_copy(optimizer.state_dict()),
-                    "scheduler": _cpu_copy(scheduler.state_dict()) if scheduler is not None else None,
-                    "epoch": epoch,
-                    "config": config,
-                    "metrics": _jsonable(metrics, "metrics"),
-                    "rng": rng,
-                }
-                if epoch % checkpoint_every == 0 or epoch == epochs:
-                    save_torch(last_state, checkpoint_path)
-                    saved_epoch = epoch
-        status, results = "completed", dict(metrics)
-        if distributed:
-            # No rank tears the process group down while another still uses it.
-            dist.barrier()
-        return dict(metrics)
+                tqdm.write(f"epoch {epoch}/{training.epochs}: {shown}")
+            state.epoch, state.metrics = epoch, metrics
+            if checkpointing.path is not None:
+                _checkpoint(state, checkpointing, training.epochs, place)
+        status, results = "completed", dict(state.metrics)
+        if place.distributed:
+            dist.barrier()  # no rank tears the process group down while another still uses it
+        return dict(state.metrics)
     except KeyboardInterrupt:
         status, results = "interrupted", logged
-        if main and last_state is not None and saved_epoch != last_state["epoch"]:
-            save_torch(last_state, checkpoint_path)
-            tqdm.write(f"interrupted: saved epoch {last_state['epoch']} to {checkpoint_path}")
+        if place.main and state.snapshot is not None and state.saved_epoch != state.snapshot["epoch"]:
+            save_torch(state.snapshot, checkpointing.path)
+            tqdm.write(f"interrupted: saved epoch {state.snapshot['epoch']} to {checkpointing.path}")
         raise
     except Exception as error:
         results = {"error": f"{type(error).__name__}: {error}", "last_metrics": logged}
         raise
     finally:
-        if run is not None and finish_run:
+        if run is not None and reporting.finish_run:
             run.finish(status, **results)
-        if started_group:
-            # DDP's reducer must be freed while its process group still exists: freed after
-            # destroy_process_group it can block the process at exit.
-            net = None
-            gc.collect()
-            dist.destroy_process_group()
+
+
+def _train_one_epoch(state: TrainingState, data: _Data, training: Training, place: _Place, epoch: int, *,
+                     progress: bool) -> tuple[float, dict[str, torch.Tensor], torch.Tensor, int]:
+    """Phase 3: one pass over this process's training batches, then one scheduler step.
+
+    Returns the learning rate of the epoch, the loss and each part summed over the samples
+    (float64, on the device, to avoid a sync per batch), the number of errors and of samples.
+    """
+    if data.sampler is not None:
+        data.sampler.set_epoch(epoch)
+    state.net.train()
+    lr = float(state.optimizer.param_groups[0]["lr"])
+    loss_function = training.loss_function
+    sums: dict[str, torch.Tensor] = {}
+    errors = torch.zeros((), dtype=torch.float64, device=place.device)
+    count = 0
+    bar = tqdm(data.train_loader, desc=f"epoch {epoch}/{training.epochs}", leave=False,
+               disable=not (progress and place.main), dynamic_ncols=True)
+    for step, (inputs, targets) in enumerate(bar):
+        inputs = inputs.to(place.device, non_blocking=True)
+        targets = targets.to(place.device, non_blocking=True)
+        if training.batch_transform is not None:
+            inputs = training.batch_transform(inputs, state.augment_generator)
+        logits = state.net(inputs)
+        value, parts = loss_function(state.model, logits, targets)
+        if not isinstance(parts, Mapping):
+            raise ValueError(f"loss must return (loss tensor, dict of parts), got parts of type {type(parts).__name__}")
+        state.optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        state.optimizer.step()
+
+        size = targets.shape[0]
+        count += size
+        for name, part in (("loss", value), *parts.items()):
+            sums[name] = sums.get(name, 0.0) + _as_float64(part, place.device) * size
+        errors += (logits.detach().argmax(dim=1) != targets).sum()
+        if not bar.disable and (step % 10 == 0 or step == len(data.train_loader) - 1):
+            bar.set_postfix(loss=f"{float(sums['loss']) / count:.4f}", error=f"{float(errors) / count:.4f}")
+    bar.close()
+    if state.scheduler is not None:
+        state.scheduler.step()
+    if place.distributed:
+        # Each rank's last forward updated its batch-norm statistics from its own batch;
+        # take rank 0's so that every rank tests, and rank 0 saves, the same model.
+        for buffer in state.model.buffers():
+            dist.broadcast(buffer, src=0)
+    return lr, sums, errors, count
+
+
+def _epoch_metrics(epoch: int, lr: float, sums: dict[str, torch.Tensor], errors: torch.Tensor, count: int,
+                   tests: torch.Tensor, place: _Place) -> dict:
+    """Phase 4: the epoch's metrics from this process's sums, added up over the ranks."""
+    names = list(sums)
+    clash = [name for name in names[1:] if name in ENGINE_KEYS]
+    if clash:
+        raise ValueError(f"loss parts {clash} reuse names of fit's own metrics {ENGINE_KEYS}; rename them")
+    totals = torch.stack([*(sums[name] for name in names), errors, _as_float64(count, place.device)])
+    if place.distributed:
+        dist.all_reduce(totals)
+        dist.all_reduce(tests)
+    totals, tests = totals.tolist(), tests.tolist()
+    metrics = {"epoch": epoch}
+    metrics.update({name: totals[index] / totals[-1] for index, name in enumerate(names)})
+    metrics.update(train_error=totals[-2] / totals[-1], test_error=tests[1] / tests[2], test_loss=tests[0] / tests[2], lr=lr)
+    if not math.isfinite(metrics["loss"]):
+        raise FloatingPointError(f"the training loss is {metrics['loss']} at epoch {epoch}; lower the learning rate or check the inputs")
+    return metrics
+
+
+def _hook_results(hooks: Sequence[EpochHook], epoch: int, model: nn.Module, metrics: dict) -> dict:
+    """Phase 4, rank 0: the epoch hooks' numbers, refused when they reuse a metric's name."""
+    extras: dict = {}
+    for hook in hooks:
+        extra = hook(epoch, model)
+        if extra is None:
+            continue
+        if not isinstance(extra, Mapping):
+            raise ValueError(f"epoch hook {hook!r} returned {type(extra).__name__}; return a dict or None")
+        clash = [key for key in extra if key in metrics or key in extras]
+        if clash:
+            raise ValueError(f"epoch hook {hook!r} returned keys {clash} that are already metrics; rename them")
+        extras.update(extra)
+    return extras
+
+
+def _checkpoint(state: TrainingState, checkpointing: Checkpointing, epochs: int, place: _Place) -> None:
+    """Phase 5: keep the completed epoch as a checkpoint dict in memory (rank 0) and write it every
+    ``checkpointing.every`` epochs and after the last one.
+
+    Kept in memory each epoch so that a KeyboardInterrupt mid-epoch can save the last completed
+    epoch, which resumes exactly (a half-trained epoch would not). Every rank's random state goes
+    in (a collective, so every rank calls this).
+    """
+    rng = rng_state(state.loader_generator, state.augment_generator)
+    if place.distributed:
+        gathered: list[Any] = [None] * place.world_size
+        dist.all_gather_object(gathered, rng)
+        rngs = gathered
+    else:
+        rngs = [rng]
+    if not place.main:
+        return
+    state.snapshot = {
+        "model": cpu_copy(state.model.state_dict()),
+        "optimizer": cpu_copy(state.optimizer.state_dict()),
+        "scheduler": cpu_copy(state.scheduler.state_dict()) if state.scheduler is not None else None,
+        "epoch": state.epoch,
+        "config": checkpointing.config,
+        "metrics": jsonable(state.metrics, "metrics"),
+        "rng": rngs,
+    }
+    if state.epoch % checkpointing.every == 0 or state.epoch == epochs:
+        save_torch(state.snapshot, checkpointing.path)
+        state.saved_epoch = state.epoch

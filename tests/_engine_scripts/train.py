@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_problem import TinyNet, make_data, sgd, step_lr  # noqa: E402
 
-from infodrop.engine import Run, ddp_info, fit, set_seed  # noqa: E402
+from infodrop.engine import Checkpointing, Reporting, Run, Training, ddp_info, fit, set_seed  # noqa: E402
 
 
 def main() -> None:
@@ -59,15 +59,9 @@ def main() -> None:
         model,
         make_data(256, seed=1),
         make_data(128, seed=2),
-        epochs=args.epochs,
-        batch_size=32,
-        make_optimizer=sgd,
-        make_scheduler=step_lr,
-        run=run,
-        checkpoint_path=args.out / "checkpoint.pt",
-        checkpoint_every=args.every,
-        config={"width": 8},
-        progress=False,
+        Training(epochs=args.epochs, batch_size=32, make_optimizer=sgd, make_scheduler=step_lr),
+        checkpointing=Checkpointing(path=args.out / "checkpoint.pt", every=args.every, config={"width": 8}),
+        reporting=Reporting(run=run, progress=False),
         device="cpu",  # gloo processes, also on a machine with fewer GPUs than processes
     )
     rank = ddp_info()[0]

@@ -165,7 +165,7 @@ def _loss(cfg: Any, train_size: int) -> Callable | None:
 def train(cfg: Any) -> dict:
     """Train the ResNet-18 and record its information plane every ``plane_every`` epochs."""
     from infodrop.data import as_tensor_dataset
-    from infodrop.engine import Run, fit
+    from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
     from infodrop.plane import InformationPlane
 
     paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
@@ -202,21 +202,21 @@ def train(cfg: Any) -> dict:
         model,
         train_set,
         as_tensor_dataset(*splits["test"]),
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
-        make_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs),
-        loss=_loss(cfg, len(train_set)),
-        run=Run(paths.run_dir, config=to_plain(cfg)),
-        checkpoint_path=paths.model_file,
-        checkpoint_every=cfg.checkpoint_every,
+        Training(
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+            make_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs),
+            loss=_loss(cfg, len(train_set)),
+            batch_transform=_augmenter(cfg),
+            seed=cfg.seed,
+        ),
         # What defines the model, plus epochs, on which the cosine schedule depends (as in mnist).
-        config=dict(model_config(cfg, sys.modules[__name__]), epochs=cfg.epochs),
-        epoch_hooks=(plane.as_hook(every=cfg.plane_every, last=cfg.epochs),),
-        batch_transform=_augmenter(cfg),
-        seed=cfg.seed,
+        checkpointing=Checkpointing(path=paths.model_file, every=cfg.checkpoint_every,
+                                    config=dict(model_config(cfg, sys.modules[__name__]), epochs=cfg.epochs)),
+        reporting=Reporting(run=Run(paths.run_dir, config=to_plain(cfg)),
+                            epoch_hooks=(plane.as_hook(every=cfg.plane_every, last=cfg.epochs),), progress=cfg.progress),
         device=cfg.device,
-        progress=cfg.progress,
     )
     figures = plot_plane_figures(plane_file, paths.plots_dir, formats=cfg.plot_formats, title=f"cifar_resnet {paths.name}")
     return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures]}

@@ -293,12 +293,9 @@ def _hydra_defaults(module: ModuleType, experiment: str, stamp: str = "${now:%Y-
 
 
 class _DistributedSession:
-    """Under ``torchrun`` (``RANK`` set), hold one process group for all the jobs of the command.
-
-    ``fit`` starts a process group when none exists and destroys it at its end; a sweep would
-    then re-create it for every job on the same rendezvous port, which can hang. Started here
-    first, the group outlives the jobs (``fit`` leaves an existing group alone) and is destroyed
-    once at the end. Also agrees on one sweep-folder time stamp across the ranks.
+    """Under ``torchrun`` (``RANK`` set), hold one process group for all the jobs of the command
+    (:func:`infodrop.distributed.process_group`: ``fit`` then finds it and leaves it alone, so a
+    sweep does not re-create it per job), and agree on one sweep-folder time stamp across the ranks.
 
     ``devices``: the ``device`` entries of the jobs. NCCL (one GPU per process) is used when they
     ask for CUDA (or leave it to the machine, ``None``, and it has CUDA); else gloo, so that
@@ -307,6 +304,7 @@ class _DistributedSession:
 
     def __init__(self, devices: Any = (None,)) -> None:
         self.devices = set(devices)
+        self.stamp = "${now:%Y-%m-%d_%H-%M-%S}"
 
     def _wants_cuda(self) -> bool:
         import torch
@@ -317,38 +315,27 @@ class _DistributedSession:
 
     def __enter__(self) -> "_DistributedSession":
         import datetime
-        import os
 
-        self.started = False
-        self.stamp = "${now:%Y-%m-%d_%H-%M-%S}"
-        if "RANK" not in os.environ:
-            return self
-        import torch
         import torch.distributed as dist
 
-        if not dist.is_initialized():
-            from infodrop import engine
+        from infodrop.distributed import is_distributed, process_group, training_device
 
-            backend = "gloo"
-            if self._wants_cuda():
-                local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-                engine.check_local_rank_has_a_gpu(local_rank)
-                torch.cuda.set_device(local_rank)
-                backend = "nccl"
-            timeout = getattr(engine, "PROCESS_GROUP_TIMEOUT", datetime.timedelta(hours=2))
-            dist.init_process_group(backend, timeout=timeout)
-            self.started = True
+        self._group = None
+        if not is_distributed():
+            return self
+        cuda = self._wants_cuda()
+        if cuda:
+            training_device(None)  # GPU LOCAL_RANK, checked, made current before NCCL starts
+        self._group = process_group(cuda=cuda)
+        self._group.__enter__()
         stamp = [datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")]
         dist.broadcast_object_list(stamp, src=0)
         self.stamp = stamp[0]
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self.started:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        if self._group is not None:
+            self._group.__exit__(*exc_info)
 
 
 class _HydraSession:
@@ -795,9 +782,9 @@ class StepSchedule:
 
 def is_main_process() -> bool:
     """Rank 0 of a ``torchrun`` launch, or the only process: the one that prints and writes."""
-    import os
+    from infodrop.distributed import is_main_process as main
 
-    return int(os.environ.get("RANK", "0")) == 0
+    return main()
 
 
 def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
@@ -838,7 +825,7 @@ def prepare_hint(cfg: Any, experiment: str, source: str) -> str:
 def train_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, train: Split, test: Split) -> dict[str, Any]:
     """Train ``model`` with the information-dropout loss, checkpointing under the run's name."""
     from infodrop.data import as_tensor_dataset
-    from infodrop.engine import Run, fit
+    from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
 
     paths = run_paths(cfg, module, experiment)
     train_set, test_set = as_tensor_dataset(*train), as_tensor_dataset(*test)
@@ -849,20 +836,19 @@ def train_classifier(cfg: Any, experiment: str, module: ModuleType, model: Any, 
         model,
         train_set,
         test_set,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        make_optimizer=SGDNesterov(cfg.lr, cfg.momentum),
-        make_scheduler=StepSchedule(cfg.lr_milestones, cfg.lr_decay),
-        loss=information_loss(beta=cfg.beta, train_size=len(train_set), weight_decay=cfg.weight_decay),
-        run=run,
-        checkpoint_path=paths.model_file,
-        checkpoint_every=cfg.checkpoint_every,
+        Training(
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            make_optimizer=SGDNesterov(cfg.lr, cfg.momentum),
+            make_scheduler=StepSchedule(cfg.lr_milestones, cfg.lr_decay),
+            loss=information_loss(beta=cfg.beta, train_size=len(train_set), weight_decay=cfg.weight_decay),
+            seed=cfg.seed,
+        ),
         # Only the entries that define the run go into the checkpoint, so that resuming with
         # more epochs, another device or other folders is allowed and anything else is refused.
-        config=model_config(cfg, module),
-        seed=cfg.seed,
+        checkpointing=Checkpointing(path=paths.model_file, every=cfg.checkpoint_every, config=model_config(cfg, module)),
+        reporting=Reporting(run=run, progress=cfg.progress),
         device=cfg.device,
-        progress=cfg.progress,
     )
     if is_main_process() and "test_error" in result:
         print(

@@ -220,7 +220,7 @@ def _loss(cfg: Any, train_size: int) -> Callable | None:
 def _fit(cfg: Any, model: nn.Module, splits: dict, *, epochs: int, run_dir: Path | None, checkpoint: Path | None,
          hooks: tuple = (), progress: bool | None = None) -> dict:
     from infodrop.data import as_tensor_dataset
-    from infodrop.engine import Run, fit
+    from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
 
     train_set = as_tensor_dataset(*splits["train"])
     test_set = as_tensor_dataset(*splits["test"])
@@ -229,21 +229,20 @@ def _fit(cfg: Any, model: nn.Module, splits: dict, *, epochs: int, run_dir: Path
         model,
         train_set,
         test_set,
-        epochs=epochs,
-        batch_size=cfg.batch_size,
-        make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
-        make_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs),
-        loss=_loss(cfg, len(train_set)),
-        run=run,
-        checkpoint_path=checkpoint,
-        checkpoint_every=cfg.checkpoint_every,
+        Training(
+            epochs=epochs,
+            batch_size=cfg.batch_size,
+            make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+            make_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs),
+            loss=_loss(cfg, len(train_set)),
+            seed=cfg.seed,
+        ),
         # The checkpoint is tied to what defines the model, plus epochs: the cosine schedule depends on
         # them, so a resumed run with another length would not be the run its name claims.
-        config=dict(model_config(cfg, sys.modules[__name__]), epochs=epochs),
-        epoch_hooks=hooks,
-        seed=cfg.seed,
+        checkpointing=Checkpointing(path=checkpoint, every=cfg.checkpoint_every,
+                                    config=dict(model_config(cfg, sys.modules[__name__]), epochs=epochs)),
+        reporting=Reporting(run=run, epoch_hooks=hooks, progress=cfg.progress if progress is None else progress),
         device=cfg.device,
-        progress=cfg.progress if progress is None else progress,
     )
 
 

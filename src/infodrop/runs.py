@@ -1,0 +1,189 @@
+"""Run folders: the record of one training run, written by rank 0 only.
+
+``runs/<experiment>/<run name>/`` holds ``config.yaml`` (the configuration), ``metrics.jsonl`` (one
+JSON line per epoch), ``result.json`` (status, times, results, host and versions) and, when the
+optional ``tensorboard`` package is installed, ``tensorboard/`` with the same scalars. Every file
+is written atomically (:mod:`infodrop.io`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import json
+import os
+import platform
+import socket
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+import infodrop
+from infodrop.checks import resolve_device
+from infodrop.distributed import ddp_info
+from infodrop.io import append_line, write_json, write_text
+
+__all__ = ["Run", "STATUSES", "jsonable", "plain_config"]
+
+STATUSES = ("completed", "interrupted", "failed")
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def jsonable(value: Any, name: str) -> Any:
+    """Plain JSON types from numbers, numpy scalars, one-element tensors, lists and dicts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.ndarray) or isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item, f"{name}.{key}") for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item, f"{name}[{index}]") for index, item in enumerate(value)]
+    raise ValueError(f"{name} has a value of type {type(value).__name__} that cannot be written as JSON; pass a number or string")
+
+
+def plain_config(config: Any) -> dict | None:
+    """The config as a plain dict of str/int/float/bool/None/lists/dicts (what ``weights_only`` loads).
+
+    Accepts a dict, a dataclass instance or any other mapping, an OmegaConf ``DictConfig`` included
+    (a mapping whose lists are sequences), so this module needs no OmegaConf.
+    """
+    if config is None:
+        return None
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config must be a dict, dataclass or OmegaConf DictConfig, got {type(config).__name__}")
+
+    def plain(value: Any, name: str) -> Any:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, enum.Enum):
+            return value.name
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, Mapping):
+            return {str(key): plain(item, f"{name}.{key}") for key, item in value.items()}
+        if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+            return [plain(item, f"{name}[{index}]") for index, item in enumerate(value)]
+        raise ValueError(f"config entry {name} has type {type(value).__name__}; use numbers, strings, lists and dicts")
+
+    return {str(key): plain(value, str(key)) for key, value in config.items()}
+
+
+class Run:
+    """A run folder ``runs/<experiment>/<run name>/`` holding
+
+    - ``config.yaml``: the configuration (written when ``config`` is given),
+    - ``metrics.jsonl``: one JSON line per :meth:`log` call (one per epoch from ``fit``),
+    - ``result.json``: written by :meth:`finish` (status, times, results, host, versions, device),
+    - ``tensorboard/``: the same scalars, when the optional ``tensorboard`` package is installed.
+
+    Off rank 0 of a distributed run every method is a no-op, so all ranks may hold a Run.
+    """
+
+    def __init__(self, folder: Path | str, *, config: Any = None):
+        self.folder = Path(folder)
+        self.rank = ddp_info()[0]
+        self.device: str | None = None  # fit() records the device it trained on
+        self.world_size = ddp_info()[2]
+        self.start_time = _utc_now()
+        self._tensorboard: Any = None
+        self._tensorboard_tried = False
+        if self.rank != 0:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            text = yaml.safe_dump(plain_config(config), default_flow_style=False, allow_unicode=True, sort_keys=False)
+            write_text(self.folder / "config.yaml", text)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.folder / "metrics.jsonl"
+
+    @property
+    def result_path(self) -> Path:
+        return self.folder / "result.json"
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.folder)!r})"
+
+    def log(self, metrics: Mapping[str, Any]) -> None:
+        """Append ``metrics`` as one JSON line to ``metrics.jsonl`` (atomically) and, when
+        TensorBoard is installed, write its numbers as scalars at step ``metrics['epoch']``."""
+        if self.rank != 0:
+            return
+        if not isinstance(metrics, Mapping):
+            raise ValueError(f"metrics must be a dict of name -> value, got {type(metrics).__name__}")
+        line = jsonable(dict(metrics), "metrics")
+        append_line(self.metrics_path, json.dumps(line))
+        writer = self._writer()
+        if writer is not None:
+            step = line.get("epoch")
+            for key, value in line.items():
+                if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    writer.add_scalar(key, value, global_step=step)
+            writer.flush()
+
+    def _writer(self) -> Any:
+        if not self._tensorboard_tried:
+            self._tensorboard_tried = True
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is an optional extra
+                return None
+            self._tensorboard = SummaryWriter(log_dir=str(self.folder / "tensorboard"))
+        return self._tensorboard
+
+    def history(self) -> list[dict]:
+        """The lines of ``metrics.jsonl`` as dicts (empty when nothing was logged)."""
+        if not self.metrics_path.exists():
+            return []
+        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def rewind(self, epoch: int) -> None:
+        """Drop the lines logged for epochs after ``epoch``: a run killed between a checkpoint and
+        the next one resumes from the checkpoint and logs those epochs again."""
+        if self.rank != 0 or not self.metrics_path.exists():
+            return
+        kept = [line for line in self.history() if not (isinstance(line.get("epoch"), int) and line["epoch"] > epoch)]
+        write_text(self.metrics_path, "".join(json.dumps(line) + "\n" for line in kept))
+
+    def finish(self, status: str, **results: Any) -> None:
+        """Write ``result.json``: ``status`` ('completed', 'interrupted' or 'failed'), start and end
+        time (ISO 8601 UTC), ``results`` (final errors and the like), host, package, torch and
+        python versions, device and world size. May be called again to add results."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if self.rank != 0:
+            return
+        record = {
+            "status": status,
+            "start_time": self.start_time,
+            "end_time": _utc_now(),
+            "results": jsonable(results, "results"),
+            "host": socket.gethostname(),
+            "infodrop_version": infodrop.__version__,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "device": self.device if self.device is not None else str(resolve_device(None)),
+            "world_size": self.world_size,
+        }
+        write_json(self.result_path, record)
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
+            self._tensorboard_tried = False
