@@ -38,6 +38,7 @@ from infodrop.mi.mixture import (
     column_tile,
     samples_from_noise,
 )
+from infodrop.mi.shard import Shard, all_sum, merge_logsumexp
 
 def _finish_rows(
     acc: OnlineLogSumExp, comp: Components, rows: torch.Tensor, labels: torch.Tensor | None, class_counts
@@ -69,6 +70,7 @@ def pairwise_bounds(
     labels: torch.Tensor | None = None,
     chunk_rows: int | None = None,
     pair_block: int | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, float]:
     """Kolchinsky-Tracey bounds on h(Z) of the N-component mixture (and on h(Z|Y)).
 
@@ -78,6 +80,10 @@ def pairwise_bounds(
     Returns a dict with float nats: 'h_lower' (Bhattacharyya), 'h_upper' (KL) and, with labels
     (N int64 class indices), 'h_given_y_lower' and 'h_given_y_upper' for the class-conditional
     mixtures weighted by p(y) = n_y / N.
+    shard: split the work over a torch.distributed group (infodrop.mi.shard): rank r takes the
+    KL row chunks and the Bhattacharyya block pairs whose index is r modulo the world size;
+    per-row results are summed and the partial log-sum-exp states merged, so every rank
+    returns the same numbers (equal to one process's to rounding).
     """
     n, d, v = comp.n, comp.d, comp.variance
     device = comp.features.device
@@ -101,8 +107,12 @@ def pairwise_bounds(
         onehot = torch.nn.functional.one_hot(labels, n_classes).to(torch.float64)
         class_counts = onehot.sum(0)
     kl_cols = column_tile(chunk_rows, n)
-    upper, lower, upper_c, lower_c = [], [], [], []
-    for start in range(0, n, chunk_rows):
+    mine = (lambda index: True) if shard is None else (lambda index: index % shard.world == shard.rank)
+    upper = torch.zeros(n, dtype=torch.float64, device=device)
+    upper_c = torch.zeros(n, dtype=torch.float64, device=device) if labels is not None else None
+    for index, start in enumerate(range(0, n, chunk_rows)):
+        if not mine(index):
+            continue
         stop = min(n, start + chunk_rows)
         rows = torch.arange(start, stop, device=device)
         acc = OnlineLogSumExp(stop - start, n_classes, device)
@@ -113,9 +123,13 @@ def pairwise_bounds(
             _mask_tile(tile, comp, rows, c0, c1)
             acc.update(tile, onehot[c0:c1] if onehot is not None else None)
         total, by_class = _finish_rows(acc, comp, rows, labels, class_counts)
-        upper.append(total)
+        upper[start:stop] = total
         if by_class is not None:
-            upper_c.append(by_class)
+            upper_c[start:stop] = by_class
+    if shard is not None:
+        all_sum(upper)
+        if upper_c is not None:
+            all_sum(upper_c)
     # Bhattacharyya is symmetric: each unordered pair of square blocks is computed once and
     # feeds the online log-sum-exp of both its row block and (transposed) its column block.
     side = pair_block if pair_block is not None else int(math.sqrt(TILE_ELEMENTS / max(1, d)))
@@ -124,10 +138,14 @@ def pairwise_bounds(
     f_t, r_t = f.t().contiguous(), r.t().contiguous()
     work = _BhattacharyyaWorkspace(d, side, side, device)
     accs = [OnlineLogSumExp(min(n, a + side) - a, n_classes, device) for a in starts]
+    pair_index = -1
     for bi, a0 in enumerate(starts):
         a1 = min(n, a0 + side)
         rows_a = torch.arange(a0, a1, device=device)
         for bj in range(bi, len(starts)):
+            pair_index += 1
+            if not mine(pair_index):
+                continue
             c0 = starts[bj]
             c1 = min(n, c0 + side)
             tile = _bhattacharyya_tile(f_t[:, a0:a1], r_t[:, c0:c1], v, work)
@@ -139,6 +157,9 @@ def pairwise_bounds(
                 rows_c = torch.arange(c0, c1, device=device)
                 _mask_tile(mirrored, comp, rows_c, a0, a1)
                 accs[bj].update(mirrored, onehot[a0:a1] if onehot is not None else None)
+    if shard is not None:
+        _merge_accumulators(accs)
+    lower, lower_c = [], []
     for a0, acc in zip(starts, accs):
         rows = torch.arange(a0, min(n, a0 + side), device=device)
         total, by_class = _finish_rows(acc, comp, rows, labels, class_counts)
@@ -147,13 +168,32 @@ def pairwise_bounds(
             lower_c.append(by_class)
     mean_entropy = float(comp.entropy.mean())
     out = {
-        "h_upper": mean_entropy - float(torch.cat(upper).mean()),
+        "h_upper": mean_entropy - float(upper.mean()),
         "h_lower": mean_entropy - float(torch.cat(lower).mean()),
     }
     if labels is not None:
-        out["h_given_y_upper"] = mean_entropy - float(torch.cat(upper_c).mean())
+        out["h_given_y_upper"] = mean_entropy - float(upper_c.mean())
         out["h_given_y_lower"] = mean_entropy - float(torch.cat(lower_c).mean())
     return out
+
+
+def _merge_accumulators(accs: list[OnlineLogSumExp]) -> None:
+    """Merge the ranks' partial states of all row blocks with one MAX and one SUM per kind."""
+    sizes = [acc.top.shape[0] for acc in accs]
+    top = torch.cat([acc.top for acc in accs])
+    total = torch.cat([acc.total for acc in accs])
+    sums = [total]
+    by_class = None
+    if accs[0].by_class is not None:
+        by_class = torch.cat([acc.by_class for acc in accs])
+        sums.append(by_class)
+    merge_logsumexp(top, sums)
+    for acc, part_top, part_total, part_class in zip(
+        accs, top.split(sizes), total.split(sizes), by_class.split(sizes) if by_class is not None else [None] * len(accs)
+    ):
+        acc.top, acc.total = part_top, part_total
+        if part_class is not None:
+            acc.by_class = part_class
 
 
 class _BhattacharyyaWorkspace:

@@ -22,14 +22,17 @@ from typing import Any
 import torch
 
 from infodrop.checks import as_labels, as_matrix, check_int, check_positive, resolve_device
+from infodrop.mi.band import BAND_Z, xz_band, zy_band
 from infodrop.mi.bounds import gaussian_upper_bound, pairwise_bounds
 from infodrop.mi.mixture import (
+    MixturePass,
     controlled_mean,
     default_chunk_rows,
     mixture_pass,
     pattern_entropy,
     prepare_components,
 )
+from infodrop.mi.shard import Shard, check_distributed, gather_rows, input_range
 
 __all__ = ["GaussianDropoutMI", "gaussian_dropout_mi", "mixture_entropy"]
 
@@ -59,6 +62,23 @@ class GaussianDropoutMI:
         E[i_xz] <= I(X;Z) <= E[i_xz_loo]: the pair brackets the finite-N bias (the first by
         concavity of entropy, the second by Jensen). None when some input has no other input
         with its zero pattern (or N = 1).
+    i_xz_lower, i_xz_upper: a band on I(X;Z) of the continuous input distribution the N inputs
+        were drawn from, standard errors (data and Monte Carlo) included: the multi-sample
+        (InfoNCE, true critic) lower bound minus BAND_Z = 2 standard errors, and the
+        leave-one-out upper bound plus 2 standard errors (Poole et al. 2019). Covers the truth
+        with probability >= 0.954 (infodrop.mi.band; docs/band_coverage.md). i_xz_lower <= log N;
+        i_xz_upper is +inf when some input shares its zero pattern with no other input.
+    log_n: log N, the ceiling of the lower estimate (and of i_xz).
+    i_xz_sensitivity: how many nats the lower estimate moves per nat of true change,
+        1 - mean own-component responsibility (infodrop.mi.band).
+    saturated: True when i_xz_sensitivity (minus 2 standard errors) is below 1/2: the number
+        is pressed against log N and measures the sample size rather than the network.
+    i_zy_lower, i_zy_upper: the band on I(Z;Y) with labels (Barber-Agakov lower bound with the
+        leave-one-out class posterior; h(Z) upper minus h(Z|Y) lower), 2 standard errors
+        included; else None. i_zy_lower <= h_y.
+    h_y: plug-in entropy of the labels, the ceiling of I(Z;Y) (nats), else None.
+    i_zy_saturated: True when i_zy moves less than half as much as the class information
+        (the own component dominates the mixtures), else False; None without labels.
     h_pattern: plug-in entropy H(B) of the pattern of nonzero units (0 without zeros).
     n_patterns: number of distinct zero patterns (1 without zeros).
     n_samples: N; n_units: d; noise_samples: samples of Z drawn per input; variance: the variance.
@@ -83,6 +103,15 @@ class GaussianDropoutMI:
     n_units: int
     noise_samples: int
     variance: float
+    i_xz_lower: float
+    i_xz_upper: float
+    log_n: float
+    i_xz_sensitivity: float
+    saturated: bool
+    i_zy_lower: float | None = None
+    i_zy_upper: float | None = None
+    h_y: float | None = None
+    i_zy_saturated: bool | None = None
 
 
 def _resolve_dtype(dtype: Any) -> torch.dtype:
@@ -130,8 +159,17 @@ def gaussian_dropout_mi(
     device: Any = None,
     bounds: bool = True,
     dtype: Any = None,
+    distributed: bool = False,
 ) -> GaussianDropoutMI:
     """Estimate I(X;Z) (and I(Z;Y)) for Z = f(X) * D, D ~ N(1, variance I), in nats.
+
+    The point estimate is Algorithm 1 of Adilova et al. (ICLR 2023): i_xz = h(Z) - h(Z|X) with
+    h(Z|X) in closed form and h(Z) the Monte Carlo entropy of the N-component mixture. Beside it
+    the result carries a band [i_xz_lower, i_xz_upper] on I(X;Z) of the input distribution
+    (multi-sample lower bound, leave-one-out upper bound, 2 standard errors each; coverage
+    >= 0.954), log N (the ceiling of the lower estimate) and ``saturated`` (the estimate moves
+    less than half as much as the truth, so it measures N rather than the network); with labels
+    the same for I(Z;Y), whose ceiling is H(Y). See :mod:`infodrop.mi.band` for the derivations.
 
     Args:
         features: the noiseless representation f(x_i) of N inputs, N x d (array or tensor;
@@ -140,7 +178,8 @@ def gaussian_dropout_mi(
         variance: the Gaussian-dropout variance (> 0); from a binary rate p use p / (1 - p).
         labels: optional N discrete class labels for I(Z;Y).
         noise_samples: samples of Z drawn per input (>= 1; >= 2 for a within-input stderr).
-        seed: seed of the noise (>= 0); same seed, same device -> same numbers, whatever chunk_size.
+        seed: seed of the noise (>= 0); same seed, same device -> same numbers, whatever
+            chunk_size and whatever the number of ranks.
         chunk_size: rows of Z scored together against all N components, which are visited in
             column tiles of about 2^19 / chunk_size (log-sum-exp accumulated online); rounded
             down to a multiple of noise_samples, at least noise_samples. Memory beyond the
@@ -153,6 +192,14 @@ def gaussian_dropout_mi(
             products); set False to skip it for large N on a CPU.
         dtype: None/'float64' (default, ~1e-12 relative) or 'float32' for the block of
             log-densities (faster on GPUs; ~eps32/variance relative error per log-density).
+        distributed: split the work over an initialised torch.distributed process group
+            (gloo for CPU tensors, NCCL for CUDA; every rank passes the same features, labels
+            and arguments). Rank r of W scores the samples of Z of about N/W inputs against all
+            N components, the pairwise bounds are split likewise, and the per-sample results and
+            partial log-sum-exp statistics are combined in float64, so every rank returns the
+            same numbers as one process computing everything (to rounding; the noise of input i
+            depends only on seed and i). The Ledoit-Wolf Gaussian bound (O(N S d^2)) is computed
+            on every rank. ValueError when no process group is initialised.
 
     Returns:
         :class:`GaussianDropoutMI`.
@@ -160,38 +207,36 @@ def gaussian_dropout_mi(
     f, variance, label_tensor, noise_samples, seed, chunk_size, dev = _validate(
         features, variance, labels, noise_samples, seed, chunk_size, device
     )
+    shard = check_distributed(distributed)
     block_dtype = _resolve_dtype(dtype)
     comp = prepare_components(f, variance)
     n, d = comp.n, comp.d
     chunk_rows = _chunk_rows(chunk_size, n, noise_samples, dev)
 
-    passes = mixture_pass(
-        comp,
-        noise_samples,
-        seed,
-        chunk_rows=chunk_rows,
-        labels=label_tensor,
-        leave_one_out=True,
-        dtype=block_dtype,
-    )
+    passes = _sharded_pass(comp, noise_samples, seed, chunk_rows, label_tensor, block_dtype, shard)
     h_z_given_x = float(comp.entropy.mean())
     h_z = controlled_mean(passes.neg_log_p, passes.neg_log_self, comp.entropy, noise_samples)
     loo = controlled_mean(passes.neg_log_loo, passes.neg_log_self, comp.entropy, noise_samples)
     i_xz_loo = loo.value - h_z_given_x if math.isfinite(loo.value) else None
+    band = xz_band(passes, n, noise_samples)
 
     i_zy = h_z_given_y = i_zy_stderr = None
+    zy = None
     if passes.neg_log_class is not None:
         difference = passes.neg_log_p - passes.neg_log_class
         mi_zy = controlled_mean(difference, passes.neg_log_self, comp.entropy, noise_samples)
         i_zy = mi_zy.value
         i_zy_stderr = mi_zy.stderr_mc
         h_z_given_y = h_z.value - i_zy
+        zy = zy_band(passes, label_tensor, n, noise_samples)
 
     gaussian_upper = gaussian_upper_bound(comp, noise_samples, seed, chunk_rows=chunk_rows)
 
     i_xz_bounds = h_z_bounds = i_zy_bounds = None
     if bounds:
-        pair = pairwise_bounds(comp, labels=label_tensor, chunk_rows=max(1, chunk_rows // noise_samples))
+        pair = pairwise_bounds(
+            comp, labels=label_tensor, chunk_rows=max(1, chunk_rows // noise_samples), shard=shard
+        )
         h_z_bounds = (pair["h_lower"], pair["h_upper"])
         i_xz_bounds = (pair["h_lower"] - h_z_given_x, pair["h_upper"] - h_z_given_x)
         if label_tensor is not None:
@@ -220,6 +265,52 @@ def gaussian_dropout_mi(
         n_units=d,
         noise_samples=noise_samples,
         variance=variance,
+        i_xz_lower=band.lower,
+        i_xz_upper=band.upper,
+        log_n=math.log(n),
+        i_xz_sensitivity=band.sensitivity,
+        saturated=band.saturated,
+        i_zy_lower=zy.lower if zy is not None else None,
+        i_zy_upper=zy.upper if zy is not None else None,
+        h_y=zy.h_y if zy is not None else None,
+        i_zy_saturated=zy.saturated if zy is not None else None,
+    )
+
+
+def _sharded_pass(comp, noise_samples, seed, chunk_rows, labels, dtype, shard: Shard | None) -> MixturePass:
+    """The mixture pass over all N * S samples of Z; with a shard, this rank scores its inputs'
+    samples and the per-sample columns are assembled on every rank (infodrop.mi.shard)."""
+    start, stop = input_range(comp.n, shard)
+    if shard is None:
+        return mixture_pass(
+            comp, noise_samples, seed, chunk_rows=chunk_rows, labels=labels, leave_one_out=True, dtype=dtype
+        )
+    names = ["neg_log_p", "neg_log_self", "neg_log_loo"]
+    if labels is not None:
+        names += ["neg_log_class", "neg_log_class_loo"]
+    if stop > start:
+        local = mixture_pass(
+            comp,
+            noise_samples,
+            seed,
+            chunk_rows=chunk_rows,
+            labels=labels,
+            leave_one_out=True,
+            dtype=dtype,
+            inputs=(start, stop),
+        )
+        columns = {name: getattr(local, name) for name in names}
+    else:  # more ranks than inputs: this rank contributes nothing
+        empty = torch.zeros(0, dtype=torch.float64, device=comp.features.device)
+        columns = {name: empty for name in names}
+    total, first = comp.n * noise_samples, start * noise_samples
+    full = {name: gather_rows(column, first, total) for name, column in columns.items()}
+    return MixturePass(
+        neg_log_p=full["neg_log_p"],
+        neg_log_self=full["neg_log_self"],
+        neg_log_loo=full["neg_log_loo"],
+        neg_log_class=full.get("neg_log_class"),
+        neg_log_class_loo=full.get("neg_log_class_loo"),
     )
 
 

@@ -264,12 +264,16 @@ class MixturePass:
     neg_log_p: -log p_N(z) (nats). neg_log_self: -log N_i(z) for the input i that drew z
     (exact). neg_log_loo: -log p_{N, -i}(z), the mixture without component i (+inf where no other
     component shares the pattern). neg_log_class: -log p_N(z | Y = y_i) or None.
+    neg_log_class_loo: -log of the class-conditional mixture without component i,
+    log(max(n_y - 1, 1)) - log sum_{j != i, y_j = y_i} N_j(z) (+inf where no such component
+    shares the pattern), or None; with neg_log_loo it gives the leave-one-out class posterior.
     """
 
     neg_log_p: torch.Tensor
     neg_log_self: torch.Tensor
     neg_log_loo: torch.Tensor | None
     neg_log_class: torch.Tensor | None
+    neg_log_class_loo: torch.Tensor | None = None
 
 
 def mixture_pass(
@@ -313,7 +317,7 @@ def mixture_pass(
         n_classes = int(labels.max()) + 1
         onehot = torch.nn.functional.one_hot(labels, n_classes).to(dtype)
         class_counts = onehot.sum(0).to(torch.float64)
-    out_p, out_self, out_loo, out_class = [], [], [], []
+    out_p, out_self, out_loo, out_class, out_class_loo = [], [], [], [], []
     log_n = math.log(n)
     nonzero_mask = comp.features != 0
     cols = column_tile(per_chunk * s, n, device=device)
@@ -353,11 +357,13 @@ def mixture_pass(
             own_class = labels[own]
             log_rest_class = acc.log_class(own_class) + shift
             out_class.append(class_counts[own_class].log() - torch.logaddexp(log_rest_class, log_self))
+            out_class_loo.append((class_counts[own_class] - 1).clamp(min=1).log() - log_rest_class)
     return MixturePass(
         neg_log_p=torch.cat(out_p),
         neg_log_self=torch.cat(out_self),
         neg_log_loo=torch.cat(out_loo) if leave_one_out else None,
         neg_log_class=torch.cat(out_class) if onehot is not None else None,
+        neg_log_class_loo=torch.cat(out_class_loo) if onehot is not None else None,
     )
 
 
