@@ -10,6 +10,7 @@ from infodrop.mi.neural import doe_mi, infonce_mi, mine_mi
 # Gaussian-dropout mixture estimator and bounds; information-dropout estimates.
 from infodrop.mi.dropout import GaussianDropoutMI, gaussian_dropout_mi, mixture_entropy
 from infodrop.mi.subsets import UnitSubsetMI, unit_subset_mi
+from infodrop.mi.cost import MixtureCost, mixture_cost
 from infodrop.mi.information_dropout import (
     InformationDropoutEstimate,
     information_dropout_izy_lower,
@@ -23,6 +24,8 @@ __all__ = [
     "mixture_entropy",
     "unit_subset_mi",
     "UnitSubsetMI",
+    "mixture_cost",
+    "MixtureCost",
     "information_dropout_mi",
     "information_dropout_izy_lower",
     "InformationDropoutEstimate",
