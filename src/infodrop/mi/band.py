@@ -105,10 +105,17 @@ SATURATION_SENSITIVITY = 0.5
 
 @dataclass(frozen=True)
 class XZBand:
+    """Band edges (nats), sensitivity and flag; the estimates and standard errors behind the
+    edges: lower = lower_estimate - BAND_Z * lower_stderr, upper likewise with +."""
+
     lower: float
     upper: float
     sensitivity: float
     saturated: bool
+    lower_estimate: float
+    lower_stderr: float
+    upper_estimate: float
+    upper_stderr: float
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,9 @@ def xz_band(passes: MixturePass, n: int, noise_samples: int) -> XZBand:
         upper, upper_se = math.inf, 0.0
     own_share = torch.exp(t - math.log(n))
     sensitivity, saturated = _saturated(1.0 - own_share.mean(1))
-    return XZBand(lower - BAND_Z * lower_se, upper + BAND_Z * upper_se, sensitivity, saturated)
+    return XZBand(
+        lower - BAND_Z * lower_se, upper + BAND_Z * upper_se, sensitivity, saturated, lower, lower_se, upper, upper_se
+    )
 
 
 def zy_band(passes: MixturePass, labels: torch.Tensor, n: int, noise_samples: int) -> ZYBand:
