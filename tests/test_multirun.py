@@ -48,16 +48,16 @@ def test_multirun_over_named_configs_and_values_takes_the_product(tiny_cifar, ca
 
 
 def test_a_command_may_compose_configs_while_a_sweep_runs(tmp_path, monkeypatch):
-    from infodrop.experiments import cifar, common
+    from infodrop.experiments import cifar, session
 
     monkeypatch.chdir(tmp_path)
 
     def peek(cfg):
         # Another composition inside a job must leave the running sweep's Hydra state intact.
-        return cfg.beta, common.compose("cifar", ["fullcnn"]).max_alpha
+        return cfg.beta, session.compose("cifar", ["fullcnn"]).max_alpha
 
     monkeypatch.setitem(cifar.COMMANDS, "peek", peek)
-    results = common.run_command("cifar", "peek", ["beta=0.5,1,2"], multirun=True)
+    results = session.run_command("cifar", "peek", ["beta=0.5,1,2"], multirun=True)
     assert results == [(0.5, 0.95), (1.0, 0.95), (2.0, 0.95)]
 
 

@@ -10,7 +10,7 @@ are applied first, so an explicit ``key=value`` wins whatever the order on the l
 are translated into Hydra overrides, so Hydra's own syntax works as well: with ``--multirun``
 (or ``-m``), ``beta=0.5,1,3`` runs one job per value, and ``hydra/launcher=submitit_slurm``
 sends the jobs to SLURM once ``hydra-submitit-launcher`` is installed (see
-:mod:`infodrop.experiments.common`).
+:mod:`infodrop.experiments.session`).
 
 Mistakes on the command line (unknown experiment, command, entry or named config, a value of
 the wrong type or out of range, missing data files) print one line on stderr and exit with
@@ -21,8 +21,13 @@ training engine picks up the distributed environment.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Sequence
+
+# The module, not its functions: tests replace experiments.load_experiment to hide an experiment.
+from infodrop import experiments
+from infodrop.experiments.session import ConfigError, command_names, preset_overrides, run_command
 
 USAGE = "usage: infodrop EXPERIMENT COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...] | infodrop demo"
 
@@ -69,8 +74,6 @@ def parse_arguments(argv: Sequence[str]) -> tuple[str, str, bool, list[str], lis
 
 def to_overrides(module: object, experiment: str, settings: Sequence[str], presets: Sequence[str]) -> list[str]:
     """Hydra overrides for the words after ``with``: presets expanded first, then the settings."""
-    from infodrop.experiments.common import preset_overrides
-
     overrides: list[str] = []
     for preset in presets:
         overrides += preset_overrides(module, preset, experiment)
@@ -78,13 +81,10 @@ def to_overrides(module: object, experiment: str, settings: Sequence[str], prese
 
 
 def _help_text() -> str:
-    from infodrop.experiments import available_experiments, load_experiment
-    from infodrop.experiments.common import command_names
-
     lines = [USAGE, "", "experiments and their commands:"]
-    for name in available_experiments():
+    for name in experiments.available_experiments():
         try:
-            module = load_experiment(name)
+            module = experiments.load_experiment(name)
         except Exception as error:  # a broken module must not hide the others
             lines.append(f"  {name:13s} (could not be imported: {type(error).__name__}: {error})")
             continue
@@ -107,13 +107,9 @@ def _help_text() -> str:
 
 def _demo(rest: Sequence[str]) -> int:
     """``infodrop demo [with key=value ...]``: the mnist experiment's demo, settings passed on."""
-    import inspect
-
-    from infodrop.experiments import load_experiment
-
     if rest and rest[0] != "with":
         return _error(f"usage: infodrop demo [with key=value ...], got {' '.join(rest)}")
-    mnist = load_experiment("mnist")
+    mnist = experiments.load_experiment("mnist")
     if mnist is None or not hasattr(mnist, "demo"):
         return _error("`infodrop demo` needs infodrop.experiments.mnist.demo, which this installation lacks")
     settings = list(rest[1:])
@@ -134,9 +130,6 @@ def _demo(rest: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``infodrop`` script; returns the exit status (0, or 2 for user errors)."""
-    from infodrop.experiments import available_experiments, load_experiment
-    from infodrop.experiments.common import ConfigError, command_names, run_command
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_help_text())
@@ -144,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[0] == "demo":
         return _demo(argv[1:])
     experiment = argv[0]
-    module = load_experiment(experiment)
+    module = experiments.load_experiment(experiment)
     if module is None:
-        valid = ", ".join(available_experiments() + ["demo"])
+        valid = ", ".join(experiments.available_experiments() + ["demo"])
         return _error(f"unknown experiment {experiment!r}; valid: {valid}")
     if len(argv) == 1 or argv[1] in ("-h", "--help", "help"):
         print(f"usage: infodrop {experiment} COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...]")

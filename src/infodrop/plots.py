@@ -335,6 +335,69 @@ def plot_bin_sweep(
     return _plane_save(figure, out_dir, stem, formats)
 
 
+# ============================================================================ KL heat maps
+# (Achille & Soatto, TPAMI 2018, Section 8, Fig. 3: where in the image information dropout lets
+# information through.)
+
+
+def plot_kl_maps(
+    images: Any,
+    labels: Sequence[int],
+    kl_maps: Sequence[Any],
+    out_dir: str | os.PathLike,
+    *,
+    prefix: str = "kl",
+) -> list[Path]:
+    """One PNG ``<out_dir>/<prefix>_<j>.png`` per image j: the input beside one heat map per layer.
+
+    ``images``: N x C x H x W (C = 1 grey, 3 colour; scaled to [0, 1] per image for display);
+    ``labels``: N; ``kl_maps``: one array per information-dropout layer, N x h x w, the per-location
+    KL ``InformationDropout.kl_map`` (nats summed over channels at each location). Colour scales are
+    per panel; the original subtracts each layer's minimum, which changes nothing under a per-panel
+    scale. Returns the paths written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from infodrop.io import atomic_path
+
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must have shape N x C x H x W with C = 1 or 3, got {images.shape}")
+    labels = np.asarray(labels)
+    maps = [np.asarray(kl_map, dtype=np.float32) for kl_map in kl_maps]
+    if len(labels) != len(images):
+        raise ValueError(f"labels has {len(labels)} entries for {len(images)} images; pass one label per image")
+    for index, kl_map in enumerate(maps):
+        if kl_map.ndim != 3 or len(kl_map) != len(images):
+            raise ValueError(f"kl_maps[{index}] must have shape N x h x w with N = {len(images)}, got {kl_map.shape}")
+    out_dir = Path(out_dir)
+    written = []
+    for j in range(len(images)):
+        figure = Figure(figsize=(2.6 * (1 + len(maps)), 2.8))
+        axes = figure.subplots(1, 1 + len(maps), squeeze=False)
+        picture = images[j].transpose(1, 2, 0)
+        low, high = picture.min(), picture.max()
+        picture = (picture - low) / (high - low) if high > low else np.zeros_like(picture)
+        grey = picture.shape[2] == 1
+        axes[0, 0].imshow(picture[:, :, 0] if grey else picture, cmap="gray" if grey else None, interpolation="none")
+        axes[0, 0].set_title(f"input (label {int(labels[j])})", fontsize=9)
+        for i, kl_map in enumerate(maps):
+            shown = axes[0, i + 1].imshow(kl_map[j], cmap="Blues", interpolation="none")
+            axes[0, i + 1].set_title(f"KL, dropout layer {i + 1}", fontsize=9)
+            figure.colorbar(shown, ax=axes[0, i + 1], fraction=0.046, pad=0.04)
+        for axis in axes[0]:
+            axis.axis("off")
+        figure.tight_layout()
+        target = out_dir / f"{prefix}_{j}.png"
+        with atomic_path(target) as temporary:
+            figure.savefig(temporary, format="png", dpi=100)
+        written.append(target)
+    return written
+
+
 # --------------------------------------------------------------------------- estimator validation (toy problem)
 # Adilova, Geiger & Fischer (ICLR 2023), Section 4 and Appendix A.7. Rows are the dicts that
 # ``infodrop.experiments.toy`` writes to its CSV files (one dict per CSV line); all values in nats.

@@ -16,7 +16,10 @@ import pytest
 import torch
 
 from infodrop import cli
-from infodrop.experiments import cifar, common
+from infodrop.experiments import cifar
+from infodrop.experiments.session import compose
+from infodrop.losses import information_loss
+from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout
 from tests._subprocess import subprocess_env
 
@@ -144,10 +147,10 @@ def test_train_without_data_names_the_file_and_the_prepare_command(tmp_path, mon
 
 def test_loss_is_cross_entropy_plus_beta_kl_over_n_plus_half_l2_of_the_original_variables():
     torch.manual_seed(0)
-    model = cifar.build_model(common.compose("cifar", ["filter_percentage=0.05"]))
+    model = cifar.build_model(compose("cifar", ["filter_percentage=0.05"]))
     images, targets = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
     logits = model(images)
-    loss = common.information_loss(beta=3.0, train_size=50000, weight_decay=0.001)
+    loss = information_loss(beta=3.0, train_size=50000, weight_decay=0.001)
     value, parts = loss(model, logits, targets)
     kl = sum(layer.kl.sum() / 4 for layer in model.modules() if isinstance(layer, InformationDropout))
     # The original's trainable variables: all parameters but the batch-norm scales it lacks.
@@ -166,7 +169,7 @@ def test_total_correlation_of_a_bivariate_gaussian_is_minus_quarter_log_one_minu
     truth = -0.25 * np.log(1 - rho**2)
     # The estimate moves by d/drho = rho / (2 (1 - rho^2)) = 1.11 per unit of rho, whose
     # standard error is (1 - rho^2) / sqrt(count) = 0.0011: SE of the estimate 0.0013; 5 SE.
-    assert abs(cifar.gaussian_total_correlation(samples) - truth) < 0.0065
+    assert abs(gaussian_total_correlation(samples) - truth) < 0.0065
 
 
 def test_total_correlation_matches_the_original_normal_tc_formula():
@@ -175,19 +178,19 @@ def test_total_correlation_matches_the_original_normal_tc_formula():
     covariance = np.cov(data, rowvar=False)
     original = -0.5 * np.linalg.slogdet(np.diag(1.0 / np.diag(covariance)) @ covariance)[1] / covariance.shape[0]
     # Both in float64 on a well-conditioned 6 x 6 matrix: agreement to rounding.
-    assert cifar.gaussian_total_correlation(data) == pytest.approx(original, rel=1e-9)
+    assert gaussian_total_correlation(data) == pytest.approx(original, rel=1e-9)
 
 
 def test_fullcnn_preset_is_the_iclr_2023_setup():
-    cfg = common.compose("cifar", ["single_dropout=true", "max_alpha=0.95", "lr_milestones=[40,80,120]"])
-    assert cfg == common.compose("cifar", ["fullcnn"])
+    cfg = compose("cifar", ["single_dropout=true", "max_alpha=0.95", "lr_milestones=[40,80,120]"])
+    assert cfg == compose("cifar", ["fullcnn"])
     assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.lr_decay) == (100, 0.05, 200, 0.1)
     layers = [m for m in cifar.build_model(cfg).modules() if isinstance(m, InformationDropout)]
     assert len(layers) == 1
 
 
 def test_defaults_are_the_original_cifar_py():
-    cfg = common.compose("cifar")
+    cfg = compose("cifar")
     assert (cfg.batch_size, cfg.lr, list(cfg.lr_milestones), cfg.lr_decay, cfg.epochs) == (100, 0.05, [80, 120, 160], 0.1, 200)
     assert (cfg.beta, cfg.max_alpha, cfg.weight_decay, cfg.momentum) == (3.0, 0.7, 0.001, 0.9)
     assert (cfg.dropout, cfg.activations, cfg.lognorm_prior, cfg.filter_percentage) == ("information", "relu", False, 1.0)

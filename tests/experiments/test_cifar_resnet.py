@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infodrop.experiments.common import ConfigError, run_command
+from infodrop.experiments.session import ConfigError, run_command
 from infodrop.io import save_npz
 from infodrop.plane import InformationPlane
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from infodrop import cli
-from infodrop.experiments import cifar, common
+import dataclasses
+
+from infodrop.experiments import cifar
+from infodrop.experiments.naming import run_name, run_paths
+from infodrop.experiments.session import compose
 
 
 @pytest.fixture(autouse=True)
@@ -40,17 +44,17 @@ def test_with_words_become_overrides_and_named_configs_come_first():
 
 def test_explicit_setting_wins_over_named_config_whatever_the_order():
     overrides = cli.to_overrides(cifar, "cifar", ["max_alpha=0.8"], ["fullcnn"])
-    cfg = common.compose("cifar", overrides)
+    cfg = compose("cifar", overrides)
     assert cfg.max_alpha == 0.8 and cfg.single_dropout is True and list(cfg.lr_milestones) == [40, 80, 120]
 
 
 def test_softplus_preset_is_softplus_with_log_normal_prior():
-    cfg = common.compose("cifar", cli.to_overrides(cifar, "cifar", [], ["softplus"]))
+    cfg = compose("cifar", cli.to_overrides(cifar, "cifar", [], ["softplus"]))
     assert cfg.activations == "softplus" and cfg.lognorm_prior is True
 
 
 def test_composed_config_is_read_only():
-    cfg = common.compose("cifar", ["beta=1"])
+    cfg = compose("cifar", ["beta=1"])
     with pytest.raises(Exception):
         cfg.beta = 2.0
 
@@ -117,7 +121,7 @@ def test_print_config_marks_the_changed_entries(capsys, tmp_path):
     assert cli.main(["cifar", "print_config", "with", "beta=0.5", "softplus"]) == 0
     lines = capsys.readouterr().out.splitlines()
     by_name = {line[2:].split(" = ")[0]: line for line in lines if line[:2] in ("* ", "  ") and "  # " in line}
-    assert set(by_name) == {f.name for f in common.dataclasses.fields(cifar.Config)}
+    assert set(by_name) == {f.name for f in dataclasses.fields(cifar.Config)}
     for name in ("beta", "activations", "lognorm_prior"):
         assert by_name[name].startswith("* "), by_name[name]
     for name in ("dropout", "max_alpha", "filter_percentage", "epochs"):
@@ -136,17 +140,17 @@ def test_print_config_marks_nothing_for_the_defaults(capsys):
 
 
 def test_run_name_lists_changed_model_entries_only():
-    cfg = common.compose("cifar", ["filter_percentage=0.25", "beta=1", "epochs=3", "data_dir=elsewhere", "progress=false"])
-    assert common.run_name(cfg, cifar) == "beta=1.0,filter_percentage=0.25"
-    assert common.run_name(common.compose("cifar", ["beta=3"]), cifar) == "default"
-    paths = common.run_paths(cfg, cifar, "cifar")
+    cfg = compose("cifar", ["filter_percentage=0.25", "beta=1", "epochs=3", "data_dir=elsewhere", "progress=false"])
+    assert run_name(cfg, cifar.Config) == "beta=1.0,filter_percentage=0.25"
+    assert run_name(compose("cifar", ["beta=3"]), cifar.Config) == "default"
+    paths = run_paths(cfg, cifar.Config, "cifar")
     assert str(paths.model_file) == "models/cifar/beta=1.0,filter_percentage=0.25.pt"
     assert str(paths.run_dir) == "runs/cifar/beta=1.0,filter_percentage=0.25"
 
 
 def test_run_name_keeps_only_safe_characters():
-    cfg = common.compose("cifar", ["lr_milestones=[40,80,120]", "single_dropout=true"])
-    name = common.run_name(cfg, cifar)
+    cfg = compose("cifar", ["lr_milestones=[40,80,120]", "single_dropout=true"])
+    name = run_name(cfg, cifar.Config)
     assert name == "single_dropout=True,lr_milestones=40-80-120"
     assert all(c.isalnum() or c in "._=,-" for c in name)
 

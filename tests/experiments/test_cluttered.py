@@ -10,7 +10,9 @@ import pytest
 
 from infodrop import cli
 from infodrop.data import write_idx
-from infodrop.experiments import cluttered, common
+from infodrop.experiments import cluttered
+from infodrop.experiments.naming import run_name
+from infodrop.experiments.session import compose
 
 # A 32 x 32 canvas keeps AllCNN96 tiny (32 -> 16 -> 8 -> 4 -> 2); 0.1 of the filters: 3 to 19.
 GENERATOR = ["canvas=32", "distractors=2", "train_count=10", "valid_count=4", "test_count=10", "generator_seed=1"]
@@ -56,8 +58,8 @@ def test_train_saves_the_model_and_the_run_record(inside):
 
 
 def test_generator_settings_do_not_change_the_run_name(inside):
-    cfg = common.compose("cluttered", [*GENERATOR, *SMALL])
-    assert common.run_name(cfg, cluttered) == NAME
+    cfg = compose("cluttered", [*GENERATOR, *SMALL])
+    assert run_name(cfg, cluttered.Config) == NAME
 
 
 def test_test_reports_the_test_error(inside, capsys):
@@ -99,7 +101,7 @@ def test_bad_values_are_refused_naming_the_entry(tmp_path, monkeypatch, capsys, 
 
 
 def test_defaults_are_the_original_cluttered_py():
-    cfg = common.compose("cluttered")
+    cfg = compose("cluttered")
     assert (cfg.batch_size, cfg.lr, list(cfg.lr_milestones), cfg.lr_decay, cfg.epochs) == (128, 0.01, [30, 60], 0.1, 80)
     assert (cfg.beta, cfg.max_alpha, cfg.weight_decay, cfg.initial_keep_prob) == (0.5, 1.0, 0.0, 1.0)
     assert (cfg.canvas, cfg.distractors, cfg.distractor_size) == (96, 8, 8)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infodrop.experiments.common import ConfigError, run_command
+from infodrop.experiments.session import ConfigError, run_command
 from infodrop.plane import InformationPlane
 
 

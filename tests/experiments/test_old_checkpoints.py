@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from infodrop.engine import load_checkpoint
-from infodrop.experiments.common import run_command
+from infodrop.experiments.session import run_command
 from infodrop.io import save_npz
 from infodrop.plane import InformationPlane
 from infodrop.plots import plot_plane_figures

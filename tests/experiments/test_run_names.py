@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from infodrop.experiments import load_experiment
-from infodrop.experiments.common import compose, run_paths
+from infodrop.experiments.naming import run_paths
+from infodrop.experiments.session import compose
 
 # (experiment, words after `with`, run name) for defaults, presets, and changed entries.
 RUN_NAMES = [
@@ -117,7 +118,7 @@ FOLDERS = [
 
 
 def _paths(experiment: str, overrides: list[str]):
-    return run_paths(compose(experiment, overrides), load_experiment(experiment), experiment)
+    return run_paths(compose(experiment, overrides), load_experiment(experiment).Config, experiment)
 
 
 @pytest.mark.parametrize("experiment, overrides, name", RUN_NAMES)

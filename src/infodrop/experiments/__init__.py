@@ -1,4 +1,4 @@
-"""Experiments: one module per experiment, each a structured config plus its commands.
+"""Experiments: one small module per experiment, handed to two shared recipes.
 
 Every experiment module (``cifar``, ``cluttered``, ``mnist``, ``cifar_resnet``, ``toy``) exposes
 
@@ -8,10 +8,15 @@ Every experiment module (``cifar``, ``cluttered``, ``mnist``, ``cifar_resnet``, 
 - ``validate(cfg)``: raises ``ValueError`` naming the entry for a bad value;
 - ``COMMANDS``: command name -> function of the composed, read-only config.
 
-This package is the only place in infodrop that knows about Hydra and OmegaConf; the shared
-machinery (composition, presets, run names, ``print_config``) is in
-:mod:`infodrop.experiments.common`. Modules are imported lazily, so a missing or heavy
-experiment never slows down or breaks the others.
+The model and data builders of ``cifar`` and ``cluttered`` go to the classifier recipe
+(:mod:`~infodrop.experiments.classifier_recipe`: train, test, plot, correlation), those of
+``mnist`` and ``cifar_resnet`` to the plane recipe (:mod:`~infodrop.experiments.plane_recipe`:
+train with an information plane, plot). The Hydra and torchrun session is
+:mod:`~infodrop.experiments.session`, run names and folders :mod:`~infodrop.experiments.naming`,
+``print_config`` :mod:`~infodrop.experiments.printing`, config fields and the checks of
+experiment-only entries :mod:`~infodrop.experiments.config`. This package is the only place in
+infodrop that knows about Hydra and OmegaConf. Experiment modules are imported lazily, so a
+missing or heavy experiment never slows down or breaks the others.
 """
 
 from __future__ import annotations

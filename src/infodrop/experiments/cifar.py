@@ -6,7 +6,9 @@ Commands (``infodrop cifar COMMAND [--multirun] [with key=value ... NAMED_CONFIG
 
 - ``prepare with source=PATH/cifar-10-batches-py``: per-image standardisation and ZCA
   whitening (the original ``process_cifar.py``), written to ``datasets/cifar10-{train,test}.npz``.
-- ``train``: trains :class:`infodrop.models.AllCNN32`; checkpoints at
+- ``train``, ``test``, ``correlation``, ``plot``: the classifier recipe
+  (:mod:`infodrop.experiments.classifier_recipe`) with :class:`infodrop.models.AllCNN32`.
+  ``train`` checkpoints at
   ``models/cifar/<run name>.pt`` every ``checkpoint_every`` epochs, at the end and on Ctrl-C, and
   resumes from it; the run record is ``runs/cifar/<run name>/``.
 - ``test``: reloads that checkpoint, recomputes the batch-norm statistics with the noise off
@@ -17,7 +19,7 @@ Commands (``infodrop cifar COMMAND [--multirun] [with key=value ... NAMED_CONFIG
 - ``plot``: per-location KL heat maps of every information-dropout layer, next to the input.
 - ``print_config``: every entry, its value and its help, changed ones marked ``*``.
 
-Loss (as the original ``build_loss``)::
+Loss (as the original ``build_loss``; :func:`infodrop.losses.information_loss`)::
 
     cross_entropy + beta * kl_divergence(model) / N_train + weight_decay * sum_w ||w||^2 / 2
 
@@ -26,29 +28,33 @@ over the batch (the original's ``batch_average``), so beta is comparable to vari
 the weight-decay term is TensorFlow's ``l2_loss`` (half the sum of squares) over the parameters
 that the original sums over (``tf.trainable_variables()``): all of them, biases, batch-norm shifts
 and the log-normal prior's ``mu1``/``sigma1`` included, except the batch-norm scales, which
-PyTorch has and the original's ``batch_norm`` does not. The optimiser is SGD with Nesterov momentum 0.9 and no built-in
-weight decay; the learning rate is multiplied by ``lr_decay`` at each of ``lr_milestones``.
+PyTorch has and the original's ``batch_norm`` does not. The optimiser is SGD with Nesterov
+momentum 0.9 and no built-in weight decay; the learning rate is multiplied by ``lr_decay`` at
+each of ``lr_milestones``.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional
 
-import torch
+from torch import nn
 
-from infodrop.experiments import common
-from infodrop.experiments.common import entry
+from infodrop.data import CIFAR_TEST_FILE, CIFAR_TRAIN_FILE, load_cifar_npz, prepare_cifar
+from infodrop.experiments import classifier_recipe
+from infodrop.experiments.classifier_recipe import ClassifierExperiment
+from infodrop.experiments.config import check_choice, entry
+from infodrop.experiments.datasets import Split, prepare_hint, require_files, take
+from infodrop.models import AllCNN32
 
 __all__ = [
     "COMMANDS",
     "Config",
+    "EXPERIMENT",
     "NAMED_CONFIGS",
     "build_model",
     "correlation",
-    "gaussian_total_correlation",
     "load_data",
     "plot",
     "prepare",
@@ -56,8 +62,6 @@ __all__ = [
     "train",
     "validate",
 ]
-
-EXPERIMENT = "cifar"
 
 
 @dataclass
@@ -110,38 +114,31 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def validate(cfg: Any) -> None:
-    """Refuse bad values before any work: ValueError naming the entry and the allowed values."""
-    common.validate_dropout_training(cfg)
-    common.check_in_range_closed(cfg.initial_keep_prob, "initial_keep_prob")
-    common.check_choice(cfg.correlation_mode, "correlation_mode", ("features", "channels"))
-    common.check_prior(cfg)
-    common.check_filters(cfg.filter_percentage, (96, 192))
-
-
-# ----------------------------------------------------------------------------- building blocks
-
-
-def build_model(cfg: Any) -> torch.nn.Module:
-    """AllCNN32 from the config entries (keep probabilities become drop rates)."""
-    from infodrop.models import AllCNN32
-
-    return AllCNN32(**common.allcnn_options(cfg))
-
-
-def load_data(cfg: Any) -> tuple[common.Split, common.Split]:
+def load_data(cfg: Any) -> tuple[Split, Split]:
     """The prepared train and test sets (subsets when asked), as numpy arrays.
 
     A missing or malformed file raises DataError naming it and the exact prepare command.
     """
-    from infodrop.data import CIFAR_TEST_FILE, CIFAR_TRAIN_FILE, load_cifar_npz
-
-    hint = common.prepare_hint(cfg, EXPERIMENT, "PATH/cifar-10-batches-py")
+    hint = prepare_hint(cfg, "cifar", "PATH/cifar-10-batches-py")
     folder = Path(cfg.data_dir)
-    common.require_files([folder / CIFAR_TRAIN_FILE, folder / CIFAR_TEST_FILE], hint)
-    train = common.take(load_cifar_npz(folder / CIFAR_TRAIN_FILE, hint=hint), cfg.train_subset, "train_subset")
-    test = common.take(load_cifar_npz(folder / CIFAR_TEST_FILE, hint=hint), cfg.test_subset, "test_subset")
+    require_files([folder / CIFAR_TRAIN_FILE, folder / CIFAR_TEST_FILE], hint)
+    train = take(load_cifar_npz(folder / CIFAR_TRAIN_FILE, hint=hint), cfg.train_subset, "train_subset")
+    test = take(load_cifar_npz(folder / CIFAR_TEST_FILE, hint=hint), cfg.test_subset, "test_subset")
     return train, test
+
+
+EXPERIMENT = ClassifierExperiment(name="cifar", config=Config, network=AllCNN32, load_data=load_data)
+
+
+def build_model(cfg: Any) -> nn.Module:
+    """AllCNN32 from the config entries (keep probabilities become drop rates)."""
+    return classifier_recipe.build_model(cfg, EXPERIMENT)
+
+
+def validate(cfg: Any) -> None:
+    """Refuse bad values before any work: ValueError naming the entry and the allowed values."""
+    classifier_recipe.validate(cfg, EXPERIMENT)
+    check_choice(cfg.correlation_mode, "correlation_mode", ("features", "channels"))
 
 
 # ----------------------------------------------------------------------------- commands
@@ -149,8 +146,6 @@ def load_data(cfg: Any) -> tuple[common.Split, common.Split]:
 
 def prepare(cfg: Any) -> dict[str, Path]:
     """Preprocess the official batches at ``source`` into ``data_dir``."""
-    from infodrop.data import prepare_cifar
-
     if not cfg.source:
         raise ValueError("prepare needs the official CIFAR-10 batches: `infodrop cifar prepare with source=PATH/cifar-10-batches-py`")
     written = prepare_cifar(cfg.source, cfg.data_dir)
@@ -161,86 +156,22 @@ def prepare(cfg: Any) -> dict[str, Path]:
 
 def train(cfg: Any) -> dict[str, Any]:
     """Train (or resume) the run named after the config; returns the engine's final metrics."""
-    train_set, test_set = load_data(cfg)
-    return common.train_classifier(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
+    return classifier_recipe.train(cfg, EXPERIMENT)
 
 
 def test(cfg: Any) -> dict[str, float]:
-    """Test error (percent) of the trained run, after recomputing the batch-norm statistics."""
-    train_set, test_set = load_data(cfg)
-    return common.test_classifier(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
+    """Test error of the trained run, after recomputing the batch-norm statistics."""
+    return classifier_recipe.test(cfg, EXPERIMENT)
 
 
 def plot(cfg: Any) -> list[Path]:
     """KL heat maps of every information-dropout layer for the first ``plot_images`` test images."""
-    train_set, test_set = load_data(cfg)
-    return common.plot_kl_maps(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
-
-
-def gaussian_total_correlation(samples: Any) -> float:
-    """Total correlation of a Gaussian with the samples' covariance, per dimension (nats).
-
-    samples: M x d (M observations of d variables). With C the sample covariance (ddof 1) and
-    D its diagonal, TC = -0.5 * log det(D^-1 C) / d = -0.5 * log det(R) / d, R the correlation
-    matrix: the KL from the Gaussian to the product of its marginals, divided by d as the
-    original ``normal_tc`` does. Computed in float64. Raises ValueError when C is singular
-    (e.g. d >= M, or a constant variable), where the estimate is infinite.
-    """
-    from infodrop.checks import as_matrix
-
-    data = as_matrix(samples, "samples", dtype=torch.float64, min_rows=2)
-    count, dim = data.shape
-    singular = (
-        f"the covariance of the {dim} variables over {count} samples is singular, so the total "
-        "correlation is infinite; use more samples than variables (with correlation_mode=features "
-        "there is one variable per unit and location: try correlation_mode=channels or a smaller "
-        "filter_percentage)"
-    )
-    if count - 1 < dim:  # a sample covariance has rank at most count - 1
-        raise ValueError(singular)
-    centred = data - data.mean(dim=0, keepdim=True)
-    covariance = centred.T @ centred / (count - 1)
-    scale = covariance.diagonal().sqrt()
-    if bool((scale == 0).any()):
-        raise ValueError(f"samples has {int((scale == 0).sum())} constant column(s); their correlation is undefined")
-    correlation = covariance / scale[:, None] / scale[None, :]
-    # Eigenvalues of R sum to dim; one below dim * float64 epsilon is rounding noise around zero,
-    # where log det would be a meaningless large number instead of -inf.
-    eigenvalues = torch.linalg.eigvalsh(correlation)
-    if float(eigenvalues.min()) <= dim * torch.finfo(torch.float64).eps * float(eigenvalues.max()):
-        raise ValueError(singular)
-    return float(-0.5 * eigenvalues.log().sum() / dim)
+    return classifier_recipe.plot(cfg, EXPERIMENT)
 
 
 def correlation(cfg: Any) -> float:
-    """Total correlation (nats per unit) of log z of the last information-dropout layer.
-
-    As the original ``correlation`` command: the trained network in evaluation mode (running
-    batch-norm statistics), but with the information-dropout noise *on* and the input dropout on,
-    over the test set; log z = log f(x) + alpha * eps is collected per test image, and
-    ``gaussian_total_correlation`` is taken either over all units at all locations
-    (``correlation_mode=features``, the original) or over the channels with the locations pooled
-    as extra samples (``correlation_mode=channels``).
-    """
-    if cfg.dropout != "information" or cfg.activations != "softplus":
-        raise ValueError(
-            "correlation needs information dropout with softplus activations (log z is -inf where "
-            f"ReLU outputs 0), but dropout={cfg.dropout}, activations={cfg.activations}; train and run "
-            "it `with softplus`, e.g. `infodrop cifar correlation with softplus filter_percentage=0.25 beta=1.0`"
-        )
-    train_set, test_set = load_data(cfg)
-    model, paths = common.load_trained(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg))
-    log_z = common.collect_log_output(model, test_set, batch_size=cfg.batch_size, device=cfg.device, seed=cfg.seed)
-    if cfg.correlation_mode == "features":
-        samples = log_z.reshape(len(log_z), -1)
-    else:
-        samples = log_z.permute(0, 2, 3, 1).reshape(-1, log_z.shape[1])
-    value = gaussian_total_correlation(samples)
-    if common.is_main_process():
-        print(f"Total correlation: {value:.6f} nats per unit ({cfg.correlation_mode}, run {paths.name})")
-    common.record(paths, "correlation", {"total_correlation": value, "correlation_mode": cfg.correlation_mode,
-                                         "samples": int(samples.shape[0]), "variables": int(samples.shape[1])})
-    return value
+    """Total correlation (nats per unit) of log z of the last information-dropout layer (needs softplus)."""
+    return classifier_recipe.correlation(cfg, EXPERIMENT)
 
 
 COMMANDS = {

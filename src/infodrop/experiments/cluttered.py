@@ -9,7 +9,8 @@ Commands (``infodrop cluttered COMMAND [--multirun] [with key=value ... NAMED_CO
   ``mnist-cluttered`` rules), writing ``datasets/cluttered-{train,valid,test}.npz``. The
   generator entries (``canvas``, ``distractors``, ``distractor_size``, ``train_count``,
   ``valid_count``, ``test_count``, ``generator_seed``, ``combine``) only affect ``prepare``.
-- ``train``, ``test``, ``plot``, ``print_config``: as for :mod:`infodrop.experiments.cifar`,
+- ``train``, ``test``, ``plot``, ``print_config``: the classifier recipe
+  (:mod:`infodrop.experiments.classifier_recipe`) as for :mod:`infodrop.experiments.cifar`,
   with :class:`infodrop.models.AllCNN96`; ``plot`` writes the KL heat maps of the four
   information-dropout layers for the first ``plot_images`` test images to
   ``plots/cluttered/<run name>/kl_<j>.png``.
@@ -23,19 +24,21 @@ train split and evaluation the test split; the valid split is written for other 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional
 
-import torch
+from torch import nn
 
-from infodrop.experiments import common
-from infodrop.experiments.common import entry
+from infodrop.checks import check_int
+from infodrop.data import CLUTTERED_FILES, load_cluttered_npz, prepare_cluttered
+from infodrop.experiments import classifier_recipe
+from infodrop.experiments.classifier_recipe import ClassifierExperiment
+from infodrop.experiments.config import check_choice, entry
+from infodrop.experiments.datasets import Split, prepare_hint, require_files, take
+from infodrop.models import AllCNN96
 
-__all__ = ["COMMANDS", "Config", "NAMED_CONFIGS", "build_model", "load_data", "plot", "prepare", "test", "train", "validate"]
-
-EXPERIMENT = "cluttered"
+__all__ = ["COMMANDS", "Config", "EXPERIMENT", "NAMED_CONFIGS", "build_model", "load_data", "plot", "prepare", "test", "train", "validate"]
 
 
 @dataclass
@@ -85,18 +88,29 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
     "softplus": {"activations": "softplus", "lognorm_prior": True},
 }
 
-_BASE_WIDTHS = (32, 64, 96, 192)
+def load_data(cfg: Any) -> tuple[Split, Split]:
+    """The prepared train and test sets (subsets when asked), as numpy arrays in [0, 1]."""
+    hint = prepare_hint(cfg, "cluttered", "PATH/TO/MNIST_IDX_FOLDER")
+    folder = Path(cfg.data_dir)
+    files = [folder / CLUTTERED_FILES["train"], folder / CLUTTERED_FILES["test"]]
+    require_files(files, hint)
+    train = take(load_cluttered_npz(files[0], hint=hint), cfg.train_subset, "train_subset")
+    test = take(load_cluttered_npz(files[1], hint=hint), cfg.test_subset, "test_subset")
+    return train, test
+
+
+EXPERIMENT = ClassifierExperiment(name="cluttered", config=Config, network=AllCNN96, load_data=load_data)
+
+
+def build_model(cfg: Any) -> nn.Module:
+    """AllCNN96 from the config entries (keep probabilities become drop rates)."""
+    return classifier_recipe.build_model(cfg, EXPERIMENT)
 
 
 def validate(cfg: Any) -> None:
     """Refuse bad values before any work: ValueError naming the entry and the allowed values."""
-    from infodrop.checks import check_int
-
-    common.validate_dropout_training(cfg)
-    common.check_in_range_closed(cfg.initial_keep_prob, "initial_keep_prob")
-    common.check_prior(cfg)
-    common.check_filters(cfg.filter_percentage, _BASE_WIDTHS)
-    common.check_choice(cfg.combine, "combine", ("max", "add"))
+    classifier_recipe.validate(cfg, EXPERIMENT)
+    check_choice(cfg.combine, "combine", ("max", "add"))
     for name in ("canvas", "distractor_size", "train_count", "valid_count", "test_count"):
         check_int(cfg[name], name, minimum=1)
     check_int(cfg.distractors, "distractors", minimum=0)
@@ -105,30 +119,11 @@ def validate(cfg: Any) -> None:
         raise ValueError(f"distractor_size={cfg.distractor_size} exceeds canvas={cfg.canvas}; use distractor_size <= canvas")
 
 
-def build_model(cfg: Any) -> torch.nn.Module:
-    """AllCNN96 from the config entries (keep probabilities become drop rates)."""
-    from infodrop.models import AllCNN96
-
-    return AllCNN96(**common.allcnn_options(cfg))
-
-
-def load_data(cfg: Any) -> tuple[common.Split, common.Split]:
-    """The prepared train and test sets (subsets when asked), as numpy arrays in [0, 1]."""
-    from infodrop.data import CLUTTERED_FILES, load_cluttered_npz
-
-    hint = common.prepare_hint(cfg, EXPERIMENT, "PATH/TO/MNIST_IDX_FOLDER")
-    folder = Path(cfg.data_dir)
-    files = [folder / CLUTTERED_FILES["train"], folder / CLUTTERED_FILES["test"]]
-    common.require_files(files, hint)
-    train = common.take(load_cluttered_npz(files[0], hint=hint), cfg.train_subset, "train_subset")
-    test = common.take(load_cluttered_npz(files[1], hint=hint), cfg.test_subset, "test_subset")
-    return train, test
+# ----------------------------------------------------------------------------- commands
 
 
 def prepare(cfg: Any) -> dict[str, Path]:
     """Generate Cluttered MNIST from the IDX files at ``source`` into ``data_dir``."""
-    from infodrop.data import prepare_cluttered
-
     if not cfg.source:
         raise ValueError("prepare needs MNIST IDX files: `infodrop cluttered prepare with source=PATH/TO/MNIST_IDX_FOLDER`")
     written = prepare_cluttered(
@@ -150,20 +145,17 @@ def prepare(cfg: Any) -> dict[str, Path]:
 
 def train(cfg: Any) -> dict[str, Any]:
     """Train (or resume) the run named after the config; returns the engine's final metrics."""
-    train_set, test_set = load_data(cfg)
-    return common.train_classifier(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
+    return classifier_recipe.train(cfg, EXPERIMENT)
 
 
 def test(cfg: Any) -> dict[str, float]:
-    """Test error (percent) of the trained run, after recomputing the batch-norm statistics."""
-    train_set, test_set = load_data(cfg)
-    return common.test_classifier(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
+    """Test error of the trained run, after recomputing the batch-norm statistics."""
+    return classifier_recipe.test(cfg, EXPERIMENT)
 
 
 def plot(cfg: Any) -> list[Path]:
     """KL heat maps of the information-dropout layers for the first ``plot_images`` test images."""
-    train_set, test_set = load_data(cfg)
-    return common.plot_kl_maps(cfg, EXPERIMENT, sys.modules[__name__], build_model(cfg), train_set, test_set)
+    return classifier_recipe.plot(cfg, EXPERIMENT)
 
 
 COMMANDS = {"prepare": prepare, "train": train, "test": test, "plot": plot}

@@ -15,9 +15,10 @@ first of these that is available.
 
 Commands:
 
-- ``train``: trains and records the information plane at the first dropout layer through the
-  engine's epoch hook: ``runs/mnist/<run name>/plane.json`` (and ``plane.csv``), then plots it.
-- ``plot``: re-reads the JSON and writes the figures to ``plots/mnist/<run name>/``.
+- ``train``, ``plot``: the plane recipe (:mod:`infodrop.experiments.plane_recipe`): trains and
+  records the information plane at the first dropout layer through the engine's epoch hook,
+  ``runs/mnist/<run name>/plane.json`` (and ``plane.csv``), then plots it; ``plot`` re-reads the
+  JSON and writes the figures to ``plots/mnist/<run name>/``.
 - ``binary``: the consequence of Theorems 3.1/3.2. A binary-dropout network and a Gaussian-dropout
   one are trained (``binary_epochs``) or loaded (``binary_checkpoint``, ``gaussian_checkpoint``);
   the binning estimate of I(X;Z) for binary dropout keeps growing as the bins shrink (the true MI
@@ -30,9 +31,8 @@ All information values are in nats.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +42,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from infodrop.experiments.common import check_choice, check_subset, entry, information_loss, model_config, run_paths, take, to_plain
-from infodrop.plots import plot_plane_figures
+from infodrop.checks import check_int
+from infodrop.data import DataError, fashion_mnist_folder, load_digits_8x8, load_idx_folder
+from infodrop.data import split as train_test_split
+from infodrop.experiments import plane_recipe
+from infodrop.experiments.config import check_choice, entry, to_plain
+from infodrop.experiments.datasets import take
+from infodrop.experiments.naming import RunPaths, run_paths
+from infodrop.experiments.plane_recipe import PlaneExperiment
+from infodrop.experiments.session import compose
+from infodrop.io import write_text
+from infodrop.mi import binning_mi, gaussian_dropout_mi
+from infodrop.models import LeNet, MLP
+from infodrop.plane import InformationPlane
+from infodrop.plots import plot_bin_sweep
 
-__all__ = ["Config", "NAMED_CONFIGS", "COMMANDS", "validate", "train", "plot", "binary", "demo", "load_data", "build_model"]
+__all__ = ["COMMANDS", "Config", "EXPERIMENT", "NAMED_CONFIGS", "binary", "build_model", "demo", "load_data", "plot", "train", "validate"]
 
-EXPERIMENT = "mnist"
 DATASETS = ("auto", "mnist", "fashion", "digits")
 
 
@@ -106,51 +117,8 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def validate(cfg: Any) -> None:
-    """Raise ValueError naming the entry for a value the commands cannot use."""
-    from infodrop.checks import check_in_range, check_int, check_positive
-
-    check_choice(cfg.model, "model", ("fc", "lenet"))
-    check_choice(cfg.dropout, "dropout", ("gaussian", "information", "binary"))
-    check_choice(cfg.activation, "activation", ("softplus", "relu"))
-    check_choice(cfg.dataset, "dataset", DATASETS)
-    check_positive(cfg.variance, "variance")
-    check_in_range(cfg.dropout_rate, "dropout_rate", 0.0, 1.0, low_open=False, high_open=True)
-    check_positive(cfg.beta, "beta", allow_zero=True)
-    check_in_range(cfg.max_alpha, "max_alpha", 0.0, 1.0)
-    check_subset(cfg.train_subset, "train_subset")
-    check_subset(cfg.test_subset, "test_subset")
-    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "binary_epochs", "binary_draws", "checkpoint_every"):
-        check_int(cfg[name], name, minimum=1)
-    check_int(cfg.seed, "seed", minimum=0)
-    check_subset(cfg.plane_samples, "plane_samples")
-    if 0 < cfg.plane_samples < 2:
-        raise ValueError("plane_samples must be 0 (all) or at least 2")
-    check_int(cfg.binary_samples, "binary_samples", minimum=2)
-    check_positive(cfg.lr, "lr")
-    check_in_range(cfg.momentum, "momentum", 0.0, 1.0, low_open=False, high_open=True)
-    check_positive(cfg.weight_decay, "weight_decay", allow_zero=True)
-    for name in ("bins", "binary_bins"):
-        if len(cfg[name]) == 0:
-            raise ValueError(f"{name} must list at least one bin count")
-        for index, count in enumerate(cfg[name]):
-            check_int(count, f"{name}[{index}]", minimum=1)
-    if not cfg.plot_formats or any(fmt not in ("png", "pdf", "svg") for fmt in cfg.plot_formats):
-        raise ValueError(f"plot_formats must be a non-empty subset of [png, pdf, svg], got {list(cfg.plot_formats)}")
-    if not cfg.estimators or any(name not in ("auto", "binning") for name in cfg.estimators):
-        raise ValueError(f"estimators must be a non-empty subset of [auto, binning], got {list(cfg.estimators)}")
-    if cfg.dropout == "information" and cfg.activation == "relu":
-        # Not refused: the tracker flags the log-uniform KL as "not an MI" (Appendix A.1).
-        pass
-
-
-# ------------------------------------------------------------------------------------------ data
-
-
 def load_data(cfg: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
     """``({'train': (images, labels), 'test': ...}, dataset name)``; images float32 N x 1 x H x W."""
-    from infodrop.data import DataError, fashion_mnist_folder, load_digits_8x8, load_idx_folder, split
-
     choice = cfg.dataset
     if choice == "auto":
         if Path(cfg.data_dir).is_dir():
@@ -173,17 +141,14 @@ def load_data(cfg: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
         splits = load_idx_folder(folder)
     else:
         images, labels = load_digits_8x8()
-        splits = split(images, labels, test_fraction=0.2, seed=0)
+        splits = train_test_split(images, labels, test_fraction=0.2, seed=0)
     splits = {"train": take(splits["train"], cfg.train_subset, "train_subset"),
               "test": take(splits["test"], cfg.test_subset, "test_subset")}
     return splits, choice
 
 
-def build_model(cfg: Any, image_shape: tuple[int, ...]) -> nn.Module:
-    """The network of ``cfg.model`` for images of shape C x H x W."""
-    from infodrop.models import LeNet, MLP
-
-    torch.manual_seed(cfg.seed)
+def network(cfg: Any, image_shape: tuple[int, ...]) -> nn.Module:
+    """The network of ``cfg.model`` for images of shape C x H x W (not seeded: see :func:`build_model`)."""
     options = dict(activation=cfg.activation, dropout=cfg.dropout, variance=cfg.variance,
                    dropout_rate=cfg.dropout_rate, max_alpha=cfg.max_alpha)
     if cfg.model == "fc":
@@ -196,125 +161,51 @@ def build_model(cfg: Any, image_shape: tuple[int, ...]) -> nn.Module:
     return model
 
 
-def _first_dropout_layer(model: nn.Module) -> str | None:
-    """Name of the tracked layer: first continuous-dropout layer, else the first binary dropout."""
-    from infodrop.nn import continuous_dropout_layers
-
-    found = continuous_dropout_layers(model)
-    if found:
-        return found[0][0]
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Dropout):
-            return name
-    return None
+def _describe(cfg: Any) -> str:
+    return f"{cfg.model} with {cfg.dropout} dropout"
 
 
-def _loss(cfg: Any, train_size: int) -> Callable | None:
-    """Information dropout: cross-entropy + beta * KL / N_train (the reference code's weighting);
-    the weight decay stays in SGD, as in the reference PyTorch code. Others: the engine's cross-entropy."""
-    if cfg.dropout != "information":
-        return None
-    return information_loss(beta=cfg.beta, train_size=train_size, weight_decay=0.0)
+EXPERIMENT = PlaneExperiment(name="mnist", config=Config, load_data=load_data, network=network, describe=_describe,
+                             image_shape=(1, 28, 28))
 
 
-def _fit(cfg: Any, model: nn.Module, splits: dict, *, epochs: int, run_dir: Path | None, checkpoint: Path | None,
-         hooks: tuple = (), progress: bool | None = None) -> dict:
-    from infodrop.data import as_tensor_dataset
-    from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
-
-    train_set = as_tensor_dataset(*splits["train"])
-    test_set = as_tensor_dataset(*splits["test"])
-    run = Run(run_dir, config=to_plain(cfg)) if run_dir is not None else None
-    return fit(
-        model,
-        train_set,
-        test_set,
-        Training(
-            epochs=epochs,
-            batch_size=cfg.batch_size,
-            make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
-            make_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs),
-            loss=_loss(cfg, len(train_set)),
-            seed=cfg.seed,
-        ),
-        # The checkpoint is tied to what defines the model, plus epochs: the cosine schedule depends on
-        # them, so a resumed run with another length would not be the run its name claims.
-        checkpointing=Checkpointing(path=checkpoint, every=cfg.checkpoint_every,
-                                    config=dict(model_config(cfg, sys.modules[__name__]), epochs=epochs)),
-        reporting=Reporting(run=run, epoch_hooks=hooks, progress=cfg.progress if progress is None else progress),
-        device=cfg.device,
-    )
+def build_model(cfg: Any, image_shape: tuple[int, ...]) -> nn.Module:
+    """The network of ``cfg.model`` for images of shape C x H x W, initialised from ``cfg.seed``."""
+    return plane_recipe.build_model(cfg, EXPERIMENT, image_shape)
 
 
-def _make_plane(cfg: Any, model: nn.Module, splits: dict, output: Path, *, layer: str | None, append: bool,
-                with_test: bool = True, **overrides: Any):
-    from infodrop.plane import InformationPlane
-
-    options = dict(
-        layer=layer,
-        estimators=tuple(cfg.estimators),
-        bins=tuple(cfg.bins),
-        noise_samples=cfg.noise_samples,
-        mc_draws=cfg.mc_draws,
-        output=output,
-        csv=output.with_suffix(".csv"),
-        max_samples=cfg.plane_samples or None,
-        seed=cfg.seed,
-        device=cfg.device,
-        append=append,
-        bounds=cfg.plane_bounds,
-    )
-    options.update(overrides)
-    return InformationPlane(model, splits["train"], splits["test"] if with_test else None, **options)
+def validate(cfg: Any) -> None:
+    """Raise ValueError naming the entry for a value the commands cannot use."""
+    check_choice(cfg.model, "model", ("fc", "lenet"))
+    check_choice(cfg.dataset, "dataset", DATASETS)
+    plane_recipe.validate(cfg, EXPERIMENT)
+    for name in ("binary_epochs", "binary_draws"):
+        check_int(cfg[name], name, minimum=1)
+    check_int(cfg.binary_samples, "binary_samples", minimum=2)
+    if len(cfg.binary_bins) == 0:
+        raise ValueError("binary_bins must list at least one bin count")
+    for index, count in enumerate(cfg.binary_bins):
+        check_int(count, f"binary_bins[{index}]", minimum=1)
+    # dropout=information with activation=relu is not refused: the tracker flags the log-uniform
+    # KL as "not an MI" (Appendix A.1).
 
 
 # -------------------------------------------------------------------------------------- commands
 
 
-def _train(cfg: Any, paths: Any) -> dict:
-    splits, dataset = load_data(cfg)
-    model = build_model(cfg, splits["train"][0].shape[1:])
-    layer = _first_dropout_layer(model)
-    plane_file = paths.run_dir / "plane.json"
-    # A run that resumes from its checkpoint keeps the plane points recorded before.
-    resuming = paths.model_file.exists()
-    plane = _make_plane(cfg, model, splits, plane_file, layer=layer, append=resuming)
-    print(
-        f"mnist: {cfg.model} with {cfg.dropout} dropout on {dataset} "
-        f"({len(splits['train'][1])} train / {len(splits['test'][1])} test images); "
-        f"plane at layer {plane.layer_name!r} on {plane.sample_counts} inputs -> {plane_file}"
-    )
-    sys.stdout.flush()
-    if not resuming and os.environ.get("RANK", "0") == "0":  # hooks run on rank 0 only
-        plane.record(0)  # the initialisation: the start of the trajectory
-    hook = plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
-    history = _fit(cfg, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir, checkpoint=paths.model_file, hooks=(hook,))
-    figures = plot_plane_figures(plane_file, paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
-    return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
-
-
 def train(cfg: Any) -> dict:
     """Train the network and record its information plane every ``plane_every`` epochs."""
-    return _train(cfg, run_paths(cfg, sys.modules[__name__], EXPERIMENT))
+    return plane_recipe.train(cfg, EXPERIMENT)
 
 
 def plot(cfg: Any) -> list[str]:
     """Re-read ``runs/mnist/<run name>/plane.json`` and write the figures to ``plots/mnist/<run name>/``."""
-    paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
-    figures = plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats, title=f"mnist {paths.name}")
-    for path in figures:
-        print(path)
-    return [str(path) for path in figures]
+    return plane_recipe.plot(cfg, EXPERIMENT)
 
 
 def _network_for(cfg: Any, kind: str, checkpoint: str | None, splits: dict, run_dir: Path) -> nn.Module:
-    from omegaconf import OmegaConf
-
-    from infodrop.experiments.common import open_struct_off
-
-    variant = OmegaConf.create(to_plain(cfg))
-    with open_struct_off(variant):
-        variant.dropout = kind
+    """The network of ``cfg`` with ``kind`` dropout: loaded from ``checkpoint``, else trained."""
+    variant = dataclasses.replace(Config(**to_plain(cfg)), dropout=kind)
     model = build_model(variant, splits["train"][0].shape[1:])
     if checkpoint is not None:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -322,7 +213,7 @@ def _network_for(cfg: Any, kind: str, checkpoint: str | None, splits: dict, run_
         print(f"binary: loaded the {kind}-dropout network from {checkpoint}")
     else:
         print(f"binary: training the {kind}-dropout network for {cfg.binary_epochs} epochs")
-        _fit(variant, model, splits, epochs=cfg.binary_epochs, run_dir=run_dir / kind, checkpoint=None)
+        plane_recipe.fit_network(variant, EXPERIMENT, model, splits, epochs=cfg.binary_epochs, run_dir=run_dir / kind, checkpoint=None)
     return model
 
 
@@ -330,8 +221,6 @@ def _binning_sweep(noisy: np.ndarray, bins: list[int]) -> tuple[list[float], lis
     """Binning I(X;Z_b) in nats with the input index as X, for each bin count: of the whole
     representation (rows of d units as symbols) and the mean over units of the one-unit values.
     noisy: draws x N x d samples of Z (draws per input)."""
-    from infodrop.mi import binning_mi
-
     draws, n, width = noisy.shape
     index = np.tile(np.arange(n, dtype=np.int64), draws)
     flat = noisy.reshape(draws * n, width)
@@ -354,19 +243,14 @@ def binary(cfg: Any) -> dict:
     (``gaussian_dropout_mi``) is finite and does not depend on bins. Writes
     ``runs/mnist/<run name>/binary/binary_binning.csv`` and ``plots/mnist/<run name>/binary_binning.*``.
     """
-    from infodrop.io import write_text
-    from infodrop.mi import gaussian_dropout_mi
-    from infodrop.plane import InformationPlane
-    from infodrop.plots import plot_bin_sweep
-
-    paths = run_paths(cfg, sys.modules[__name__], EXPERIMENT)
+    paths = run_paths(cfg, Config, "mnist")
     out_dir = paths.run_dir / "binary"
     splits, dataset = load_data(cfg)
     bins = sorted(int(count) for count in cfg.binary_bins)
     rows: list[dict] = []
     for kind, checkpoint in (("binary", cfg.binary_checkpoint), ("gaussian", cfg.gaussian_checkpoint)):
         model = _network_for(cfg, kind, checkpoint, splits, out_dir)
-        plane = InformationPlane(model, splits["train"], None, layer=_first_dropout_layer(model), estimators=("binning",),
+        plane = InformationPlane(model, splits["train"], None, layer=plane_recipe.tracked_layer(model), estimators=("binning",),
                                  bins=tuple(bins), mc_draws=cfg.binary_draws, max_samples=cfg.binary_samples,
                                  output=out_dir / f"plane_{kind}.json", seed=cfg.seed, device=cfg.device)
         data = plane.samples("train")
@@ -421,10 +305,6 @@ def _trajectory(document: dict, split: str, key: str) -> list[float]:
 def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: str = "plots") -> dict:
     """``infodrop demo``: the FC Gaussian-dropout network on a Fashion-MNIST subset (or the 8x8
     digits when Fashion-MNIST is not installed), the plane recorded every epoch; prints a summary."""
-    from infodrop.data import fashion_mnist_folder
-    from infodrop.experiments.common import RunPaths, compose
-    from infodrop.plane import InformationPlane
-
     if fashion_mnist_folder() is not None:
         data = ["dataset=fashion", "train_subset=10000", "test_subset=2000", "epochs=12", "batch_size=128"]
     else:
@@ -433,13 +313,13 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
     # under a second on two cores (the mixture estimate costs O(N^2 noise_samples d)).
     settings = data + ["plane_every=1", "plane_samples=1500", "noise_samples=5", "plane_bounds=false",
                        f"runs_dir={runs_dir}", f"plots_dir={plots_dir}", "checkpoint_every=1000"] + list(overrides)
-    cfg = compose(EXPERIMENT, settings)
-    paths = RunPaths(name="demo", model_file=Path(cfg.models_dir) / EXPERIMENT / "demo.pt",
-                     run_dir=Path(runs_dir) / EXPERIMENT / "demo", plots_dir=Path(plots_dir) / EXPERIMENT / "demo")
+    cfg = compose("mnist", settings)
+    paths = RunPaths(name="demo", model_file=Path(cfg.models_dir) / "mnist" / "demo.pt",
+                     run_dir=Path(runs_dir) / "mnist" / "demo", plots_dir=Path(plots_dir) / "mnist" / "demo")
     if paths.model_file.exists():
         paths.model_file.unlink()  # the demo always starts afresh
     started = time.perf_counter()
-    result = _train(cfg, paths)
+    result = plane_recipe.train(cfg, EXPERIMENT, paths)
     elapsed = time.perf_counter() - started
     document = InformationPlane.load(result["plane"])
     history = result["history"]

@@ -56,8 +56,10 @@ import numpy as np
 from scipy import integrate
 from tqdm.auto import tqdm
 
+from infodrop import mi
 from infodrop.checks import check_int, check_positive
 from infodrop.io import write_text
+from infodrop.plots import plot_convergence, plot_entropy_bounds, plot_estimator_comparison
 
 __all__ = [
     "Config",
@@ -292,9 +294,7 @@ def _estimator_seed(rng: np.random.Generator) -> int:
 
 def _ours(features: np.ndarray, cfg: Any, seed: int, *, bounds: bool = False) -> Any:
     """Our estimator on f(x_i); the pairwise bounds (O(N^2 n) extra work) only when asked."""
-    from infodrop.mi import gaussian_dropout_mi
-
-    return gaussian_dropout_mi(
+    return mi.gaussian_dropout_mi(
         features,
         float(cfg.variance),
         noise_samples=int(cfg.noise_samples),
@@ -372,8 +372,6 @@ def convergence(cfg: Any) -> Path:
 
     Writes ``convergence_var<variance>.csv`` and ``.png`` under ``plots_dir``; returns the CSV path.
     """
-    from infodrop.plots import plot_convergence
-
     validate(cfg)
     variance = float(cfg.variance)
     truth = toy_truth(variance)
@@ -435,8 +433,6 @@ def bounds(cfg: Any) -> Path:
 
     Writes ``bounds_var<variance>.csv`` and ``.png`` under ``plots_dir``; returns the CSV path.
     """
-    from infodrop.plots import plot_entropy_bounds
-
     validate(cfg)
     variance = float(cfg.variance)
     truth = toy_truth(variance)
@@ -481,8 +477,6 @@ COMPARE_COLUMNS = ("dim", "n_samples", "seed", "variance", "estimator", "setting
 
 def _baselines(name: str, x: np.ndarray, z: np.ndarray, cfg: Any, seed: int) -> list[tuple[str, str, float]]:
     """Run one baseline family on the pairs (x, z); returns (estimator, setting, nats) triples."""
-    from infodrop import mi
-
     if name == "binning":
         out = [("binning_bins", str(int(b)), mi.binning_mi(x, z, bins=int(b))) for b in cfg.bin_counts]
         return out + [("binning_size", f"{float(s):g}", mi.binning_mi(x, z, bin_size=float(s))) for s in cfg.bin_sizes]
@@ -503,8 +497,6 @@ def compare(cfg: Any) -> Path:
 
     Writes ``compare_var<variance>.csv`` and ``.png`` under ``plots_dir``; returns the CSV path.
     """
-    from infodrop.plots import plot_estimator_comparison
-
     validate(cfg)
     variance = float(cfg.variance)
     truth = toy_truth(variance)

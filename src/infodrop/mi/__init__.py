@@ -17,6 +17,9 @@ from infodrop.mi.information_dropout import (
     information_dropout_mi,
 )
 
+# Disentanglement of a representation (Achille & Soatto, Section 8).
+from infodrop.mi.total_correlation import gaussian_total_correlation
+
 __all__ = [
     # dropout estimators
     "gaussian_dropout_mi",
@@ -29,6 +32,7 @@ __all__ = [
     "information_dropout_mi",
     "information_dropout_izy_lower",
     "InformationDropoutEstimate",
+    "gaussian_total_correlation",
     # baselines
     "binning_mi",
     "binning_entropy",

@@ -1,0 +1,104 @@
+"""Config fields and the checks of entries that only the experiments know.
+
+Each experiment's ``Config`` is a dataclass whose fields are made with :func:`entry`: a default,
+a one-line help and whether the entry enters the run name. Entries that the networks take as
+arguments (dropout kind, activations, widths, noise scales) are checked by the networks' own
+constructors, run on the meta device by :func:`check_model` (no memory, no random draws), so
+each rule has one home; this module checks the rest (learning rates, subsets, milestones, ...).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import re
+from dataclasses import field
+from typing import Any, Callable, Sequence
+
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from infodrop.checks import check_in_range, check_int
+
+__all__ = [
+    "ConfigError",
+    "check_choice",
+    "check_keep_prob",
+    "check_milestones",
+    "check_model",
+    "check_subset",
+    "entry",
+    "override_value",
+    "to_plain",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration or command-line mistake; the CLI prints its one-line message and exits 2."""
+
+
+def entry(default: Any, help: str, *, in_run_name: bool = True) -> Any:
+    """A ``Config`` field with its one-line help; ``in_run_name=False`` keeps it out of run names."""
+    metadata = {"help": help, "in_run_name": in_run_name}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=functools.partial(copy.deepcopy, default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def to_plain(cfg: Any) -> dict[str, Any]:
+    """The composed config as a plain dict (lists and scalars only), for logs and checkpoints."""
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(cfg, resolve=True)
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    return dict(cfg)
+
+
+def override_value(value: Any) -> str:
+    """Write a Python value in Hydra's override grammar (``true``, ``[40,80]``, ``null``, ``'a b'``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    text = str(value)
+    if re.fullmatch(r"[A-Za-z0-9_./\-]+", text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ValueError naming the entry."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; use one of: {', '.join(map(str, choices))}")
+    return value
+
+
+def check_subset(value: Any, name: str) -> int:
+    """Subset sizes: 0 means the whole split, otherwise a positive number of samples."""
+    return check_int(value, name, minimum=0)
+
+
+def check_keep_prob(value: Any, name: str) -> float:
+    """Keep probabilities, as the original code names them: in (0, 1] (1 keeps everything)."""
+    return check_in_range(value, name, 0.0, 1.0)
+
+
+def check_milestones(value: Sequence[int], name: str) -> list[int]:
+    """Learning-rate milestones: increasing epochs >= 1 (an empty list means a constant rate)."""
+    epochs = [check_int(v, f"{name}[{i}]", minimum=1) for i, v in enumerate(value)]
+    if any(b <= a for a, b in zip(epochs, epochs[1:])):
+        raise ValueError(f"{name} must be strictly increasing epochs, got {epochs}")
+    return epochs
+
+
+def check_model(build: Callable[[], torch.nn.Module]) -> None:
+    """Run a network's own door checks on the config's entries: ``build()`` constructs it on the
+    meta device, which allocates nothing and draws no random numbers, so a bad entry is refused
+    (by the network's one-line ValueError naming it) before any data is read."""
+    with torch.device("meta"):
+        build()

@@ -1,0 +1,204 @@
+"""The plane recipe: train a network while recording the information plane of its dropout layer,
+and plot it (Adilova, Geiger & Fischer, ICLR 2023, Section 5; the reference code's
+``mi_mnist_dropout.py`` and ``mi_cifar_dropout.py``).
+
+An experiment (``mnist``, ``cifar_resnet``) hands a :class:`PlaneExperiment` (its name,
+``Config``, data loader, network and augmentation) to these commands:
+
+- :func:`train`: the reference code's training (SGD with momentum and weight decay, a cosine
+  schedule over the epochs; for information dropout the KL term weighted by beta / N_train),
+  checkpointed at ``models/<experiment>/<run>.pt`` and resumed from it, while
+  :class:`infodrop.plane.InformationPlane` records the plane of the tracked layer at the
+  initialisation and every ``plane_every`` epochs to ``runs/<experiment>/<run>/plane.json``
+  (and ``plane.csv``); then the figures.
+- :func:`plot`: the figures again from ``plane.json``, to ``plots/<experiment>/<run>/``.
+
+The tracked layer is the first continuous-dropout layer (Gaussian or information dropout), else
+the first binary dropout layer (binning only: Theorems 3.1/3.2). All information values are in
+nats.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from infodrop.checks import check_in_range, check_int, check_positive
+from infodrop.data import as_tensor_dataset
+from infodrop.distributed import is_main_process
+from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
+from infodrop.experiments.config import check_choice, check_model, check_subset, to_plain
+from infodrop.experiments.datasets import Split
+from infodrop.experiments.naming import RunPaths, model_config, run_paths
+from infodrop.losses import information_loss
+from infodrop.nn import continuous_dropout_layers
+from infodrop.plane import InformationPlane
+from infodrop.plots import plot_plane_figures
+
+__all__ = ["PlaneExperiment", "build_model", "fit_network", "plot", "tracked_layer", "train", "validate"]
+
+DROPOUT_KINDS = ("gaussian", "information", "binary")  # a plane needs a dropout layer
+PLOT_FORMATS = ("png", "pdf", "svg")
+ESTIMATORS = ("auto", "binning")
+
+BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _no_augmentation(cfg: Any) -> BatchTransform | None:
+    return None
+
+
+@dataclass(frozen=True)
+class PlaneExperiment:
+    """What the plane recipe needs to know about one experiment."""
+
+    name: str  # the experiment's folder under models/, runs/ and plots/
+    config: type  # its Config dataclass (run names)
+    load_data: Callable[[Any], tuple[dict[str, Split], str]]  # cfg -> ({'train': ..., 'test': ...}, data set used)
+    network: Callable[[Any, tuple[int, ...]], nn.Module]  # (cfg, image shape C x H x W) -> the network, unseeded
+    describe: Callable[[Any], str]  # cfg -> "lenet with gaussian dropout", for the first line printed
+    image_shape: tuple[int, ...]  # the input shape the network's entries are checked with before any data is read
+    augmentation: Callable[[Any], BatchTransform | None] = _no_augmentation  # cfg -> the engine's batch_transform
+    plane_batch_size: int = 512  # batch of the plane's forward passes
+
+
+def build_model(cfg: Any, experiment: PlaneExperiment, image_shape: Sequence[int]) -> nn.Module:
+    """The experiment's network for images of ``image_shape``, initialised from ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    return experiment.network(cfg, tuple(image_shape))
+
+
+def validate(cfg: Any, experiment: PlaneExperiment) -> None:
+    """Refuse bad training and plane entries before any work (ValueError naming the entry); the
+    network's own entries are checked by its constructor."""
+    check_choice(cfg.dropout, "dropout", DROPOUT_KINDS)
+    check_positive(cfg.beta, "beta", allow_zero=True)
+    check_subset(cfg.train_subset, "train_subset")
+    check_subset(cfg.test_subset, "test_subset")
+    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "checkpoint_every"):
+        check_int(cfg[name], name, minimum=1)
+    check_int(cfg.seed, "seed", minimum=0)
+    check_subset(cfg.plane_samples, "plane_samples")
+    if 0 < cfg.plane_samples < 2:
+        raise ValueError("plane_samples must be 0 (all) or at least 2")
+    check_positive(cfg.lr, "lr")
+    check_in_range(cfg.momentum, "momentum", 0.0, 1.0, low_open=False, high_open=True)
+    check_positive(cfg.weight_decay, "weight_decay", allow_zero=True)
+    if len(cfg.bins) == 0:
+        raise ValueError("bins must list at least one bin count")
+    for index, count in enumerate(cfg.bins):
+        check_int(count, f"bins[{index}]", minimum=1)
+    if not cfg.plot_formats or any(fmt not in PLOT_FORMATS for fmt in cfg.plot_formats):
+        raise ValueError(f"plot_formats must be a non-empty subset of [png, pdf, svg], got {list(cfg.plot_formats)}")
+    if not cfg.estimators or any(name not in ESTIMATORS for name in cfg.estimators):
+        raise ValueError(f"estimators must be a non-empty subset of [auto, binning], got {list(cfg.estimators)}")
+    check_model(lambda: experiment.network(cfg, experiment.image_shape))
+
+
+def tracked_layer(model: nn.Module) -> str | None:
+    """Name of the layer whose plane is recorded: the first continuous-dropout layer, else the
+    first binary dropout layer (None when the model has neither)."""
+    found = continuous_dropout_layers(model)
+    if found:
+        return found[0][0]
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Dropout):
+            return name
+    return None
+
+
+def fit_network(cfg: Any, experiment: PlaneExperiment, model: nn.Module, splits: dict[str, Split], *, epochs: int,
+                run_dir: Path | None, checkpoint: Path | None, hooks: Sequence[Callable] = ()) -> dict:
+    """Train as the reference code: SGD (``lr``, ``momentum``, ``weight_decay``), a cosine schedule
+    over ``epochs``, the experiment's augmentation; for information dropout the loss adds
+    beta * KL / N_train (the weight decay stays in SGD, as in the reference PyTorch code), else
+    the cross-entropy. Returns the engine's last metrics."""
+    train_set = as_tensor_dataset(*splits["train"])
+    test_set = as_tensor_dataset(*splits["test"])
+    loss = information_loss(beta=cfg.beta, train_size=len(train_set), weight_decay=0.0) if cfg.dropout == "information" else None
+    return fit(
+        model,
+        train_set,
+        test_set,
+        Training(
+            epochs=epochs,
+            batch_size=cfg.batch_size,
+            make_optimizer=lambda network: torch.optim.SGD(network.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+            make_scheduler=lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs),
+            loss=loss,
+            batch_transform=experiment.augmentation(cfg),
+            seed=cfg.seed,
+        ),
+        # The checkpoint is tied to what defines the model, plus epochs: the cosine schedule depends
+        # on them, so a resumed run with another length would not be the run its name claims.
+        checkpointing=Checkpointing(path=checkpoint, every=cfg.checkpoint_every,
+                                    config=dict(model_config(cfg, experiment.config), epochs=epochs)),
+        reporting=Reporting(run=Run(run_dir, config=to_plain(cfg)) if run_dir is not None else None, epoch_hooks=hooks,
+                            progress=cfg.progress),
+        device=cfg.device,
+    )
+
+
+def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None) -> dict:
+    """Train the network and record its information plane every ``plane_every`` epochs.
+
+    Returns ``{'history': last metrics, 'plane': plane.json path, 'figures': paths, 'dataset': name}``.
+    ``paths`` overrides where the run's artefacts go (the demo's fixed ``demo`` run).
+    """
+    paths = run_paths(cfg, experiment.config, experiment.name) if paths is None else paths
+    splits, dataset = experiment.load_data(cfg)
+    model = build_model(cfg, experiment, splits["train"][0].shape[1:])
+    plane_file = paths.run_dir / "plane.json"
+    # A run that resumes from its checkpoint keeps the plane points recorded before.
+    resuming = paths.model_file.exists()
+    plane = InformationPlane(
+        model,
+        splits["train"],
+        splits["test"],
+        layer=tracked_layer(model),
+        estimators=tuple(cfg.estimators),
+        bins=tuple(cfg.bins),
+        noise_samples=cfg.noise_samples,
+        mc_draws=cfg.mc_draws,
+        output=plane_file,
+        csv=plane_file.with_suffix(".csv"),
+        max_samples=cfg.plane_samples or None,
+        batch_size=experiment.plane_batch_size,
+        seed=cfg.seed,
+        device=cfg.device,
+        append=resuming,
+        bounds=cfg.plane_bounds,
+    )
+    main = is_main_process()
+    if main:
+        print(
+            f"{experiment.name}: {experiment.describe(cfg)} on {dataset} "
+            f"({len(splits['train'][1])} train / {len(splits['test'][1])} test images); "
+            f"plane at layer {plane.layer_name!r} on {plane.sample_counts} inputs -> {plane_file}"
+        )
+        sys.stdout.flush()
+        if not resuming:
+            plane.record(0)  # the initialisation: the start of the trajectory (hooks run on rank 0 only)
+    hook = plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
+    history = fit_network(cfg, experiment, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir,
+                          checkpoint=paths.model_file, hooks=(hook,))
+    figures = _figures(cfg, experiment, paths) if main else []
+    return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
+
+
+def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Path]:
+    return plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats,
+                              title=f"{experiment.name} {paths.name}")
+
+
+def plot(cfg: Any, experiment: PlaneExperiment) -> list[str]:
+    """Re-read ``runs/<experiment>/<run>/plane.json`` and write the figures to ``plots/<experiment>/<run>/``."""
+    figures = _figures(cfg, experiment, run_paths(cfg, experiment.config, experiment.name))
+    for path in figures:
+        print(path)
+    return [str(path) for path in figures]

@@ -1,0 +1,354 @@
+"""The Hydra and torchrun session of one command: composition, presets, single runs and sweeps.
+
+Configuration
+    Each experiment's ``Config`` dataclass is registered in Hydra's ``ConfigStore`` and composed
+    strictly (OmegaConf struct mode, typed fields): an unknown entry or a value of the wrong
+    type is refused with a one-line :class:`ConfigError` that names the entry. Presets
+    (``NAMED_CONFIGS``) are expanded into ordinary overrides *before* the explicit ones, so an
+    explicit ``key=value`` always wins, as with sacred's named configs.
+
+One path for single runs and sweeps
+    Every command, single or ``--multirun``, goes through Hydra's own ``Hydra.run`` /
+    ``Hydra.multirun`` (what ``@hydra.main`` calls), with these defaults placed first so that
+    the user can still override them::
+
+        hydra/job_logging=none hydra/hydra_logging=none hydra.output_subdir=null
+        hydra.job.chdir=False hydra.run.dir=.
+        hydra.sweep.dir=<runs_dir>/<experiment>/multirun/<date_time> hydra.sweep.subdir=.
+
+    A single run therefore writes nothing of Hydra's; a sweep writes only the sweep record
+    ``multirun.yaml`` under ``runs/<experiment>/multirun/``. Before any job starts, every job
+    of a sweep is composed and validated, so a bad value in the fifth job of a sweep is
+    refused before the first one trains.
+
+    Sweeps use Hydra's BasicSweeper and BasicLauncher (one job after the other, locally):
+    ``infodrop cifar train --multirun with beta=0.5,1,3``. To send the jobs to a SLURM cluster,
+    install the launcher plugin (``pip install hydra-submitit-launcher``) and add
+    ``hydra/launcher=submitit_slurm`` (plus its settings, e.g.
+    ``hydra.launcher.partition=gpu hydra.launcher.gpus_per_node=1``) after ``with``.
+
+    A command that refuses its input (a ``ValueError``: missing data, a checkpoint of another
+    config, ...) makes the job return a :class:`JobFailure` instead of raising, so Hydra prints
+    no trace and the CLI prints one line; ``INFODROP_TRACEBACK=1`` re-raises it instead.
+
+    Under ``torchrun`` every rank runs the same jobs in the same order; one process group is
+    held for the whole command (:func:`infodrop.distributed.process_group`), the engine trains with DDP,
+    and only rank 0 prints and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import difflib
+import functools
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+from hydra import version
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.hydra import Hydra
+from hydra._internal.utils import create_config_search_path
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from infodrop.distributed import is_distributed, process_group, training_device
+from infodrop.experiments import available_experiments, load_experiment
+from infodrop.experiments.config import ConfigError, override_value
+from infodrop.experiments.printing import print_config
+
+__all__ = ["ConfigError", "JobFailure", "command_names", "compose", "preset_overrides", "run_command"]
+
+
+def preset_overrides(module: ModuleType, preset: str, experiment: str = "") -> list[str]:
+    """The overrides that the named config ``preset`` stands for, e.g. ``softplus`` ->
+    ``['activations=softplus', 'lognorm_prior=true']``."""
+    presets = getattr(module, "NAMED_CONFIGS", {})
+    if preset not in presets:
+        valid = ", ".join(presets) or "(none)"
+        where = f" of {experiment}" if experiment else ""
+        raise ConfigError(f"unknown named config {preset!r}{where}; valid named configs: {valid}")
+    return [f"{key}={override_value(value)}" for key, value in presets[preset].items()]
+
+
+def _parse_overrides(overrides: Sequence[str]) -> list[Any]:
+    parser = OverridesParser.create()
+    try:
+        return parser.parse_overrides(list(overrides))
+    except HydraException as error:
+        raise ConfigError(_one_line(error)) from None
+
+
+def _check_keys(module: ModuleType, experiment: str, parsed: Iterable[Any]) -> None:
+    names = [f.name for f in dataclasses.fields(module.Config)]
+    for override in parsed:
+        if override.is_hydra_override():
+            continue
+        text = override.input_line or override.key_or_group
+        if "/" in override.key_or_group or override.package is not None:
+            raise ConfigError(f"{text!r}: {experiment} has no config groups; set entries as key=value")
+        if override.is_delete() or override.is_add() or override.is_force_add():
+            raise ConfigError(f"{text!r}: entries cannot be added or removed; set them as key=value")
+        key = override.key_or_group
+        if key.split(".")[0] not in names or "." in key:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"unknown config entry {key!r} for {experiment}{hint}; "
+                f"see `infodrop {experiment} print_config` for the valid entries"
+            )
+
+
+def _one_line(error: BaseException) -> str:
+    """Compress a Hydra/OmegaConf error into one line naming the offending entry."""
+    chain = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        if isinstance(item, OmegaConfBaseException) and getattr(item, "full_key", None):
+            message = str(getattr(item, "msg", "") or str(item)).splitlines()[0]
+            outer = str(chain[0]).splitlines()[0]
+            return f"bad value for config entry {item.full_key!r}: {message} ({outer})"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    message = lines[0] if lines else type(error).__name__
+    if "hydra/launcher" in message:
+        message += "; Hydra launcher plugins are separate packages, e.g. pip install hydra-submitit-launcher"
+    elif "Ambiguous value" in message:
+        message += "; to sweep over several values add --multirun before `with`"
+    return message
+
+
+# ----------------------------------------------------------------------------- Hydra session
+
+
+def _config_name(experiment: str) -> str:
+    return f"infodrop_{experiment}"
+
+
+def _hydra_defaults(module: ModuleType, experiment: str, stamp: str = "${now:%Y-%m-%d_%H-%M-%S}") -> list[str]:
+    runs = "${runs_dir}" if "runs_dir" in [spec.name for spec in dataclasses.fields(module.Config)] else "runs"
+    return [
+        "hydra/job_logging=none",
+        "hydra/hydra_logging=none",
+        "hydra.output_subdir=null",
+        "hydra.job.chdir=False",
+        "hydra.run.dir=.",
+        f"hydra.sweep.dir={runs}/{experiment}/multirun/{stamp}",
+        "hydra.sweep.subdir=.",
+    ]
+
+
+@contextlib.contextmanager
+def _distributed_session(devices: Iterable[Any]) -> Iterator[str]:
+    """Under ``torchrun`` (``RANK`` set), hold one process group for all the jobs of the command
+    (:func:`infodrop.distributed.process_group`; ``fit`` then finds it and leaves it alone, so a
+    sweep does not re-create it per job) and yield the sweep-folder time stamp the ranks agree on.
+
+    ``devices``: the ``device`` entries of the jobs. NCCL (one GPU per process) is used when they
+    ask for CUDA (or leave it to the machine, ``None``, and it has CUDA); else gloo, so that
+    ``device=cpu`` runs on a GPU machine too.
+    """
+    if not is_distributed():
+        yield "${now:%Y-%m-%d_%H-%M-%S}"
+        return
+    cuda = torch.cuda.is_available() and all(device is None or str(device).startswith("cuda") for device in devices)
+    if cuda:
+        training_device(None)  # GPU LOCAL_RANK, checked and made current before NCCL starts
+    with process_group(cuda=cuda):
+        stamp = [datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")]
+        dist.broadcast_object_list(stamp, src=0)
+        yield stamp[0]
+
+
+class _HydraSession:
+    """Registers the experiment's config and owns Hydra's global state for one CLI call."""
+
+    def __init__(self, experiment: str, module: ModuleType):
+        self.experiment = experiment
+        self.module = module
+        self.config_name = _config_name(experiment)
+        ConfigStore.instance().store(name=self.config_name, node=module.Config)
+
+    def __enter__(self) -> "_HydraSession":
+        version.setbase("1.3")  # what @hydra.main(version_base="1.3") would set
+        # compose() may be called from inside a running job (a command composing a variant):
+        # keep that job's Hydra and put it back on exit.
+        state = GlobalHydra.instance()
+        self.previous = state.hydra if state.is_initialized() else None
+        state.clear()
+        self.hydra = Hydra.create_main_hydra2(
+            task_name=self.experiment, config_search_path=create_config_search_path(None)
+        )
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        GlobalHydra.instance().clear()
+        if self.previous is not None:
+            GlobalHydra.instance().initialize(self.previous)
+
+    def compose_job(self, overrides: Sequence[str]) -> DictConfig:
+        """One job's config without the ``hydra`` node, validated and read-only."""
+        try:
+            cfg = self.hydra.compose_config(self.config_name, list(overrides), run_mode=RunMode.RUN)
+        except (HydraException, OmegaConfBaseException, ValueError) as error:
+            raise ConfigError(_one_line(error)) from None
+        with _open_struct_off(cfg):
+            del cfg["hydra"]
+        OmegaConf.set_readonly(cfg, True)
+        _validate(self.module, cfg)
+        return cfg
+
+
+class _open_struct_off:
+    """Context manager: lift struct and read-only flags of ``cfg`` for an edit."""
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+
+    def __enter__(self) -> DictConfig:
+        self.flags = (OmegaConf.is_struct(self.cfg), OmegaConf.is_readonly(self.cfg))
+        OmegaConf.set_readonly(self.cfg, False)
+        OmegaConf.set_struct(self.cfg, False)
+        return self.cfg
+
+    def __exit__(self, *exc_info: Any) -> None:
+        OmegaConf.set_struct(self.cfg, self.flags[0])
+        OmegaConf.set_readonly(self.cfg, self.flags[1])
+
+
+def _validate(module: ModuleType, cfg: DictConfig) -> None:
+    try:
+        module.validate(cfg)
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(f"bad config value: {error}") from None
+
+
+def _job_overrides(parsed: Sequence[Any], multirun: bool) -> list[list[str]]:
+    """Expand sweep overrides into one override list per job (Hydra's BasicSweeper rules)."""
+    if not multirun:
+        return [[override.input_line for override in parsed]]
+    try:
+        return BasicSweeper.split_arguments(list(parsed), None)[0]
+    except HydraException as error:
+        raise ConfigError(_one_line(error)) from None
+
+
+def _resolve(experiment: str, module: ModuleType | None) -> ModuleType:
+    if module is not None:
+        return module
+    found = load_experiment(experiment)
+    if found is None:
+        raise ConfigError(
+            f"unknown experiment {experiment!r}; valid experiments: {', '.join(available_experiments())}"
+        )
+    return found
+
+
+def compose(experiment: str, overrides: Sequence[str] = (), *, module: ModuleType | None = None) -> DictConfig:
+    """Compose one experiment's config from Hydra overrides, strictly, and validate it.
+
+    ``compose("cifar", ["softplus", "beta=0.5"])`` returns a read-only ``DictConfig`` of
+    ``cifar.Config``; a word without ``=`` is a named config, expanded where it stands (so put
+    presets first for explicit settings to win, as on the command line). Raises :class:`ConfigError` for an unknown entry, a wrong
+    type or a value that ``validate`` refuses.
+    """
+    module = _resolve(experiment, module)
+    expanded: list[str] = []
+    for word in overrides:
+        expanded += preset_overrides(module, word, experiment) if "=" not in word else [word]
+    overrides = expanded
+    parsed = _parse_overrides(overrides)
+    _check_keys(module, experiment, parsed)
+    with _HydraSession(experiment, module) as session:
+        return session.compose_job(_hydra_defaults(module, experiment) + list(overrides))
+
+
+@dataclass
+class JobFailure:
+    """Returned (not raised) by a job whose command refused its input, so Hydra prints no trace."""
+
+    message: str
+
+
+def _job(cfg: DictConfig, *, experiment: str, command: str) -> Any:
+    # Module-level and picklable: remote launchers (submitit) ship this function to the nodes.
+    module = _resolve(experiment, None)
+    OmegaConf.set_readonly(cfg, True)
+    try:
+        _validate(module, cfg)
+        if command == "print_config":
+            return print_config(cfg, module=module, experiment=experiment)
+        return module.COMMANDS[command](cfg)
+    except ValueError as error:  # includes ConfigError and infodrop.data.DataError
+        if os.environ.get("INFODROP_TRACEBACK"):  # for debugging: the full stack trace instead
+            raise
+        return JobFailure(str(error))
+
+
+def command_names(module: ModuleType) -> list[str]:
+    """The commands of an experiment: its ``COMMANDS`` plus the generic ``print_config``."""
+    return list(getattr(module, "COMMANDS", {})) + ["print_config"]
+
+
+def run_command(
+    experiment: str,
+    command: str,
+    overrides: Sequence[str] = (),
+    *,
+    multirun: bool = False,
+    module: ModuleType | None = None,
+) -> list[Any]:
+    """Run ``command`` of ``experiment`` through Hydra once, or once per sweep point.
+
+    Every job is composed and validated before the first one starts. Returns the commands'
+    return values, one per job. Raises :class:`ConfigError` (one line) for mistakes in the
+    command line and for a job that refused its input (missing data files, for instance).
+    """
+    module = _resolve(experiment, module)
+    if command not in command_names(module):
+        raise ConfigError(
+            f"unknown command {command!r} for {experiment}; valid commands: {', '.join(command_names(module))}"
+        )
+    parsed = _parse_overrides(overrides)
+    _check_keys(module, experiment, parsed)
+    task = functools.partial(_job, experiment=experiment, command=command)
+    with _HydraSession(experiment, module) as session:
+        devices = set()
+        for job in _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun):
+            devices.add(session.compose_job(job).get("device"))
+        with _distributed_session(devices) as stamp:
+            all_overrides = _hydra_defaults(module, experiment, stamp) + list(overrides)
+            returns = _launch(session, task, all_overrides, multirun)
+    results = []
+    for ret in returns:
+        value = ret.return_value
+        if isinstance(value, JobFailure):
+            shown = [item for item in ret.overrides or [] if not item.startswith("hydra")]
+            prefix = f"job {' '.join(shown)}: " if multirun and shown else ""
+            raise ConfigError(prefix + value.message)
+        results.append(value)
+    return results
+
+
+def _launch(session: _HydraSession, task: Callable[..., Any], all_overrides: list[str], multirun: bool) -> list[Any]:
+    """Hydra's own run / multirun (what ``@hydra.main`` does); returns the JobReturns."""
+    try:
+        if multirun:
+            return [ret for batch in session.hydra.multirun(session.config_name, task, all_overrides) for ret in batch]
+        return [session.hydra.run(session.config_name, task, all_overrides)]
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(_one_line(error)) from None
