@@ -18,8 +18,6 @@ import torch
 from infodrop import cli
 from infodrop.experiments import cifar
 from infodrop.experiments.session import compose
-from infodrop.losses import information_loss
-from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout
 from tests._subprocess import subprocess_env
 
@@ -143,42 +141,6 @@ def test_train_without_data_names_the_file_and_the_prepare_command(tmp_path, mon
     assert "elsewhere/cifar10-train.npz" in err
     assert "infodrop cifar prepare with source=PATH/cifar-10-batches-py data_dir=elsewhere" in err
     assert not (tmp_path / "models").exists()
-
-
-def test_loss_is_cross_entropy_plus_beta_kl_over_n_plus_half_l2_of_the_original_variables():
-    torch.manual_seed(0)
-    model = cifar.build_model(compose("cifar", ["filter_percentage=0.05"]))
-    images, targets = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    logits = model(images)
-    loss = information_loss(beta=3.0, train_size=50000, weight_decay=0.001)
-    value, parts = loss(model, logits, targets)
-    kl = sum(layer.kl.sum() / 4 for layer in model.modules() if isinstance(layer, InformationDropout))
-    # The original's trainable variables: all parameters but the batch-norm scales it lacks.
-    scales = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
-    half_squares = sum((p**2).sum() for p in model.parameters() if id(p) not in scales) / 2
-    expected = torch.nn.functional.cross_entropy(logits, targets) + 3.0 * kl / 50000 + 0.001 * half_squares
-    # Same float32 sums in a different order: agreement to a few float32 ulps of the total.
-    assert torch.allclose(value, expected, rtol=1e-5)
-    assert torch.allclose(parts["kl"], kl, rtol=1e-5)
-
-
-def test_total_correlation_of_a_bivariate_gaussian_is_minus_quarter_log_one_minus_rho_squared():
-    rho, count = 0.8, 100_000
-    rng = np.random.default_rng(1)
-    samples = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], size=count)
-    truth = -0.25 * np.log(1 - rho**2)
-    # The estimate moves by d/drho = rho / (2 (1 - rho^2)) = 1.11 per unit of rho, whose
-    # standard error is (1 - rho^2) / sqrt(count) = 0.0011: SE of the estimate 0.0013; 5 SE.
-    assert abs(gaussian_total_correlation(samples) - truth) < 0.0065
-
-
-def test_total_correlation_matches_the_original_normal_tc_formula():
-    rng = np.random.default_rng(2)
-    data = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
-    covariance = np.cov(data, rowvar=False)
-    original = -0.5 * np.linalg.slogdet(np.diag(1.0 / np.diag(covariance)) @ covariance)[1] / covariance.shape[0]
-    # Both in float64 on a well-conditioned 6 x 6 matrix: agreement to rounding.
-    assert gaussian_total_correlation(data) == pytest.approx(original, rel=1e-9)
 
 
 def test_fullcnn_preset_is_the_iclr_2023_setup():

@@ -173,3 +173,19 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(capsys, monkeypatch):
     monkeypatch.setitem(cifar.COMMANDS, "train", interrupted)
     assert cli.main(["cifar", "train"]) == 130
     assert "resume" in capsys.readouterr().err
+
+
+def test_network_entries_are_refused_by_the_network_before_any_data_is_read_and_draw_no_random_numbers(tmp_path):
+    import torch
+
+    from infodrop.experiments.config import ConfigError
+
+    state = torch.random.get_rng_state()
+    compose("cifar", ["softplus", "filter_percentage=0.25"])
+    # The networks' constructors check their own entries on the meta device: no draws.
+    assert torch.equal(torch.random.get_rng_state(), state)
+    # The rule lives in the network: the smallest block (96 filters) needs filter_percentage >= 1/96.
+    with pytest.raises(ConfigError, match="filter_percentage=0.01 leaves a block with 0 filters"):
+        compose("cifar", ["filter_percentage=0.01"])
+    with pytest.raises(ConfigError, match="lognorm_prior"):
+        compose("cluttered", ["lognorm_prior=true"])

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from infodrop.experiments.session import ConfigError, run_command
 from infodrop.plane import InformationPlane
@@ -113,3 +114,14 @@ def test_bad_config_values_are_refused_naming_the_entry(tmp_path, override, mess
 def test_missing_mnist_folder_names_the_alternatives(tmp_path):
     with pytest.raises(ConfigError, match="dataset=fashion"):
         run_command("mnist", "train", ["dataset=mnist", f"data_dir={tmp_path / 'nothing'}"] + _folders(tmp_path))
+
+
+def test_the_tracked_layer_is_the_first_continuous_dropout_else_the_first_binary_one():
+    from infodrop.experiments import mnist, plane_recipe
+    from infodrop.experiments.session import compose
+
+    gaussian = mnist.build_model(compose("mnist", ["lenet"]), (1, 28, 28))
+    binary = mnist.build_model(compose("mnist", ["lenet", "binary"]), (1, 28, 28))
+    assert plane_recipe.tracked_layer(gaussian) == "fc2.2"
+    assert plane_recipe.tracked_layer(binary) == "fc2.2"
+    assert isinstance(dict(binary.named_modules())["fc2.2"], torch.nn.Dropout)

@@ -7,19 +7,7 @@ from typing import Optional
 from torch import nn
 
 from infodrop.checks import check_in_range, check_positive
-from infodrop.nn import GaussianDropout, check_dropout_kind
-
-ACTIVATIONS = ("relu", "softplus")
-
-
-def check_activation(value: str, name: str) -> str:
-    if value not in ACTIVATIONS:
-        raise ValueError(f"{name}={value!r} is not supported; use 'relu' or 'softplus'")
-    return value
-
-
-def activation_module(name: str) -> nn.Module:
-    return nn.ReLU() if name == "relu" else nn.Softplus()
+from infodrop.nn import activation_module, resolve_prior
 
 
 def check_max_alpha(max_alpha: float) -> float:
@@ -35,18 +23,13 @@ def check_rate(rate: float, name: str = "dropout_rate") -> float:
     return check_in_range(rate, name, 0.0, 1.0, low_open=False, high_open=True)
 
 
-def resolve_prior(lognorm_prior: Optional[bool], activation: str, activation_name: str) -> str:
-    """Map the original's ``lognorm_prior`` flag to a prior name; None picks the paper's pairing."""
-    if lognorm_prior is None:
-        return "log-normal" if activation == "softplus" else "log-uniform"
-    if not isinstance(lognorm_prior, bool):
+def prior_from_flag(lognorm_prior: Optional[bool], activation: str, activation_name: str) -> str:
+    """The prior named by the original's ``lognorm_prior`` flag (None: the paper's pairing for the
+    activation), checked against the activation by :func:`infodrop.nn.resolve_prior`."""
+    if lognorm_prior is not None and not isinstance(lognorm_prior, bool):
         raise ValueError(f"lognorm_prior must be True, False (or None for the activation's default), got {lognorm_prior!r}")
-    if lognorm_prior and activation != "softplus":
-        raise ValueError(
-            f"lognorm_prior=True needs positive activations (f(x) > 0) but {activation_name}={activation!r}; "
-            f"set {activation_name}='softplus' (the 'softplus' preset) or lognorm_prior=False"
-        )
-    return "log-normal" if lognorm_prior else "log-uniform"
+    prior = None if lognorm_prior is None else ("log-normal" if lognorm_prior else "log-uniform")
+    return resolve_prior(activation, prior, activation_name=activation_name, prior_name="lognorm_prior=True")
 
 
 def tf_init(module: nn.Module) -> None:
@@ -75,25 +58,11 @@ def conv_bn_act(
     )
 
 
-def dropout_after(kind: str, *, rate: float, variance: float) -> nn.Module:
-    """The dropout that follows a plain layer for the kinds other than information dropout."""
-    check_dropout_kind(kind)
-    if kind == "binary":
-        return nn.Dropout(rate)
-    if kind == "gaussian":
-        return GaussianDropout(variance)
-    return nn.Identity()
-
-
 __all__ = [
-    "ACTIVATIONS",
-    "activation_module",
-    "check_activation",
     "check_max_alpha",
     "check_rate",
     "check_variance",
     "conv_bn_act",
-    "dropout_after",
-    "resolve_prior",
+    "prior_from_flag",
     "tf_init",
 ]

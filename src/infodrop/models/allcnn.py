@@ -23,17 +23,8 @@ import torch
 from torch import nn
 
 from infodrop.checks import check_in_range, check_int, check_positive
-from infodrop.models._common import (
-    check_activation,
-    check_max_alpha,
-    check_rate,
-    check_variance,
-    conv_bn_act,
-    dropout_after,
-    resolve_prior,
-    tf_init,
-)
-from infodrop.nn import InformationDropout, check_dropout_kind
+from infodrop.models._common import check_max_alpha, check_rate, check_variance, conv_bn_act, prior_from_flag, tf_init
+from infodrop.nn import InformationDropout, check_activation, check_dropout_kind, make_dropout
 
 __all__ = ["AllCNN32", "AllCNN96"]
 
@@ -43,6 +34,19 @@ class _AllCNN(nn.Module):
 
     base_widths: Sequence[int] = ()
     image_size: int = 0
+
+    @classmethod
+    def block_widths(cls, filter_percentage: float) -> tuple[int, ...]:
+        """The blocks' filter counts int(width * filter_percentage); ValueError naming
+        ``filter_percentage`` when it is not positive or leaves a block without filters."""
+        check_positive(filter_percentage, "filter_percentage")
+        widths = tuple(int(width * filter_percentage) for width in cls.base_widths)
+        if min(widths) < 1:
+            raise ValueError(
+                f"filter_percentage={filter_percentage!r} leaves a block with {min(widths)} filters "
+                f"(widths {list(widths)}); use filter_percentage >= {1.0 / min(cls.base_widths):.4f}"
+            )
+        return widths
 
     def __init__(
         self,
@@ -62,10 +66,11 @@ class _AllCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.dropout = check_dropout_kind(dropout)
-        self.filter_percentage = check_positive(filter_percentage, "filter_percentage")
+        self.widths = self.block_widths(filter_percentage)
+        self.filter_percentage = float(filter_percentage)
         self.activations = check_activation(activations, "activations")
         self.max_alpha = check_max_alpha(max_alpha)
-        prior = resolve_prior(lognorm_prior, activations, "activations")
+        prior = prior_from_flag(lognorm_prior, activations, "activations")
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
         self.in_channels = check_int(in_channels, "in_channels")
         variance = check_variance(variance)
@@ -76,19 +81,11 @@ class _AllCNN(nn.Module):
         self.single_dropout = single_dropout
         bn_momentum = check_in_range(bn_momentum, "bn_momentum", 0.0, 1.0)
 
-        widths = [int(width * self.filter_percentage) for width in self.base_widths]
-        if min(widths) < 1:
-            raise ValueError(
-                f"filter_percentage={filter_percentage!r} leaves a block with {min(widths)} filters "
-                f"(widths {widths}); use filter_percentage >= {1.0 / min(self.base_widths):.4f}"
-            )
-        self.widths = tuple(widths)
-
         # The original applies binary dropout to the input for every dropout kind (initial_keep_prob).
         self.input_dropout = nn.Dropout(input_dropout) if input_dropout > 0 else nn.Identity()
         blocks = []
         channels = self.in_channels
-        for index, width in enumerate(widths):
+        for index, width in enumerate(self.widths):
             carries_dropout = index == 0 or not single_dropout
             layers: list[nn.Module] = [
                 conv_bn_act(channels, width, activation=activations, bn_momentum=bn_momentum),
@@ -104,11 +101,11 @@ class _AllCNN(nn.Module):
             else:
                 layers.append(conv_bn_act(width, width, stride=2, activation=activations, bn_momentum=bn_momentum))
                 if carries_dropout and self.dropout != "none":
-                    layers.append(dropout_after(self.dropout, rate=dropout_rate, variance=variance))
+                    layers.append(make_dropout(self.dropout, rate=dropout_rate, variance=variance))
             blocks.append(nn.Sequential(*layers))
             channels = width
         self.blocks = nn.Sequential(*blocks)
-        head = widths[-1]
+        head = self.widths[-1]
         self.head = nn.Sequential(
             conv_bn_act(channels, head, activation=activations, bn_momentum=bn_momentum),
             conv_bn_act(head, head, kernel_size=1, activation=activations, bn_momentum=bn_momentum),

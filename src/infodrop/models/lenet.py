@@ -9,16 +9,8 @@ import torch
 from torch import nn
 
 from infodrop.checks import check_int
-from infodrop.models._common import (
-    activation_module,
-    check_activation,
-    check_max_alpha,
-    check_rate,
-    check_variance,
-    dropout_after,
-    resolve_prior,
-)
-from infodrop.nn import InformationDropout, check_dropout_kind
+from infodrop.models._common import check_max_alpha, check_rate, check_variance, prior_from_flag
+from infodrop.nn import InformationDropout, activation_module, check_activation, check_dropout_kind, make_dropout
 
 __all__ = ["LeNet"]
 
@@ -55,7 +47,7 @@ class LeNet(nn.Module):
         variance = check_variance(variance)
         dropout_rate = check_rate(dropout_rate)
         max_alpha = check_max_alpha(max_alpha)
-        prior = resolve_prior(lognorm_prior, activation, "activation")
+        prior = prior_from_flag(lognorm_prior, activation, "activation")
         side = ((self.image_size - 4) // 2 - 4) // 2
         if self.image_size < 5 or side < 1:
             raise ValueError(f"image_size={image_size} is too small for two 5x5 convs and two 2x2 pools; use image_size >= 16")
@@ -73,7 +65,7 @@ class LeNet(nn.Module):
             self.fc2: nn.Module = InformationDropout.linear(120, 84, activation=activation, prior=prior, max_alpha=max_alpha)
         else:
             self.fc2 = nn.Sequential(
-                nn.Linear(120, 84), activation_module(activation), dropout_after(self.dropout, rate=dropout_rate, variance=variance)
+                nn.Linear(120, 84), activation_module(activation), make_dropout(self.dropout, rate=dropout_rate, variance=variance)
             )
         self.output = nn.Linear(84, self.num_classes)
 

@@ -9,16 +9,8 @@ import torch
 from torch import nn
 
 from infodrop.checks import check_int
-from infodrop.models._common import (
-    activation_module,
-    check_activation,
-    check_max_alpha,
-    check_rate,
-    check_variance,
-    dropout_after,
-    resolve_prior,
-)
-from infodrop.nn import InformationDropout, check_dropout_kind
+from infodrop.models._common import check_max_alpha, check_rate, check_variance, prior_from_flag
+from infodrop.nn import InformationDropout, activation_module, check_activation, check_dropout_kind, make_dropout
 
 __all__ = ["MLP"]
 
@@ -65,7 +57,7 @@ class MLP(nn.Module):
         variance = check_variance(variance)
         dropout_rate = check_rate(dropout_rate)
         max_alpha = check_max_alpha(max_alpha)
-        prior = resolve_prior(lognorm_prior, activation, "activation")
+        prior = prior_from_flag(lognorm_prior, activation, "activation")
         count = len(self.hidden)
         if isinstance(dropout_index, bool) or not isinstance(dropout_index, int) or not -count <= dropout_index < count:
             raise ValueError(f"dropout_index must be an integer in [{-count}, {count - 1}] (a hidden layer), got {dropout_index!r}")
@@ -79,7 +71,7 @@ class MLP(nn.Module):
             else:
                 parts = [nn.Linear(width_in, width), activation_module(activation)]
                 if index == self.dropout_index and self.dropout != "none":
-                    parts.append(dropout_after(self.dropout, rate=dropout_rate, variance=variance))
+                    parts.append(make_dropout(self.dropout, rate=dropout_rate, variance=variance))
                 layers.append(nn.Sequential(*parts))
             width_in = width
         self.layers = nn.Sequential(*layers)

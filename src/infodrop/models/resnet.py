@@ -10,15 +10,8 @@ import torch
 from torch import nn
 
 from infodrop.checks import check_int
-from infodrop.models._common import (
-    activation_module,
-    check_max_alpha,
-    check_rate,
-    check_variance,
-    dropout_after,
-    resolve_prior,
-)
-from infodrop.nn import InformationDropout, check_dropout_kind
+from infodrop.models._common import check_max_alpha, check_rate, check_variance, prior_from_flag
+from infodrop.nn import InformationDropout, activation_module, check_dropout_kind, make_dropout
 
 __all__ = ["BasicBlock", "ResNet18"]
 
@@ -101,12 +94,12 @@ class ResNet18(nn.Module):
         if self.dropout == "information":
             if activation == "identity":
                 raise ValueError("dropout='information' needs activation='softplus' or 'relu' on the bottleneck, not 'identity'")
-            prior = resolve_prior(lognorm_prior, activation, "activation")
+            prior = prior_from_flag(lognorm_prior, activation, "activation")
             self.bottleneck: nn.Module = InformationDropout.linear(channels, self.bottleneck_units, activation=activation, prior=prior, max_alpha=max_alpha)
         else:
             act = nn.Identity() if activation == "identity" else activation_module(activation)
             self.bottleneck = nn.Sequential(
-                nn.Linear(channels, self.bottleneck_units), act, dropout_after(self.dropout, rate=dropout_rate, variance=variance)
+                nn.Linear(channels, self.bottleneck_units), act, make_dropout(self.dropout, rate=dropout_rate, variance=variance)
             )
         self.output = nn.Linear(self.bottleneck_units, self.num_classes)
 

@@ -12,16 +12,23 @@ from infodrop.nn.dropout import (
 )
 from infodrop.nn.gaussian import GaussianDropout, gaussian_dropout, variance_from_rate
 from infodrop.nn.information import (
+    ACTIVATIONS,
     InformationDropout,
+    activation_module,
+    check_activation,
     information_dropout,
     log_normal_kl,
     log_uniform_kl,
+    resolve_prior,
 )
 
 __all__ = [
+    "ACTIVATIONS",
     "DROPOUT_KINDS",
     "GaussianDropout",
     "InformationDropout",
+    "activation_module",
+    "check_activation",
     "check_dropout_kind",
     "continuous_dropout_layers",
     "gaussian_dropout",
@@ -30,6 +37,7 @@ __all__ = [
     "log_normal_kl",
     "log_uniform_kl",
     "make_dropout",
+    "resolve_prior",
     "set_mc",
     "variance_from_rate",
 ]

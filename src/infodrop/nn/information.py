@@ -31,11 +31,15 @@ from infodrop.checks import check_in_range, check_int, check_positive
 __all__ = [
     "ALPHA_FLOOR",
     "LOG_FEATURE_FLOOR",
+    "ACTIVATIONS",
     "PRIORS",
     "InformationDropout",
+    "activation_module",
+    "check_activation",
     "information_dropout",
     "log_normal_kl",
     "log_uniform_kl",
+    "resolve_prior",
 ]
 
 #: Added to alpha for numerical stability (the original code's 0.001): alpha lies in (0.001, 0.001 + max_alpha).
@@ -132,23 +136,37 @@ def _check_max_alpha(max_alpha: float) -> float:
     return check_positive(max_alpha, "max_alpha")
 
 
-def _activation(name: str) -> nn.Module:
-    if name == "relu":
-        return nn.ReLU()
-    if name == "softplus":
-        return nn.Softplus()
-    raise ValueError(f"activation={name!r} is not supported; use one of {', '.join(map(repr, ACTIVATIONS))}")
+def check_activation(value: str, name: str = "activation") -> str:
+    """Return ``value`` if it is an activation the layers support (:data:`ACTIVATIONS`), else raise
+    ValueError naming the argument ``name``."""
+    if value not in ACTIVATIONS:
+        raise ValueError(f"{name}={value!r} is not supported; use one of {', '.join(map(repr, ACTIVATIONS))}")
+    return value
 
 
-def _default_prior(activation: str, prior: Optional[str]) -> str:
-    """The paper's pairing: log-uniform prior for ReLU, log-normal for softplus (which is > 0)."""
+def activation_module(name: str) -> nn.Module:
+    """The module of an activation of :data:`ACTIVATIONS`: ``nn.ReLU()`` or ``nn.Softplus()``."""
+    return nn.ReLU() if check_activation(name) == "relu" else nn.Softplus()
+
+
+def resolve_prior(
+    activation: str, prior: Optional[str] = None, *, activation_name: str = "activation", prior_name: str = "prior"
+) -> str:
+    """The prior of information-dropout units with ``activation`` (the one home of this rule).
+
+    ``prior=None`` picks the paper's pairing: log-uniform for ReLU, log-normal for softplus. The
+    log-normal prior needs strictly positive activations, since its KL (Appendix A.1, eq. (7))
+    takes log f(x); with another activation it is refused by a ValueError that names the caller's
+    arguments ``prior_name`` and ``activation_name``.
+    """
     if prior is None:
         return "log-normal" if activation == "softplus" else "log-uniform"
     _check_prior(prior)
     if prior == "log-normal" and activation != "softplus":
         raise ValueError(
-            f"prior='log-normal' needs strictly positive activations f(x) > 0; got activation={activation!r}. "
-            "Use activation='softplus' (or prior='log-uniform' with ReLU)"
+            f"{prior_name} selects the log-normal prior, which needs strictly positive activations f(x) > 0 "
+            f"(its KL takes log f(x)), but {activation_name}={activation!r}; set {activation_name}='softplus' "
+            "or choose the log-uniform prior"
         )
     return prior
 
@@ -254,9 +272,9 @@ class InformationDropout(nn.Module):
         out_channels = check_int(out_channels, "out_channels")
         stride = check_int(stride, "stride")
         bn_momentum = check_in_range(bn_momentum, "bn_momentum", 0.0, 1.0)
-        prior = _default_prior(activation, prior)
+        prior = resolve_prior(activation, prior)
         conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        layer = nn.Sequential(conv, nn.BatchNorm2d(out_channels, eps=1e-3, momentum=bn_momentum), _activation(activation))
+        layer = nn.Sequential(conv, nn.BatchNorm2d(out_channels, eps=1e-3, momentum=bn_momentum), activation_module(activation))
         alpha_layer = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=True)
         for module in (conv, alpha_layer):
             nn.init.xavier_uniform_(module.weight)
@@ -281,7 +299,7 @@ class InformationDropout(nn.Module):
         """
         in_features = check_int(in_features, "in_features")
         out_features = check_int(out_features, "out_features")
-        prior = _default_prior(activation, prior)
-        layer = nn.Sequential(nn.Linear(in_features, out_features), _activation(activation))
+        prior = resolve_prior(activation, prior)
+        layer = nn.Sequential(nn.Linear(in_features, out_features), activation_module(activation))
         alpha_layer = nn.Linear(in_features, out_features)
         return cls(layer, alpha_layer, prior=prior, max_alpha=max_alpha, mc=mc)
