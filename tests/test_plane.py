@@ -256,3 +256,63 @@ def test_numpy_pairs_are_accepted_as_data(tmp_path, data):
                              estimators=("binning",), bins=(4,), output=tmp_path / "p.json")
     assert plane.record(0)["test"]["n"] == 60
     assert np.isfinite(plane.records[0]["test"]["binning"]["4"]["i_zy"])
+
+
+def test_records_are_typed_and_their_json_form_is_what_the_file_holds(tmp_path, data):
+    from infodrop.plane import MixtureEstimate, PlaneDocument, PlaneRecord
+
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, bins=(4,), noise_samples=2, output=tmp_path / "plane.json", device="cpu")
+    record = plane.record_typed(0)
+    assert isinstance(record, PlaneRecord) and isinstance(record.train.auto, MixtureEstimate)
+    assert record.train.binning["4"].i_xz == plane.records[0]["train"]["binning"]["4"]["i_xz"]
+    document = PlaneDocument.load(tmp_path / "plane.json")
+    assert document == plane.to_document()
+    assert document.to_json() == json.loads((tmp_path / "plane.json").read_text())
+
+
+def test_information_dropout_records_round_trip_as_variational_estimates(tmp_path, data):
+    from infodrop.plane import PlaneDocument, VariationalEstimate
+
+    (train, test), model = data, InformationNet("softplus")
+    InformationPlane(model, train, test, estimators=("auto",), output=tmp_path / "plane.json").record(0)
+    document = PlaneDocument.load(tmp_path / "plane.json")
+    auto = document.records[0].train.auto
+    assert isinstance(auto, VariationalEstimate) and auto.is_mi and auto.i_xz_kind
+    assert document.to_json() == json.loads((tmp_path / "plane.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "change, entry",
+    [
+        (lambda doc: doc["records"][0].pop("epoch"), "records[0] lacks 'epoch'"),
+        (lambda doc: doc["records"][0]["train"]["auto"].update(i_xz="high"), "records[0].train.auto.i_xz must be a number"),
+        (lambda doc: doc["records"][0]["train"]["binning"]["4"].pop("i_zy"), "records[0].train.binning.4 lacks 'i_zy'"),
+        (lambda doc: doc["records"][0]["train"].update(auto=[1, 2]), "records[0].train.auto must be an object"),
+        (lambda doc: doc["records"][0]["train"]["auto"].update(i_xz_bounds=[0.1]), "i_xz_bounds must be a pair"),
+    ],
+)
+def test_a_plane_file_of_the_wrong_structure_is_refused_in_one_line_naming_it(tmp_path, data, change, entry):
+    (train, test), model = data, GaussianNet()
+    path = tmp_path / "plane.json"
+    InformationPlane(model, train, test, bins=(4,), noise_samples=2, output=path, device="cpu").record(0)
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError) as error:
+        InformationPlane.load(path)
+    message = str(error.value)
+    assert str(path) in message and entry in message and len(message.splitlines()) == 1
+
+
+def test_keys_a_newer_version_wrote_survive_an_append_by_this_one(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    path = tmp_path / "plane.json"
+    InformationPlane(model, train, test, bins=(4,), noise_samples=2, output=path, device="cpu").record(0)
+    document = json.loads(path.read_text())
+    document["records"][0]["train"]["auto"]["a_newer_bound"] = 1.25
+    document["records"][0]["subsets"] = {"k": [1, 2]}
+    path.write_text(json.dumps(document))
+    InformationPlane(model, train, test, bins=(4,), noise_samples=2, output=path, device="cpu", append=True).record(1)
+    first = InformationPlane.load(path)["records"][0]
+    assert first["train"]["auto"]["a_newer_bound"] == 1.25 and first["subsets"] == {"k": [1, 2]}

@@ -29,7 +29,10 @@ and computes, for each split and each estimator:
 
 Every record is appended to ``output`` (JSON, written atomically) right away, together with the
 configuration, the estimator names, the sample counts, the layer name and the dropout kind, so a
-run that stops keeps everything recorded so far. Only one split's representations are held in
+run that stops keeps everything recorded so far. The records are typed
+(:mod:`infodrop.plane_record`: :class:`PlaneDocument`, :class:`PlaneRecord`, ...);
+:meth:`InformationPlane.to_document` and :meth:`PlaneDocument.load` give them, while
+:meth:`InformationPlane.record`, :meth:`InformationPlane.load` and ``.records`` give their JSON form. Only one split's representations are held in
 memory at a time. All values are in nats.
 
 Sample size. From N inputs, neither the plain mixture estimate nor a plug-in binning estimate of
@@ -44,7 +47,6 @@ from __future__ import annotations
 
 import csv as _csv
 import io as _io
-import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,11 +58,31 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from infodrop.checks import check_int, resolve_device
-from infodrop.io import write_json, write_text
+from infodrop.io import write_text
+from infodrop.mi import binning_mi, gaussian_dropout_mi, information_dropout_izy_lower, information_dropout_mi
+from infodrop.nn import GaussianDropout, InformationDropout, continuous_dropout_layers, set_mc
+from infodrop.plane_record import (
+    PLANE_FORMAT,
+    BinningPoint,
+    MixtureEstimate,
+    PlaneDocument,
+    PlaneRecord,
+    SplitRecord,
+    VariationalEstimate,
+)
 
-__all__ = ["InformationPlane", "PLANE_FORMAT"]
+__all__ = [
+    "PLANE_FORMAT",
+    "BinningPoint",
+    "InformationPlane",
+    "MixtureEstimate",
+    "PlaneDocument",
+    "PlaneRecord",
+    "SplitRecord",
+    "VariationalEstimate",
+    "records_to_csv",
+]
 
-PLANE_FORMAT = "infodrop.plane/1"
 _KNOWN_ESTIMATORS = ("auto", "binning")
 
 
@@ -69,8 +91,6 @@ _KNOWN_ESTIMATORS = ("auto", "binning")
 
 def _dropout_kind(module: nn.Module) -> str:
     """'gaussian', 'information' or 'binary' for a dropout module; ValueError for anything else."""
-    from infodrop.nn import GaussianDropout, InformationDropout
-
     if isinstance(module, GaussianDropout):
         return "gaussian"
     if isinstance(module, InformationDropout):
@@ -85,8 +105,6 @@ def _dropout_kind(module: nn.Module) -> str:
 
 def _resolve_layer(model: nn.Module, layer: Any) -> tuple[str, nn.Module]:
     """(name, module) of the layer to track: the first continuous-dropout layer when ``layer`` is None."""
-    from infodrop.nn import continuous_dropout_layers
-
     if layer is None:
         found = list(continuous_dropout_layers(model))
         if not found:
@@ -284,9 +302,9 @@ class InformationPlane:
 
         self.output = Path(output)
         self.csv = Path(csv) if csv is not None else None
-        self.records: list[dict] = []
+        self._records: list[PlaneRecord] = []
         if append and self.output.exists():
-            self.records = list(self.load(self.output)["records"])
+            self._records = list(PlaneDocument.load(self.output).records)
 
     # ---------------------------------------------------------------------------- description
 
@@ -322,26 +340,34 @@ class InformationPlane:
             "bounds": self.bounds,
         }
 
+    def to_document(self) -> PlaneDocument:
+        """Everything the JSON file holds, typed: metadata and the records so far."""
+        return PlaneDocument(
+            records=list(self._records),
+            layer=self.layer_name,
+            dropout_kind=self.kind,
+            variance=self._variance(),
+            prior=self._prior(),
+            estimators=self.estimator_names(),
+            sample_counts=dict(self.sample_counts),
+            config=self.config(),
+        )
+
     def document(self) -> dict:
-        """Everything the JSON file holds: metadata and the records so far."""
-        return {
-            "format": PLANE_FORMAT,
-            "units": "nats",
-            "layer": self.layer_name,
-            "dropout_kind": self.kind,
-            "variance": self._variance(),
-            "prior": self._prior(),
-            "estimators": self.estimator_names(),
-            "sample_counts": dict(self.sample_counts),
-            "config": self.config(),
-            "records": self.records,
-        }
+        """The JSON form of :meth:`to_document`, as written to ``output``."""
+        return self.to_document().to_json()
+
+    @property
+    def records(self) -> list[dict]:
+        """The JSON form of the records so far, by epoch."""
+        return [record.to_json() for record in self._records]
 
     # ------------------------------------------------------------------------------ recording
 
     def hook(self, epoch: int, model: nn.Module | None = None) -> dict:
-        """Engine epoch hook ``hook(epoch, model) -> dict``: record every epoch."""
-        return self._summary(self.record(epoch))
+        """Engine epoch hook ``hook(epoch, model) -> dict``: record every epoch; returns the flat
+        numbers of the record for the epoch's metrics line (:meth:`PlaneRecord.summary`)."""
+        return self.record_typed(epoch).summary()
 
     def as_hook(self, every: int = 1, *, last: int | None = None) -> Callable[[int, nn.Module], dict | None]:
         """An engine epoch hook that records when ``epoch % every == 0``, at the first epoch it sees,
@@ -359,16 +385,21 @@ class InformationPlane:
 
     def record(self, epoch: int) -> dict:
         """Estimate the plane at this epoch on every split, append it to the records, save, and
-        return the record ``{"epoch", "train": {...}, "test": {...}}`` (values in nats)."""
+        return the record's JSON form ``{"epoch", "train": {...}, "test": {...}}`` (values in nats)."""
+        return self.record_typed(epoch).to_json()
+
+    def record_typed(self, epoch: int) -> PlaneRecord:
+        """:meth:`record`, returning the typed :class:`PlaneRecord`."""
         epoch = check_int(epoch, "epoch", minimum=0)
-        record: dict[str, Any] = {"epoch": epoch}
+        splits: dict[str, SplitRecord] = {}
         for split_index, (split, dataset) in enumerate(self.splits.items()):
             # One split's representations at a time: collected, estimated, released.
             captured = self._collect(dataset, epoch, split_index)
-            record[split] = self._estimate(captured)
+            splits[split] = self._estimate(captured)
             del captured
-        self.records = [old for old in self.records if old["epoch"] != epoch] + [record]
-        self.records.sort(key=lambda item: item["epoch"])
+        record = PlaneRecord(epoch=epoch, **splits)
+        self._records = [old for old in self._records if old.epoch != epoch] + [record]
+        self._records.sort(key=lambda item: item.epoch)
         self.save()
         return record
 
@@ -383,15 +414,13 @@ class InformationPlane:
         return self._collect(self.splits[split], epoch, list(self.splits).index(split))
 
     def save(self) -> Path:
-        write_json(self.output, self.document())
+        self.to_document().save(self.output)
         if self.csv is not None:
             write_text(self.csv, self.to_csv())
         return self.output
 
     @torch.no_grad()
     def _collect(self, dataset: Dataset, epoch: int, split_index: int) -> dict:
-        from infodrop.nn import GaussianDropout, InformationDropout, set_mc
-
         model = self.model
         modes = {module: module.training for module in model.modules()}
         mc_flags = {
@@ -450,25 +479,19 @@ class InformationPlane:
             "mc_accuracy": correct / len(label_tensor),
         }
 
-    def _estimate(self, captured: dict) -> dict:
+    def _estimate(self, captured: dict) -> SplitRecord:
         labels = captured["labels"]
-        n = len(labels)
-        result: dict[str, Any] = {
-            "n": n,
-            "mc_accuracy": captured["mc_accuracy"],
-            "cross_entropy": float(-captured["log_probs"].mean()),
-            "h_y": _entropy_of_labels(labels),
-        }
-        if "auto" in self.estimators:
-            result["auto"] = self._estimate_auto(captured, result)
-        if "binning" in self.estimators:
-            result["binning"] = self._estimate_binning(captured)
-        return result
+        return SplitRecord(
+            n=len(labels),
+            mc_accuracy=captured["mc_accuracy"],
+            cross_entropy=float(-captured["log_probs"].mean()),
+            h_y=_entropy_of_labels(labels),
+            auto=self._estimate_auto(captured) if "auto" in self.estimators else None,
+            binning=self._estimate_binning(captured) if "binning" in self.estimators else None,
+        )
 
-    def _estimate_auto(self, captured: dict, common: dict) -> dict:
+    def _estimate_auto(self, captured: dict) -> MixtureEstimate | VariationalEstimate:
         if self.kind == "gaussian":
-            from infodrop.mi import gaussian_dropout_mi
-
             estimate = gaussian_dropout_mi(
                 captured["features"],
                 self._variance(),
@@ -482,25 +505,23 @@ class InformationPlane:
             def number(value: Any) -> float | None:
                 return None if value is None else float(value)
 
-            def pair(value: Any) -> list[float] | None:
-                return None if value is None else [float(v) for v in value]
+            def pair(value: Any) -> tuple[float, float] | None:
+                return None if value is None else (float(value[0]), float(value[1]))
 
-            return {
-                "i_xz": float(estimate.i_xz),
-                "i_zy": number(estimate.i_zy),
-                "i_xz_bounds": pair(estimate.i_xz_bounds),
-                "i_zy_bounds": pair(estimate.i_zy_bounds),
-                "i_xz_loo": number(getattr(estimate, "i_xz_loo", None)),
-                "i_xz_stderr": number(getattr(estimate, "i_xz_stderr", None)),
-                "i_zy_stderr": number(getattr(estimate, "i_zy_stderr", None)),
-                "h_z": float(estimate.h_z),
-                "h_z_given_x": float(estimate.h_z_given_x),
-                "h_z_gaussian_upper": number(estimate.h_z_gaussian_upper),
-                "is_mi": True,
-            }
+            return MixtureEstimate(
+                i_xz=float(estimate.i_xz),
+                i_zy=number(estimate.i_zy),
+                i_xz_bounds=pair(estimate.i_xz_bounds),
+                i_zy_bounds=pair(estimate.i_zy_bounds),
+                i_xz_loo=number(getattr(estimate, "i_xz_loo", None)),
+                i_xz_stderr=number(getattr(estimate, "i_xz_stderr", None)),
+                i_zy_stderr=number(getattr(estimate, "i_zy_stderr", None)),
+                h_z=float(estimate.h_z),
+                h_z_given_x=float(estimate.h_z_given_x),
+                h_z_gaussian_upper=number(estimate.h_z_gaussian_upper),
+                is_mi=True,
+            )
         # Information dropout: the variational bounds of Achille & Soatto that training optimises.
-        from infodrop.mi import information_dropout_izy_lower, information_dropout_mi
-
         prior = self._prior()
         options = {"prior": prior}
         if prior == "log-normal":
@@ -508,22 +529,20 @@ class InformationPlane:
         upper = information_dropout_mi(captured["features"], captured["alpha"], **options)
         # Per-input cross-entropy of the MC predictions, averaged over the draws.
         lower = information_dropout_izy_lower(captured["labels"], -captured["log_probs"].mean(dim=0))
-        return {
-            "i_xz": upper.value,
-            "i_zy": lower.value,
-            "i_xz_kind": upper.kind,
-            "i_zy_kind": lower.kind,
-            "is_mi": bool(upper.is_mutual_information),
-            "kl_training": float(captured["kl"].mean()),
-            "n_clamped": upper.n_clamped,
-            "note": None if upper.is_mutual_information else (
+        return VariationalEstimate(
+            i_xz=upper.value,
+            i_zy=lower.value,
+            i_xz_kind=upper.kind,
+            i_zy_kind=lower.kind,
+            is_mi=bool(upper.is_mutual_information),
+            kl_training=float(captured["kl"].mean()),
+            n_clamped=upper.n_clamped,
+            note=None if upper.is_mutual_information else (
                 "log-uniform prior (ReLU): the KL is known only up to a constant; not an MI value (Appendix A.1)"
             ),
-        }
+        )
 
-    def _estimate_binning(self, captured: dict) -> dict:
-        from infodrop.mi import binning_mi
-
+    def _estimate_binning(self, captured: dict) -> dict[str, BinningPoint]:
         noisy = captured["noisy"]  # draws x N x d
         draws, n, width = noisy.shape
         z = noisy.reshape(draws * n, width).numpy().astype(np.float64)
@@ -532,61 +551,39 @@ class InformationPlane:
         span = float(z.max() - z.min())
         out = {}
         for b in self.bins:
-            out[str(b)] = {
-                "i_xz": binning_mi(z, index, bins=b, y_discrete=True),
-                "i_zy": binning_mi(z, labels, bins=b, y_discrete=True),
-                "bin_size": span / b,
-            }
+            out[str(b)] = BinningPoint(
+                i_xz=binning_mi(z, index, bins=b, y_discrete=True),
+                i_zy=binning_mi(z, labels, bins=b, y_discrete=True),
+                bin_size=span / b,
+            )
         return out
-
-    @staticmethod
-    def _summary(record: dict) -> dict:
-        """Flat numbers of one record for the engine's metrics line."""
-        summary = {}
-        for split in ("train", "test"):
-            if split not in record:
-                continue
-            auto = record[split].get("auto")
-            if auto is not None:
-                summary[f"plane_{split}_i_xz"] = auto["i_xz"]
-                summary[f"plane_{split}_i_zy"] = auto["i_zy"]
-        return summary
 
     # -------------------------------------------------------------------------------- reading
 
     def to_csv(self) -> str:
-        return records_to_csv(self.document())
+        return records_to_csv(self.to_document())
 
     @staticmethod
     def load(path: str | os.PathLike) -> dict:
-        """Read a plane JSON file; returns the document (``"records"`` plus the metadata)."""
-        path = Path(path)
-        if not path.exists():
-            raise ValueError(f"plane file {path} does not exist; record a plane first (e.g. `infodrop mnist train`)")
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"plane file {path} is not valid JSON: {error}") from error
-        if not isinstance(document, dict) or document.get("format") != PLANE_FORMAT or "records" not in document:
-            raise ValueError(f"{path} is not an information-plane file (format {PLANE_FORMAT!r})")
-        return document
+        """Read a plane JSON file; returns its JSON form (``"records"`` plus the metadata), checked
+        by :meth:`PlaneDocument.load` (which returns the typed document)."""
+        return PlaneDocument.load(path).to_json()
 
 
-def records_to_csv(document: dict) -> str:
+def records_to_csv(document: PlaneDocument | dict) -> str:
     """One CSV row per (epoch, split, estimator, bins): i_xz, i_zy and the brackets when known."""
+    if isinstance(document, dict):
+        document = PlaneDocument.from_json(document)
     buffer = _io.StringIO()
     writer = _csv.writer(buffer)
     writer.writerow(["epoch", "split", "estimator", "bins", "i_xz", "i_zy", "i_xz_lower", "i_xz_upper", "i_zy_lower", "i_zy_upper"])
-    for record in document["records"]:
-        for split in ("train", "test"):
-            if split not in record:
-                continue
-            values = record[split]
-            auto = values.get("auto")
+    for record in document.records:
+        for split, values in record.splits().items():
+            auto = values.auto
             if auto is not None:
-                xz = auto.get("i_xz_bounds") or [None, None]
-                zy = auto.get("i_zy_bounds") or [None, None]
-                writer.writerow([record["epoch"], split, "auto", "", auto["i_xz"], auto["i_zy"], *xz, *zy])
-            for b, point in (values.get("binning") or {}).items():
-                writer.writerow([record["epoch"], split, "binning", b, point["i_xz"], point["i_zy"], "", "", "", ""])
+                xz = getattr(auto, "i_xz_bounds", None) or (None, None)
+                zy = getattr(auto, "i_zy_bounds", None) or (None, None)
+                writer.writerow([record.epoch, split, "auto", "", auto.i_xz, auto.i_zy, *xz, *zy])
+            for b, point in (values.binning or {}).items():
+                writer.writerow([record.epoch, split, "binning", b, point.i_xz, point.i_zy, "", "", "", ""])
     return buffer.getvalue()

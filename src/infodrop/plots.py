@@ -7,68 +7,70 @@ drawn with matplotlib's object-oriented API on the Agg backend, so no display is
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from infodrop.io import atomic_path
+from infodrop.plane_record import PlaneDocument, PlaneRecord
+
+# matplotlib is imported inside the drawing functions: it is heavy to import and only they need it.
 
 # ============================================================================ information planes
 # (Adilova, Geiger & Fischer, ICLR 2023, Figs. 1, 5, 6, 11-15; the records come from
 # infodrop.plane.InformationPlane.)
 
 
-def _plane_document(records_or_path: Any) -> dict:
-    """The plane document from a path to its JSON or from the loaded document itself."""
-    from infodrop.plane import InformationPlane
-
+def _plane_document(records_or_path: Any) -> PlaneDocument:
+    """The typed plane document from a path to its JSON, a document (typed or its JSON form), or a
+    list of records."""
     if isinstance(records_or_path, (str, os.PathLike)):
-        return InformationPlane.load(records_or_path)
-    if isinstance(records_or_path, dict) and "records" in records_or_path:
+        return PlaneDocument.load(records_or_path)
+    if isinstance(records_or_path, PlaneDocument):
         return records_or_path
+    if isinstance(records_or_path, dict) and "records" in records_or_path:
+        return PlaneDocument.from_json(records_or_path)
     if isinstance(records_or_path, list):
-        return {"records": records_or_path, "estimators": {}}
+        records = [record if isinstance(record, PlaneRecord) else PlaneRecord.from_json(record, f"records[{index}]")
+                   for index, record in enumerate(records_or_path)]
+        return PlaneDocument(records=records)
     raise ValueError(
-        "records_or_path must be the path of a plane JSON file, the document InformationPlane.load returns, "
-        f"or its list of records; got {type(records_or_path).__name__}"
+        "records_or_path must be the path of a plane JSON file, a PlaneDocument (or the JSON form "
+        f"InformationPlane.load returns), or a list of records; got {type(records_or_path).__name__}"
     )
 
 
-def _plane_records(document: dict, min_epoch: int | None) -> list:
+def _plane_records(document: PlaneDocument, min_epoch: int | None) -> list[PlaneRecord]:
     """The records sorted by epoch, from ``min_epoch`` on."""
     if min_epoch is not None and (isinstance(min_epoch, bool) or not isinstance(min_epoch, (int, np.integer))):
         raise ValueError(f"min_epoch must be an integer or None, got {min_epoch!r}")
-    records = sorted(document["records"], key=lambda record: record["epoch"])
-    return [record for record in records if min_epoch is None or record["epoch"] >= min_epoch]
+    return document.sorted_records(min_epoch)
 
 
-def _plane_log_n(records: list, split: str) -> float | None:
-    sizes = {record[split]["n"] for record in records if split in record and "n" in record[split]}
+def _plane_log_n(records: list[PlaneRecord], split: str) -> float | None:
+    sizes = {record.splits()[split].n for record in records if split in record.splits()}
     return float(np.log(max(sizes))) if sizes else None
 
 
-def _plane_splits(records: list) -> list[str]:
-    return [split for split in ("train", "test") if any(split in record for record in records)]
+def _plane_splits(records: list[PlaneRecord]) -> list[str]:
+    return [split for split in ("train", "test") if any(split in record.splits() for record in records)]
 
 
-def _plane_points(records: list, split: str, estimator: str, bins: str | None = None) -> tuple:
+def _plane_points(records: list[PlaneRecord], split: str, estimator: str, bins: str | None = None) -> tuple:
     """(epochs, I(X;Z), I(Z;Y), I(X;Z) brackets or None) of one split and estimator, in nats."""
     epochs, xz, zy, lower, upper = [], [], [], [], []
     for record in records:
-        values = record.get(split, {}).get(estimator)
-        if values is None:
+        values = record.splits().get(split)
+        point = values.point(estimator, bins) if values is not None else None
+        if point is None or point.i_xz is None or point.i_zy is None:
             continue
-        if bins is not None:
-            values = values.get(bins)
-            if values is None:
-                continue
-        if values.get("i_xz") is None or values.get("i_zy") is None:
-            continue
-        epochs.append(record["epoch"])
-        xz.append(values["i_xz"])
-        zy.append(values["i_zy"])
-        bracket = values.get("i_xz_bounds")
+        epochs.append(record.epoch)
+        xz.append(point.i_xz)
+        zy.append(point.i_zy)
+        bracket = getattr(point, "i_xz_bounds", None)
         lower.append(bracket[0] if bracket else np.nan)
         upper.append(bracket[1] if bracket else np.nan)
     bracket = None if np.all(np.isnan(lower)) else (np.asarray(lower), np.asarray(upper))
@@ -98,8 +100,6 @@ def _plane_axes(ax: Any, epochs: np.ndarray, xz: np.ndarray, zy: np.ndarray, nor
 
 def _plane_save(figure: Any, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
     """Save ``figure`` as out_dir/stem.<format> for each format, atomically."""
-    from infodrop.io import atomic_path
-
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"
@@ -116,22 +116,26 @@ def _plane_check_formats(formats: Any) -> tuple[str, ...]:
     return formats
 
 
-def _plane_norm(records: list) -> Any:
+def _plane_norm(records: list[PlaneRecord]) -> Any:
     from matplotlib.colors import Normalize
 
-    epochs = [record["epoch"] for record in records] or [0]
+    epochs = [record.epoch for record in records] or [0]
     low, high = min(epochs), max(epochs)
     return Normalize(vmin=low, vmax=high if high > low else low + 1)
 
 
-def _plane_default_bins(document: dict) -> str | None:
-    counts = sorted({int(b) for record in document["records"] for split in ("train", "test")
-                     for b in (record.get(split, {}).get("binning") or {})})
+def _plane_bin_counts(records: list[PlaneRecord]) -> list[int]:
+    """Every bin count recorded in any split, ascending."""
+    return sorted({int(b) for record in records for values in record.splits().values() for b in (values.binning or {})})
+
+
+def _plane_default_bins(document: PlaneDocument) -> str | None:
+    counts = _plane_bin_counts(document.records)
     return str(counts[len(counts) // 2]) if counts else None
 
 
-def _plane_label(document: dict, estimator: str, bins: str | None) -> str:
-    name = (document.get("estimators") or {}).get(estimator, estimator)
+def _plane_label(document: PlaneDocument, estimator: str, bins: str | None) -> str:
+    name = document.estimators.get(estimator, estimator)
     if estimator == "binning" and bins is not None:
         name = f"binning, {bins} bins"
     return name
@@ -155,8 +159,8 @@ def plot_information_plane(
     ``<prefix>_side_by_side`` puts them next to each other (rows: splits), as in Fig. 1/5.
 
     Args:
-        records_or_path: a plane JSON path, the document ``InformationPlane.load`` returns, or its
-            list of records.
+        records_or_path: a plane JSON path, a :class:`~infodrop.plane_record.PlaneDocument` (or the
+            JSON form ``InformationPlane.load`` returns), or a list of records.
         out_dir: folder for the figures (created).
         bins: the bin count of the binning plane (default: the middle of the recorded counts).
         prefix: file-name prefix. formats: file formats ('png', 'pdf', 'svg').
@@ -183,7 +187,7 @@ def plot_information_plane(
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _plane_splits(records)
     estimators = [name for name in ("auto", "binning")
-                  if any(record.get(split, {}).get(name) is not None for record in records for split in splits)]
+                  if any(getattr(values, name) is not None for record in records for values in record.splits().values())]
     norm = _plane_norm(records)
     written: list[Path] = []
 
@@ -237,8 +241,7 @@ def plot_binning_planes(
 
     document = _plane_document(records_or_path)
     records = _plane_records(document, min_epoch)
-    counts = sorted({int(b) for record in records for split in ("train", "test")
-                     for b in (record.get(split, {}).get("binning") or {})})
+    counts = _plane_bin_counts(records)
     if not counts:
         raise ValueError("the plane has no binning records; record with estimators including 'binning'")
     formats = _plane_check_formats(formats)
@@ -270,7 +273,7 @@ def plot_plane_figures(
     the binning planes per bin count when binning was recorded. Returns the paths written."""
     document = _plane_document(records_or_path)
     figures = plot_information_plane(document, out_dir, formats=tuple(formats), title=title)
-    if "binning" in document.get("estimators", {}):
+    if "binning" in document.estimators:
         figures += plot_binning_planes(document, out_dir, formats=tuple(formats), title=title)
     return figures
 
@@ -361,8 +364,6 @@ def plot_kl_maps(
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from infodrop.io import atomic_path
-
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must have shape N x C x H x W with C = 1 or 3, got {images.shape}")
@@ -412,8 +413,6 @@ def _toy_figure(n_rows: int, n_cols: int, *, width: float = 4.2, height: float =
 
 
 def _toy_save(figure: Any, path: str | os.PathLike) -> Path:
-    from infodrop.io import atomic_path
-
     target = Path(path)
     with atomic_path(target) as temporary:
         figure.savefig(temporary, dpi=150, bbox_inches="tight", format="png")
@@ -422,8 +421,6 @@ def _toy_save(figure: Any, path: str | os.PathLike) -> Path:
 
 def _toy_group(rows, keys, value):
     """Mean and sample standard deviation of ``value`` over rows that share ``keys`` (NaN dropped)."""
-    import math
-
     groups: dict = {}
     for row in rows:
         number = float(row[value])

@@ -15,7 +15,7 @@ import torch
 from infodrop.engine import load_checkpoint
 from infodrop.experiments.session import run_command
 from infodrop.io import save_npz
-from infodrop.plane import InformationPlane
+from infodrop.plane import InformationPlane, PlaneDocument
 from infodrop.plots import plot_plane_figures
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
@@ -84,6 +84,8 @@ def test_an_old_cifar_checkpoint_resumes_when_the_run_is_made_longer(tmp_path, c
 
 
 def test_an_old_plane_file_is_read_and_plotted(tmp_path):
+    # The typed records write back exactly the JSON they were read from.
+    assert PlaneDocument.load(OLD / "mnist_plane.json").to_json() == json.loads((OLD / "mnist_plane.json").read_text())
     document = InformationPlane.load(OLD / "mnist_plane.json")
     assert [record["epoch"] for record in document["records"]] == [0, 1, 2]
     assert document["layer"] == "1.fc2.2" and document["sample_counts"] == {"train": 50, "test": 50}

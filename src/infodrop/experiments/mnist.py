@@ -54,7 +54,7 @@ from infodrop.experiments.session import compose
 from infodrop.io import write_text
 from infodrop.mi import binning_mi, gaussian_dropout_mi
 from infodrop.models import LeNet, MLP
-from infodrop.plane import InformationPlane
+from infodrop.plane import InformationPlane, PlaneDocument
 from infodrop.plots import plot_bin_sweep
 
 __all__ = ["COMMANDS", "Config", "EXPERIMENT", "NAMED_CONFIGS", "binary", "build_model", "demo", "load_data", "plot", "train", "validate"]
@@ -298,10 +298,6 @@ COMMANDS: dict[str, Callable[[Any], object]] = {"train": train, "plot": plot, "b
 # ------------------------------------------------------------------------------------------- demo
 
 
-def _trajectory(document: dict, split: str, key: str) -> list[float]:
-    return [record[split]["auto"][key] for record in document["records"] if record.get(split, {}).get("auto")]
-
-
 def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: str = "plots") -> dict:
     """``infodrop demo``: the FC Gaussian-dropout network on a Fashion-MNIST subset (or the 8x8
     digits when Fashion-MNIST is not installed), the plane recorded every epoch; prints a summary."""
@@ -321,7 +317,7 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
     started = time.perf_counter()
     result = plane_recipe.train(cfg, EXPERIMENT, paths)
     elapsed = time.perf_counter() - started
-    document = InformationPlane.load(result["plane"])
+    document = PlaneDocument.load(result["plane"])
     history = result["history"]
     accuracy = _final_accuracy(history)
     lines = [
@@ -329,14 +325,14 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
         f"infodrop demo: FC 784-512-128-32-10 softplus network, Gaussian dropout (variance {cfg.variance}) "
         f"on {result['dataset']}, {cfg.epochs} epochs in {elapsed:.0f} s",
         f"test accuracy: {accuracy}",
-        f"information plane at layer {document['layer']!r} ({document['sample_counts']['train']} train / "
-        f"{document['sample_counts']['test']} test inputs, nats; the plain mixture estimate of I(X;Z) "
-        f"cannot exceed log N = {math.log(document['sample_counts']['train']):.2f}):",
+        f"information plane at layer {document.layer!r} ({document.sample_counts['train']} train / "
+        f"{document.sample_counts['test']} test inputs, nats; the plain mixture estimate of I(X;Z) "
+        f"cannot exceed log N = {document.log_n('train'):.2f}):",
         f"  {'':14s} {'start':>8s} {'peak':>8s} {'end':>8s}",
     ]
     for split in ("train", "test"):
         for key, name in (("i_xz", "I(X;Z)"), ("i_zy", "I(Z;Y)")):
-            values = _trajectory(document, split, key)
+            values = document.trajectory(split, key)
             if values:
                 lines.append(f"  {split + ' ' + name:14s} {values[0]:8.3f} {max(values):8.3f} {values[-1]:8.3f}")
     lines += [f"plane JSON: {result['plane']}", "figures:"] + [f"  {path}" for path in result["figures"] if path.endswith(".png")]

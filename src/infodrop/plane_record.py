@@ -1,0 +1,353 @@
+"""Typed records of the information plane: what :class:`infodrop.plane.InformationPlane` writes to
+``plane.json``, and reads, plots and experiments read back. Values are in nats.
+
+A plane file (format ``"infodrop.plane/1"``) is a :class:`PlaneDocument`: the tracked layer, its
+dropout kind and the estimator settings, and one :class:`PlaneRecord` per recorded epoch. A record
+holds a :class:`SplitRecord` per split (``train``, and ``test`` when tracked) with
+
+- ``auto``: the estimator that suits the dropout kind, :class:`MixtureEstimate` for Gaussian
+  dropout (the mixture estimator of Adilova et al., ICLR 2023, Sec. 4) or
+  :class:`VariationalEstimate` for information dropout (Achille & Soatto's bounds);
+- ``binning``: a :class:`BinningPoint` per bin count.
+
+``to_json()`` gives the plain dict written to disk, with the same keys in the same order as files
+written before these types existed; ``from_json()`` reads it back and checks its structure, so a
+file of the wrong structure raises a one-line ValueError naming the file and the entry. To add a
+field, give it a default of None: older files then read with None there. Keys a file has that this
+version does not know are kept and written back, so a newer file survives an append by an older
+version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from infodrop.io import write_json
+
+__all__ = [
+    "PLANE_FORMAT",
+    "BinningPoint",
+    "MixtureEstimate",
+    "PlaneDocument",
+    "PlaneRecord",
+    "SplitRecord",
+    "VariationalEstimate",
+]
+
+PLANE_FORMAT = "infodrop.plane/1"
+SPLITS = ("train", "test")
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """``value`` of a JSON file as the field type ``hint`` says (float, int, bool, str, a pair of
+    floats, a dict, or any of these or None); ValueError naming ``where`` otherwise."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        options = [option for option in typing.get_args(hint) if option is not type(None)]
+        if value is None:
+            return None
+        return _convert(value, options[0], where)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where} must be an integer, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where} must be a string, got {value!r}")
+        return value
+    if typing.get_origin(hint) is tuple:  # a pair (lower, upper)
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ValueError(f"{where} must be a pair [lower, upper], got {value!r}")
+        return tuple(_convert(item, float, f"{where}[{index}]") for index, item in enumerate(value))
+    if typing.get_origin(hint) is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} must be an object, got {value!r}")
+        return value
+    return value
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _extra() -> Any:
+    """The field that keeps the keys of a file this version does not know (written back as they were)."""
+    return field(default_factory=dict, repr=False, compare=False, kw_only=True)
+
+
+@dataclass
+class _Flat:
+    """A record of scalar fields, read and written field by field in declaration order."""
+
+    extra: dict = _extra()
+
+    @classmethod
+    def _fields(cls) -> list[dataclasses.Field]:
+        return [spec for spec in dataclasses.fields(cls) if spec.name != "extra"]
+
+    def to_json(self) -> dict:
+        out = {spec.name: _plain(getattr(self, spec.name)) for spec in self._fields()}
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "record") -> Any:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be an object, got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for spec in cls._fields():
+            if spec.name in data:
+                values[spec.name] = _convert(data[spec.name], hints[spec.name], f"{where}.{spec.name}")
+            elif spec.default is dataclasses.MISSING:
+                raise ValueError(f"{where} lacks {spec.name!r}")
+        known = {spec.name for spec in cls._fields()}
+        return cls(**values, extra={key: value for key, value in data.items() if key not in known})
+
+
+@dataclass
+class MixtureEstimate(_Flat):
+    """The ``auto`` estimate of a Gaussian-dropout layer: the mixture estimator of I(X;Z) and I(Z;Y)
+    (``infodrop.mi.gaussian_dropout_mi``), with its pairwise brackets and Monte Carlo errors."""
+
+    i_xz: float
+    i_zy: float | None = None
+    i_xz_bounds: tuple[float, float] | None = None
+    i_zy_bounds: tuple[float, float] | None = None
+    i_xz_loo: float | None = None
+    i_xz_stderr: float | None = None
+    i_zy_stderr: float | None = None
+    h_z: float | None = None
+    h_z_given_x: float | None = None
+    h_z_gaussian_upper: float | None = None
+    is_mi: bool = True
+
+
+@dataclass
+class VariationalEstimate(_Flat):
+    """The ``auto`` estimate of an information-dropout layer: the variational upper bound
+    I(X;Z) <= E KL(p(z|x) || prior) and the lower bound I(Z;Y) >= H(Y) - cross-entropy. With the
+    log-uniform prior the KL is known only up to a constant: ``is_mi`` is False and ``note`` says so."""
+
+    i_xz: float
+    i_zy: float
+    i_xz_kind: str
+    i_zy_kind: str
+    is_mi: bool
+    kl_training: float | None = None
+    n_clamped: int | None = None
+    note: str | None = None
+
+
+@dataclass
+class BinningPoint(_Flat):
+    """The plug-in binning estimate at one bin count: I(X;Z_b) and I(Z_b;Y), and the bin width."""
+
+    i_xz: float
+    i_zy: float
+    bin_size: float | None = None
+
+
+Estimate = Union[MixtureEstimate, VariationalEstimate]
+
+
+@dataclass
+class SplitRecord:
+    """One split at one epoch: ``n`` inputs, the MC-dropout accuracy and cross-entropy of the
+    network, H(Y), and the estimates (``auto`` and/or ``binning``, by bin count as a string)."""
+
+    n: int
+    mc_accuracy: float | None = None
+    cross_entropy: float | None = None
+    h_y: float | None = None
+    auto: Estimate | None = None
+    binning: dict[str, BinningPoint] | None = None
+    extra: dict = _extra()
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"n": self.n, "mc_accuracy": self.mc_accuracy, "cross_entropy": self.cross_entropy, "h_y": self.h_y}
+        if self.auto is not None:
+            out["auto"] = self.auto.to_json()
+        if self.binning is not None:
+            out["binning"] = {bins: point.to_json() for bins, point in self.binning.items()}
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "split") -> "SplitRecord":
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be an object, got {type(data).__name__}")
+        if "n" not in data:
+            raise ValueError(f"{where} lacks 'n'")
+        auto = None
+        if data.get("auto") is not None:
+            kind = VariationalEstimate if "i_xz_kind" in data["auto"] else MixtureEstimate
+            auto = kind.from_json(data["auto"], f"{where}.auto")
+        binning = None
+        if data.get("binning") is not None:
+            if not isinstance(data["binning"], dict):
+                raise ValueError(f"{where}.binning must be an object of bin count -> point")
+            binning = {str(bins): BinningPoint.from_json(point, f"{where}.binning.{bins}") for bins, point in data["binning"].items()}
+        known = ("n", "mc_accuracy", "cross_entropy", "h_y", "auto", "binning")
+        return cls(
+            n=_convert(data["n"], int, f"{where}.n"),
+            mc_accuracy=_convert(data.get("mc_accuracy"), float | None, f"{where}.mc_accuracy"),
+            cross_entropy=_convert(data.get("cross_entropy"), float | None, f"{where}.cross_entropy"),
+            h_y=_convert(data.get("h_y"), float | None, f"{where}.h_y"),
+            auto=auto,
+            binning=binning,
+            extra={key: value for key, value in data.items() if key not in known},
+        )
+
+    def point(self, estimator: str, bins: str | None = None) -> Estimate | BinningPoint | None:
+        """The ``auto`` estimate, or the binning point at ``bins`` (None when not recorded)."""
+        if estimator == "auto":
+            return self.auto
+        return (self.binning or {}).get(bins) if bins is not None else None
+
+
+@dataclass
+class PlaneRecord:
+    """The plane at one epoch (0 = the initialisation): one :class:`SplitRecord` per split."""
+
+    epoch: int
+    train: SplitRecord | None = None
+    test: SplitRecord | None = None
+    extra: dict = _extra()
+
+    def splits(self) -> dict[str, SplitRecord]:
+        """The recorded splits by name, train first."""
+        return {name: getattr(self, name) for name in SPLITS if getattr(self, name) is not None}
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"epoch": self.epoch}
+        out.update({name: split.to_json() for name, split in self.splits().items()})
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "record") -> "PlaneRecord":
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be an object, got {type(data).__name__}")
+        if "epoch" not in data:
+            raise ValueError(f"{where} lacks 'epoch'")
+        splits = {name: SplitRecord.from_json(data[name], f"{where}.{name}") for name in SPLITS if data.get(name) is not None}
+        if not splits:
+            raise ValueError(f"{where} has neither a 'train' nor a 'test' split")
+        return cls(
+            epoch=_convert(data["epoch"], int, f"{where}.epoch"),
+            **splits,
+            extra={key: value for key, value in data.items() if key not in ("epoch", *SPLITS)},
+        )
+
+    def summary(self) -> dict[str, float | None]:
+        """Flat numbers for the engine's metrics line: ``plane_<split>_i_xz`` / ``_i_zy`` of ``auto``."""
+        summary: dict[str, float | None] = {}
+        for name, split in self.splits().items():
+            if split.auto is not None:
+                summary[f"plane_{name}_i_xz"] = split.auto.i_xz
+                summary[f"plane_{name}_i_zy"] = split.auto.i_zy
+        return summary
+
+
+@dataclass
+class PlaneDocument:
+    """Everything a plane file holds: the tracked layer and settings, and the records by epoch."""
+
+    records: list[PlaneRecord] = field(default_factory=list)
+    layer: str | None = None
+    dropout_kind: str | None = None  # 'gaussian', 'information' or 'binary'
+    variance: float | None = None  # Gaussian dropout
+    prior: str | None = None  # information dropout: 'log-uniform' or 'log-normal'
+    estimators: dict[str, str] = field(default_factory=dict)  # estimator key -> what it is for this layer
+    sample_counts: dict[str, int] = field(default_factory=dict)  # split -> inputs used
+    config: dict = field(default_factory=dict)  # the tracker's settings
+    extra: dict = _extra()
+
+    def to_json(self) -> dict:
+        out = {
+            "format": PLANE_FORMAT,
+            "units": "nats",
+            "layer": self.layer,
+            "dropout_kind": self.dropout_kind,
+            "variance": self.variance,
+            "prior": self.prior,
+            "estimators": dict(self.estimators),
+            "sample_counts": dict(self.sample_counts),
+            "config": dict(self.config),
+            "records": [record.to_json() for record in self.records],
+        }
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "plane document") -> "PlaneDocument":
+        """Read a document; ValueError starting with ``source`` (the file) for a wrong structure."""
+        if not isinstance(data, dict) or data.get("format") != PLANE_FORMAT or not isinstance(data.get("records"), list):
+            raise ValueError(f"{source} is not an information-plane file (format {PLANE_FORMAT!r} with a list of records)")
+        try:
+            records = [PlaneRecord.from_json(record, f"records[{index}]") for index, record in enumerate(data["records"])]
+            metadata = {
+                "layer": _convert(data.get("layer"), str | None, "layer"),
+                "dropout_kind": _convert(data.get("dropout_kind"), str | None, "dropout_kind"),
+                "variance": _convert(data.get("variance"), float | None, "variance"),
+                "prior": _convert(data.get("prior"), str | None, "prior"),
+                "estimators": _convert(data.get("estimators") or {}, dict, "estimators"),
+                "sample_counts": _convert(data.get("sample_counts") or {}, dict, "sample_counts"),
+                "config": _convert(data.get("config") or {}, dict, "config"),
+            }
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}; it is not a plane file this version can read") from None
+        known = ("format", "units", "records", *metadata)
+        return cls(records=records, **metadata, extra={key: value for key, value in data.items() if key not in known})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "PlaneDocument":
+        """Read a plane JSON file; a missing file, invalid JSON or a wrong structure raises a
+        one-line ValueError naming the file."""
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"plane file {path} does not exist; record a plane first (e.g. `infodrop mnist train`)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"plane file {path} is not valid JSON: {error}") from error
+        return cls.from_json(data, source=str(path))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the document as JSON, atomically."""
+        return write_json(path, self.to_json())
+
+    def sorted_records(self, min_epoch: int | None = None) -> list[PlaneRecord]:
+        """The records by epoch, from ``min_epoch`` on."""
+        records = sorted(self.records, key=lambda record: record.epoch)
+        return [record for record in records if min_epoch is None or record.epoch >= min_epoch]
+
+    def trajectory(self, split: str, key: str) -> list[float]:
+        """``key`` ('i_xz' or 'i_zy') of the ``auto`` estimate of ``split`` at each recorded epoch."""
+        values = []
+        for record in self.sorted_records():
+            point = record.splits().get(split)
+            if point is not None and point.auto is not None and getattr(point.auto, key) is not None:
+                values.append(getattr(point.auto, key))
+        return values
+
+    def log_n(self, split: str = "train") -> float | None:
+        """log N of the inputs of ``split``: the most a plain mixture or plug-in estimate of I(X;Z) can give."""
+        count = self.sample_counts.get(split)
+        return math.log(count) if count else None
