@@ -28,6 +28,7 @@ recomputed on the training set with the noise off before testing.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import platform
@@ -370,8 +371,6 @@ def keep_freed_memory() -> bool:
     if os.environ.get("INFODROP_MALLOC", "") == "default" or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
