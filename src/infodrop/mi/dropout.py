@@ -160,6 +160,7 @@ def gaussian_dropout_mi(
     bounds: bool = True,
     dtype: Any = None,
     distributed: bool = False,
+    backend: str = "auto",
 ) -> GaussianDropoutMI:
     """Estimate I(X;Z) (and I(Z;Y)) for Z = f(X) * D, D ~ N(1, variance I), in nats.
 
@@ -200,6 +201,9 @@ def gaussian_dropout_mi(
             same numbers as one process computing everything (to rounding; the noise of input i
             depends only on seed and i). The Ledoit-Wolf Gaussian bound (O(N S d^2)) is computed
             on every rank. ValueError when no process group is initialised.
+        backend: 'auto' (default: the fused Triton kernel for float32 on CUDA when triton is
+            installed, else torch), 'torch' or 'triton' (see infodrop.mi.triton_mixture); the
+            h(Z) and class sums only, the bounds always use torch.
 
     Returns:
         :class:`GaussianDropoutMI`.
@@ -213,7 +217,7 @@ def gaussian_dropout_mi(
     n, d = comp.n, comp.d
     chunk_rows = _chunk_rows(chunk_size, n, noise_samples, dev)
 
-    passes = _sharded_pass(comp, noise_samples, seed, chunk_rows, label_tensor, block_dtype, shard)
+    passes = _sharded_pass(comp, noise_samples, seed, chunk_rows, label_tensor, block_dtype, shard, backend)
     h_z_given_x = float(comp.entropy.mean())
     h_z = controlled_mean(passes.neg_log_p, passes.neg_log_self, comp.entropy, noise_samples)
     loo = controlled_mean(passes.neg_log_loo, passes.neg_log_self, comp.entropy, noise_samples)
@@ -277,13 +281,14 @@ def gaussian_dropout_mi(
     )
 
 
-def _sharded_pass(comp, noise_samples, seed, chunk_rows, labels, dtype, shard: Shard | None) -> MixturePass:
+def _sharded_pass(comp, noise_samples, seed, chunk_rows, labels, dtype, shard: Shard | None, backend: str = "auto") -> MixturePass:
     """The mixture pass over all N * S samples of Z; with a shard, this rank scores its inputs'
     samples and the per-sample columns are assembled on every rank (infodrop.mi.shard)."""
     start, stop = input_range(comp.n, shard)
     if shard is None:
         return mixture_pass(
-            comp, noise_samples, seed, chunk_rows=chunk_rows, labels=labels, leave_one_out=True, dtype=dtype
+            comp, noise_samples, seed, chunk_rows=chunk_rows, labels=labels, leave_one_out=True, dtype=dtype,
+            backend=backend,
         )
     names = ["neg_log_p", "neg_log_self", "neg_log_loo"]
     if labels is not None:
@@ -298,6 +303,7 @@ def _sharded_pass(comp, noise_samples, seed, chunk_rows, labels, dtype, shard: S
             leave_one_out=True,
             dtype=dtype,
             inputs=(start, stop),
+            backend=backend,
         )
         columns = {name: getattr(local, name) for name in names}
     else:  # more ranks than inputs: this rank contributes nothing
@@ -323,6 +329,7 @@ def mixture_entropy(
     chunk_size: int | None = None,
     device: Any = None,
     dtype: Any = None,
+    backend: str = "auto",
 ) -> tuple[float, float]:
     """Only the Monte Carlo h(Z) of the Gaussian-dropout mixture: (estimate, MC stderr), nats.
 
@@ -335,7 +342,7 @@ def mixture_entropy(
     comp = prepare_components(f, variance)
     chunk_rows = _chunk_rows(chunk_size, comp.n, noise_samples, dev)
     passes = mixture_pass(
-        comp, noise_samples, seed, chunk_rows=chunk_rows, leave_one_out=False, dtype=_resolve_dtype(dtype)
+        comp, noise_samples, seed, chunk_rows=chunk_rows, leave_one_out=False, dtype=_resolve_dtype(dtype), backend=backend
     )
     result = controlled_mean(passes.neg_log_p, passes.neg_log_self, comp.entropy, noise_samples)
     return result.value, result.stderr_mc

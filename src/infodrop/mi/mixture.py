@@ -68,6 +68,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from infodrop.mi.triton_mixture import fused_logsumexp, use_triton_kernel
+
 # Elements of one rows x columns tile of log-densities: 2^19 float64 = 4 MiB stays in a CPU's
 # last-level cache (fresh 64 MiB blocks were several times slower per pair, page faults and
 # cache misses included) and is still a large enough GEMM for a GPU.
@@ -286,6 +288,7 @@ def mixture_pass(
     leave_one_out: bool = True,
     dtype: torch.dtype = torch.float64,
     inputs: tuple[int, int] | None = None,
+    backend: str = "auto",
 ) -> MixturePass:
     """Evaluate the mixture log-density at every sample of Z (see the module docstring).
 
@@ -295,6 +298,9 @@ def mixture_pass(
     p_N(z | y) = (1/n_y) sum_{j: y_j = y} N(z; f_j, ...). Returns a :class:`MixturePass`
     (all float64, length M = N * noise_samples). ``inputs=(start, stop)`` scores only the
     samples drawn for those inputs (still against all N components; for benchmarks).
+    ``backend``: 'torch' (the column tiles below), 'triton' (the fused kernel of
+    :mod:`infodrop.mi.triton_mixture`) or 'auto' (the kernel for float32 on CUDA when triton is
+    installed); both compute the same sums.
     """
     n, d, s = comp.n, comp.d, noise_samples
     first, last = inputs if inputs is not None else (0, n)
@@ -321,7 +327,10 @@ def mixture_pass(
     log_n = math.log(n)
     nonzero_mask = comp.features != 0
     cols = column_tile(per_chunk * s, n, device=device)
-    buffer = torch.empty(per_chunk * s, cols, dtype=dtype, device=device)
+    # ---- backend dispatch: the fused Triton kernel replaces the column-tile loop ----
+    fused = use_triton_kernel(backend, device, dtype)
+    buffer = None if fused else torch.empty(per_chunk * s, cols, dtype=dtype, device=device)
+    # ---------------------------------------------------------------------------------
     for start in range(first, last, per_chunk):
         stop = min(last, start + per_chunk)
         eps = noise.eps(start, stop)
@@ -334,28 +343,45 @@ def mixture_pass(
         zc = z.to(dtype)
         left = torch.cat([zc.square(), zc], dim=1)
         own_pattern = comp.pattern[own][:, None] if multi_pattern else None
-        acc = OnlineLogSumExp(rows, n_classes, device)
-        for c0 in range(0, n, cols):
-            c1 = min(n, c0 + cols)
-            tile = torch.addmm(bias[c0:c1], left, weights_t[:, c0:c1], out=buffer[:rows, : c1 - c0])
-            if multi_pattern:
-                tile.masked_fill_(own_pattern != comp.pattern[None, c0:c1], float("-inf"))
-            # The component that drew a row is added exactly (log_self), so it is taken out of
-            # the tile: rows of inputs i0..i1-1 meet their own column here (host arithmetic, so
-            # a GPU never waits for a mask to be counted).
-            i0, i1 = max(start, c0), min(stop, c1)
-            if i0 < i1:
-                rows_here = torch.arange((i0 - start) * s, (i1 - start) * s, device=device)
-                tile[rows_here, own[rows_here] - c0] = float("-inf")
-            acc.update(tile, onehot[c0:c1] if onehot is not None else None)
-        log_rest = acc.log_total() + shift  # log sum_{j != i} N_j(z), -inf when empty
+        # ---- backend dispatch: log sum over j != i of N_j(z) (and over the own class) ----
+        if fused:
+            log_rest, log_rest_class = fused_logsumexp(
+                left,
+                weights_t,
+                bias,
+                exclude=own,
+                row_groups=comp.pattern[own] if multi_pattern else None,
+                col_groups=comp.pattern if multi_pattern else None,
+                row_labels=labels[own] if onehot is not None else None,
+                col_labels=labels if onehot is not None else None,
+            )
+            log_rest = log_rest + shift
+            if log_rest_class is not None:
+                log_rest_class = log_rest_class + shift
+        else:
+            acc = OnlineLogSumExp(rows, n_classes, device)
+            for c0 in range(0, n, cols):
+                c1 = min(n, c0 + cols)
+                tile = torch.addmm(bias[c0:c1], left, weights_t[:, c0:c1], out=buffer[:rows, : c1 - c0])
+                if multi_pattern:
+                    tile.masked_fill_(own_pattern != comp.pattern[None, c0:c1], float("-inf"))
+                # The component that drew a row is added exactly (log_self), so it is taken out of
+                # the tile: rows of inputs i0..i1-1 meet their own column here (host arithmetic, so
+                # a GPU never waits for a mask to be counted).
+                i0, i1 = max(start, c0), min(stop, c1)
+                if i0 < i1:
+                    rows_here = torch.arange((i0 - start) * s, (i1 - start) * s, device=device)
+                    tile[rows_here, own[rows_here] - c0] = float("-inf")
+                acc.update(tile, onehot[c0:c1] if onehot is not None else None)
+            log_rest = acc.log_total() + shift  # log sum_{j != i} N_j(z), -inf when empty
+            log_rest_class = acc.log_class(labels[own]) + shift if onehot is not None else None
+        # ---------------------------------------------------------------------------------
         out_p.append(log_n - torch.logaddexp(log_rest, log_self))
         out_self.append(-log_self)
         if leave_one_out:
             out_loo.append(math.log(max(n - 1, 1)) - log_rest)
         if onehot is not None:
             own_class = labels[own]
-            log_rest_class = acc.log_class(own_class) + shift
             out_class.append(class_counts[own_class].log() - torch.logaddexp(log_rest_class, log_self))
             out_class_loo.append((class_counts[own_class] - 1).clamp(min=1).log() - log_rest_class)
     return MixturePass(
