@@ -4,9 +4,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
 from infodrop.mi import ksg_mi
+from infodrop.mi.ksg import _brute_radius_and_counts, _count_within, _kth_distance, _strictly_below
 
 N = 2000
 
@@ -86,6 +88,8 @@ def test_duplicated_samples_raise_a_clear_error_and_seeded_jitter_resolves_them(
         ({"metric": "manhattan"}, "metric"),
         ({"jitter": -1.0}, "jitter"),
         ({"workers": 0}, "workers"),
+        ({"method": "ball-tree"}, "method must be one of"),
+        ({"method": "tree", "metric": "euclidean"}, "method='tree' needs metric='chebyshev'"),
     ],
 )
 def test_ksg_rejects_bad_options(kwargs, match):
@@ -101,3 +105,78 @@ def test_ksg_rejects_mismatched_rows_and_non_finite_values():
     y[3] = np.inf
     with pytest.raises(ValueError, match="y contains 1 NaN/inf"):
         ksg_mi(x, y)
+
+
+def _correlated(n, d, seed, lattice=False):
+    rng = np.random.default_rng(seed)
+    if lattice:
+        # Integer coordinates: max-norm distances are small integers, so many neighbours sit
+        # exactly at the k-th distance and the "strictly closer" counts are exercised.
+        x = rng.integers(0, 4, size=(n, d)).astype(float)
+        y = x + rng.integers(-1, 2, size=(n, d))
+        return x, y
+    x = rng.standard_normal((n, d))
+    return x, 0.7 * x + 0.7 * rng.standard_normal((n, d))
+
+
+def _tree_radius_and_counts(x, y, k):
+    radius = _kth_distance(np.hstack([x, y]), k, "chebyshev", method="tree")
+    below = _strictly_below(radius)
+    return radius, _count_within(x, below, "chebyshev", method="tree"), _count_within(y, below, "chebyshev", method="tree")
+
+
+@pytest.mark.parametrize("d, k", [(1, 3), (3, 1), (25, 3)])
+def test_brute_force_finds_the_same_neighbours_as_the_kd_tree_in_low_and_high_dimension(d, k):
+    """Joint dimension 2, 6 and 50: the same k-th distances (bit for bit) and the same counts,
+    hence the same estimate."""
+    x, y = _correlated(600, d, seed=d)
+    tree = _tree_radius_and_counts(x, y, k)
+    brute = _brute_radius_and_counts(x, y, k, "chebyshev", torch.device("cpu"))
+    for a, b in zip(tree, brute):
+        np.testing.assert_array_equal(a, b)
+    assert ksg_mi(x, y, k=k, method="brute", device="cpu") == pytest.approx(ksg_mi(x, y, k=k, method="tree"), abs=1e-6)
+
+
+def test_ties_at_the_kth_distance_are_counted_as_the_kd_tree_counts_them():
+    # 300 points on the 4^3 integer lattice (y = x + a lattice step): max-norm distances are
+    # small integers, so many neighbours lie exactly at the k-th distance; some points repeat,
+    # and k = 8 keeps every k-th distance above 0.
+    x, y = _correlated(300, 3, seed=11, lattice=True)
+    k = 8
+    tree = _tree_radius_and_counts(x, y, k)
+    assert len(np.unique(tree[0])) <= 4  # a handful of distinct distances: ties everywhere
+    brute = _brute_radius_and_counts(x, y, k, "chebyshev", torch.device("cpu"))
+    for a, b in zip(tree, brute):
+        np.testing.assert_array_equal(a, b)
+    options = dict(k=k, standardize=False)
+    assert ksg_mi(x, y, method="brute", device="cpu", **options) == ksg_mi(x, y, method="tree", **options)
+
+
+def test_brute_force_and_kd_tree_agree_for_class_labels_in_high_dimension():
+    x, _ = _correlated(500, 30, seed=12)
+    labels = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)
+    labels[:3] = [7, 8, 8]  # a class seen once and one seen twice
+    assert ksg_mi(x, labels, method="brute", device="cpu") == pytest.approx(ksg_mi(x, labels, method="tree"), abs=1e-6)
+
+
+def test_both_methods_refuse_k_duplicates():
+    x, y = _correlated(100, 20, seed=13)
+    x, y = np.vstack([x, np.repeat(x[:1], 4, 0)]), np.vstack([y, np.repeat(y[:1], 4, 0)])
+    for method in ("tree", "brute"):
+        with pytest.raises(ValueError, match="duplicates"):
+            ksg_mi(x, y, method=method, device="cpu")
+
+
+def test_auto_uses_brute_force_in_high_dimension_with_the_same_value():
+    x, y = _correlated(400, 25, seed=14)
+    assert ksg_mi(x, y, device="cpu") == ksg_mi(x, y, method="brute", device="cpu")
+    assert ksg_mi(x, y, device="cpu") == pytest.approx(ksg_mi(x, y, method="tree"), abs=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available: the CPU brute force is tested above")
+def test_cuda_brute_force_finds_the_same_neighbours_as_the_kd_tree():
+    x, y = _correlated(3000, 25, seed=15)
+    tree = _tree_radius_and_counts(x, y, 3)
+    brute = _brute_radius_and_counts(x, y, 3, "chebyshev", torch.device("cuda"))
+    for a, b in zip(tree, brute):
+        np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ scikit-learn's ``mutual_info_classif`` also implements.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -15,12 +16,16 @@ import torch
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
-from infodrop.checks import check_int, check_positive
+from infodrop.checks import check_int, check_positive, resolve_device
 from infodrop.mi.binning import _as_pair
 
 __all__ = ["ksg_mi"]
 
 _METRICS = ("chebyshev", "euclidean")
+_METHODS = ("auto", "tree", "brute")
+# Elements of one block of brute-force distances: 2^21 float64 (16 MiB; several such blocks are
+# alive at once) on a CPU, 2^25 (256 MiB) on a GPU, where a launch costs the same whatever its size.
+BLOCK_ELEMENTS = {"cpu": 1 << 21, "cuda": 1 << 25}
 
 
 def _scale(values: np.ndarray) -> np.ndarray:
@@ -34,36 +39,90 @@ def _standardize(values: np.ndarray) -> np.ndarray:
     return values / _scale(values)
 
 
-def _count_within(points: np.ndarray, radius: np.ndarray, metric: str, workers: int = 1, chunk: int = 1024) -> np.ndarray:
+def _tree_loses(n_samples: int, dims: int) -> bool:
+    """Whether blocked brute force beats scipy's KD-tree for N points in ``dims`` dimensions
+    (max-norm, k = 3, one thread). Measured on the 2-core development CPU (benchmarks/README.md,
+    bench_ksg.py --crossover): the two cost the same at about 8 joint dimensions for N = 1,000,
+    9 for N = 5,000 and 11 for N = 20,000; the crossing moves up by about 0.7 dimensions per
+    doubling of N (the tree's cost grows like N^(2 - 1/dims), the brute force's like N^2)."""
+    return dims >= 8 + 0.7 * math.log2(max(n_samples, 1000) / 1000)
+
+
+def _block_rows(n_points: int, device: torch.device) -> int:
+    """Rows of a block of distances: BLOCK_ELEMENTS[device type] elements in all (a few per
+    row on a CPU where N is large), at least 1."""
+    return max(1, min(n_points, BLOCK_ELEMENTS[device.type] // max(1, n_points)))
+
+
+def _distances(rows: torch.Tensor, points: torch.Tensor, metric: str) -> torch.Tensor:
+    """rows x N distances: max-norm (exactly max_k |a_k - b_k| in float64, as the KD-tree) or
+    Euclidean."""
+    return torch.cdist(rows, points, p=math.inf if metric == "chebyshev" else 2.0)
+
+
+def _brute_radius_and_counts(
+    x: np.ndarray, y: np.ndarray, k: int, metric: str, device: torch.device
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """KSG's eps_i, n_x(i), n_y(i) in one pass of blocked brute force (torch, any device).
+
+    For a block of rows the x and y distances to all N points are computed once; their maximum
+    gives the joint distances, whose (k+1)-th smallest (the point itself is at 0) is eps_i, and
+    the same two blocks give the counts of other points strictly closer than eps_i. Memory is
+    O(block rows x N); nothing of size N x N is held."""
+    x_t = torch.from_numpy(x).to(device)
+    y_t = torch.from_numpy(y).to(device)
+    n = len(x)
+    radius = torch.empty(n, dtype=torch.float64, device=device)
+    n_x = torch.empty(n, dtype=torch.int64, device=device)
+    n_y = torch.empty(n, dtype=torch.int64, device=device)
+    step = _block_rows(n, device)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        d_x = _distances(x_t[start:stop], x_t, metric)
+        d_y = _distances(y_t[start:stop], y_t, metric)
+        eps = torch.topk(torch.maximum(d_x, d_y), k + 1, dim=1, largest=False).values[:, -1]
+        below = torch.nextafter(eps, torch.zeros_like(eps))[:, None]
+        radius[start:stop] = eps
+        n_x[start:stop] = (d_x <= below).sum(1) - 1
+        n_y[start:stop] = (d_y <= below).sum(1) - 1
+    return radius.cpu().numpy(), n_x.cpu().numpy(), n_y.cpu().numpy()
+
+
+def _count_within(
+    points: np.ndarray, radius: np.ndarray, metric: str, workers: int = 1, method: str = "tree", device: torch.device | None = None
+) -> np.ndarray:
     """For each point i, the number of OTHER points j with distance(point_j, point_i) <= radius_i."""
-    if metric == "chebyshev":
+    if metric == "chebyshev" and method == "tree":
         tree = cKDTree(points)
         counts = tree.query_ball_point(points, radius, p=np.inf, return_length=True, workers=workers)
         return np.asarray(counts, dtype=np.int64) - 1
-    data = torch.from_numpy(points)
-    limit = torch.from_numpy(radius)
-    counts = np.empty(len(points), dtype=np.int64)
-    for start in range(0, len(points), chunk):
-        block = torch.cdist(data[start : start + chunk], data)
-        counts[start : start + chunk] = (block <= limit[start : start + chunk, None]).sum(1).numpy() - 1
-    return counts
+    device = device or torch.device("cpu")
+    data = torch.from_numpy(points).to(device)
+    limit = torch.from_numpy(radius).to(device)
+    counts = torch.empty(len(points), dtype=torch.int64, device=device)
+    step = _block_rows(len(points), device)
+    for start in range(0, len(points), step):
+        block = _distances(data[start : start + step], data, metric)
+        counts[start : start + step] = (block <= limit[start : start + step, None]).sum(1) - 1
+    return counts.cpu().numpy()
 
 
-def _kth_joint_distance(x: np.ndarray, y: np.ndarray, k: int, metric: str, workers: int = 1, chunk: int = 512) -> np.ndarray:
-    """Distance from each point to its k-th neighbour in the joint space, max(||dx||, ||dy||)."""
-    if metric == "chebyshev":
-        # The max of two max-norms is the max-norm of the concatenation.
-        tree = cKDTree(np.hstack([x, y]))
-        distances, _ = tree.query(np.hstack([x, y]), k=k + 1, p=np.inf, workers=workers)
+def _kth_distance(
+    points: np.ndarray, k: int, metric: str, workers: int = 1, method: str = "tree", device: torch.device | None = None
+) -> np.ndarray:
+    """Distance from each point to its k-th nearest other point (ties counted with multiplicity,
+    as the KD-tree's k + 1 nearest including the point itself)."""
+    if metric == "chebyshev" and method == "tree":
+        distances, _ = cKDTree(points).query(points, k=k + 1, p=np.inf, workers=workers)
         return distances[:, -1]
-    # max(||dx||_2, ||dy||_2) is no Minkowski norm, so no KD-tree: brute force in row blocks.
-    x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
-    result = np.empty(len(x), dtype=np.float64)
-    for start in range(0, len(x), chunk):
-        block = torch.maximum(torch.cdist(x_t[start : start + chunk], x_t), torch.cdist(y_t[start : start + chunk], y_t))
-        # k + 1 smallest: the point itself (distance 0) comes first.
-        result[start : start + chunk] = torch.topk(block, k + 1, dim=1, largest=False).values[:, -1].numpy()
-    return result
+    device = device or torch.device("cpu")
+    data = torch.from_numpy(points).to(device)
+    result = torch.empty(len(points), dtype=torch.float64, device=device)
+    step = _block_rows(len(points), device)
+    for start in range(0, len(points), step):
+        block = _distances(data[start : start + step], data, metric)
+        result[start : start + step] = torch.topk(block, k + 1, dim=1, largest=False).values[:, -1]
+    return result.cpu().numpy()
 
 
 def _strictly_below(radius: np.ndarray) -> np.ndarray:
@@ -71,9 +130,12 @@ def _strictly_below(radius: np.ndarray) -> np.ndarray:
     return np.nextafter(radius, 0.0)
 
 
-def _ksg_continuous(x: np.ndarray, y: np.ndarray, k: int, metric: str, workers: int) -> float:
+def _ksg_continuous(x: np.ndarray, y: np.ndarray, k: int, metric: str, workers: int, method: str, device: torch.device) -> float:
     n_samples = len(x)
-    radius = _kth_joint_distance(x, y, k, metric, workers)
+    if method == "brute":
+        radius, n_x, n_y = _brute_radius_and_counts(x, y, k, metric, device)
+    else:
+        radius = _kth_distance(np.hstack([x, y]), k, metric, workers, method="tree")
     if np.any(radius == 0.0):
         repeated = int(np.sum(radius == 0.0))
         raise ValueError(
@@ -82,13 +144,14 @@ def _ksg_continuous(x: np.ndarray, y: np.ndarray, k: int, metric: str, workers: 
             "density, no ties) is undefined; remove duplicate rows, or pass jitter=1e-10 to add "
             "seeded Gaussian noise of that relative size"
         )
-    below = _strictly_below(radius)
-    n_x = _count_within(x, below, metric, workers)
-    n_y = _count_within(y, below, metric, workers)
+    if method != "brute":
+        below = _strictly_below(radius)
+        n_x = _count_within(x, below, metric, workers, method="tree")
+        n_y = _count_within(y, below, metric, workers, method="tree")
     return float(digamma(k) + digamma(n_samples) - np.mean(digamma(n_x + 1) + digamma(n_y + 1)))
 
 
-def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str, workers: int) -> float:
+def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str, workers: int, method: str, device: torch.device) -> float:
     """Ross (2014): psi(N) - <psi(N_c)> + <psi(k_c)> - <psi(m)> over samples of classes with >= 2 members."""
     classes, inverse, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
     radius = np.zeros(len(x))
@@ -99,7 +162,7 @@ def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str, workers:
         if len(members) < 2:
             continue  # a class seen once has no neighbour within its class; Ross drops such samples
         k_class = min(k, len(members) - 1)
-        radius[members] = _kth_joint_distance(x[members], np.zeros((len(members), 1)), k_class, metric, workers)
+        radius[members] = _kth_distance(x[members], k_class, metric, workers, method, device)
         k_used[members] = k_class
         keep[members] = True
     if not keep.any():
@@ -111,7 +174,7 @@ def _ksg_labels(x: np.ndarray, labels: np.ndarray, k: int, metric: str, workers:
         )
     # Ross's m_i counts the samples of any class within the k-th same-class distance, boundary
     # included; samples of classes seen once are left out of the data set altogether.
-    m = _count_within(x[keep], radius[keep], metric, workers)
+    m = _count_within(x[keep], radius[keep], metric, workers, method, device)
     n_kept = int(keep.sum())
     return float(
         digamma(n_kept)
@@ -132,6 +195,8 @@ def ksg_mi(
     jitter: float = 0.0,
     seed: int = 0,
     workers: int = 1,
+    method: str = "auto",
+    device: Any = None,
 ) -> float:
     """KSG estimate (Kraskov et al. 2004, estimator 1) of I(X; Y) in nats.
 
@@ -162,6 +227,15 @@ def ksg_mi(
         seed: seed of that noise.
         workers: threads for the KD-tree queries ('chebyshev'); -1 means all CPUs. The
             counts, hence the estimate, do not depend on it.
+        method: how the neighbours are found. 'tree': scipy KD-trees ('chebyshev' only);
+            'brute': blocked brute force in torch on ``device`` (the k-th joint distance and
+            both marginal counts from one pass over blocks of rows x N distances, never N x N);
+            'auto' (default): brute force where KD-trees lose, from about 8 joint dimensions at
+            N = 1,000 to 11 at N = 20,000 on one CPU thread (see ``_tree_loses``), and always
+            for 'euclidean'. The max-norm distances are the same float64 numbers either way,
+            so the two methods give identical counts and estimates, ties included.
+        device: where the brute force runs; None means CUDA if available, else CPU (torch's
+            CPU threads).
 
     Returns:
         The estimate in nats. It can be slightly negative for independent variables (it is not
@@ -173,9 +247,9 @@ def ksg_mi(
     compared with the scale of the dependence (KSG Sec. IV; Gao et al. 2015); the standard error
     falls like 1/sqrt(N).
 
-    Cost: 'chebyshev': O(N log N) average for building and querying the KD-trees (worse in high
-    dimension, where KD-trees degrade towards O(N^2)), O(N (d_x + d_y)) memory; 'euclidean':
-    O(N^2 (d_x + d_y)) time and O(1024 N) memory per block.
+    Cost: KD-trees: O(N log N) average for building and querying (worse in high dimension,
+    where they degrade towards O(N^2)), O(N (d_x + d_y)) memory; brute force:
+    O(N^2 (d_x + d_y)) time and O(block rows x N) memory (BLOCK_ELEMENTS per block).
     """
     x_matrix, y_values, y_is_labels = _as_pair(x, y, y_discrete=y_discrete)
     n_samples = len(x_matrix)
@@ -189,6 +263,12 @@ def ksg_mi(
         raise ValueError(f"standardize must be True or False, got {standardize!r}")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or (workers < 1 and workers != -1):
         raise ValueError(f"workers must be a positive integer or -1 (all CPUs), got {workers!r}")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if method == "tree" and metric == "euclidean":
+        raise ValueError("method='tree' needs metric='chebyshev' (the max of two Euclidean norms is no "
+                         "norm a KD-tree can search); use method='brute' or 'auto'")
+    device = resolve_device(device)
 
     if standardize:
         x_matrix = _standardize(x_matrix)
@@ -200,6 +280,9 @@ def ksg_mi(
         if not y_is_labels:
             y_values = y_values + jitter * _scale(y_values) * generator.standard_normal(y_values.shape)
 
+    if method == "auto":
+        dims = x_matrix.shape[1] + (0 if y_is_labels else y_values.shape[1])
+        method = "brute" if metric == "euclidean" or _tree_loses(n_samples, dims) else "tree"
     if y_is_labels:
-        return _ksg_labels(x_matrix, y_values, k, metric, workers)
-    return _ksg_continuous(x_matrix, y_values, k, metric, workers)
+        return _ksg_labels(x_matrix, y_values, k, metric, workers, method, device)
+    return _ksg_continuous(x_matrix, y_values, k, metric, workers, method, device)
