@@ -3,10 +3,15 @@ against the same network with binary dropout, in the same process, on random CIF
 
 The information-dropout network computes an extra 3x3 convolution (the alpha branch) at each
 stride-2 layer, the log-normal noise and the KL term; the ratio says what that costs.
+``--information-modes`` times the information-dropout network once per way of computing the
+noise, scale and KL (``separate``: the separate torch operations; ``fused``: the default fused
+autograd step; ``compiled``: torch.compile of the step, compiled during the warm-up), all in
+the same alternation with the binary network.
 
     python benchmarks/bench_train_step.py                      # batch 100, fp 1.0 and 0.25
     python benchmarks/bench_train_step.py --threads 1 --clock cpu   # steadier on a shared CPU
     python benchmarks/bench_train_step.py --steps 20 --device cuda
+    python benchmarks/bench_train_step.py --information-modes separate fused compiled   # before/after the fusion
     INFODROP_MALLOC=default python benchmarks/bench_train_step.py   # glibc's default allocator settings
 """
 
@@ -22,7 +27,16 @@ import torch.nn.functional as F
 from infodrop.checks import resolve_device
 from infodrop.engine import keep_freed_memory
 from infodrop.models import AllCNN32
-from infodrop.nn import kl_divergence
+from infodrop.nn import InformationDropout, kl_divergence
+
+INFORMATION_MODES = {"separate": (False, False), "fused": (True, False), "compiled": (False, True)}
+
+
+def set_information_mode(model, mode):
+    fused, compiled = INFORMATION_MODES[mode]
+    for module in model.modules():
+        if isinstance(module, InformationDropout):
+            module.fused, module.compile = fused, compiled
 
 
 def training_step(model, optimizer, images, labels, kl_weight):
@@ -59,6 +73,8 @@ def main(argv=None):
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu = process CPU time, steadier on a shared machine (CPU device only)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--information-modes", nargs="+", choices=tuple(INFORMATION_MODES), default=["fused"],
+                        help="ways of computing information dropout's noise, scale and KL to time")
     args = parser.parse_args(argv)
     if args.batch_size < 2 or args.steps < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("need --batch-size >= 2 (batch norm), --steps >= 1, --rounds >= 1, --warmup >= 0")
@@ -79,24 +95,29 @@ def main(argv=None):
     images = torch.randn(args.batch_size, 3, 32, 32, generator=generator).to(device)
     labels = torch.randint(0, 10, (args.batch_size,), generator=generator).to(device)
 
+    variants = [(f"information/{mode}" if len(args.information_modes) > 1 else "information", "information", mode)
+                for mode in args.information_modes] + [("binary", "binary", None)]
     for filter_percentage in args.filter_percentages:
         runs = {}
-        for dropout in ("information", "binary"):
+        for name, dropout, mode in variants:
             torch.manual_seed(args.seed)
             model = AllCNN32(dropout=dropout, filter_percentage=filter_percentage).to(device).train()
+            if mode is not None:
+                set_information_mode(model, mode)
             optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
             for _ in range(args.warmup):
                 training_step(model, optimizer, images, labels, kl_weight)
-            runs[dropout] = (model, optimizer, [])
+            runs[name] = (model, optimizer, [])
         for _ in range(args.rounds):
-            for dropout, (model, optimizer, times) in runs.items():
+            for name, (model, optimizer, times) in runs.items():
                 times.extend(time_steps(model, optimizer, images, labels, kl_weight, args.steps, device, clock))
-        medians = {dropout: 1000 * statistics.median(times) for dropout, (_, _, times) in runs.items()}
-        for dropout, (_, _, times) in runs.items():
+        medians = {name: 1000 * statistics.median(times) for name, (_, _, times) in runs.items()}
+        for name, (_, _, times) in runs.items():
             spread = 1000 * (max(times) - min(times))
-            print(f"filter_percentage={filter_percentage:g} dropout={dropout:<11} "
-                  f"{medians[dropout]:9.1f} ms/step (median of {len(times)}, range {spread:.1f} ms)")
-        print(f"filter_percentage={filter_percentage:g} information/binary = {medians['information'] / medians['binary']:.2f}")
+            print(f"filter_percentage={filter_percentage:g} dropout={name:<20} "
+                  f"{medians[name]:9.1f} ms/step (median of {len(times)}, range {spread:.1f} ms)")
+        for name, _, mode in variants[:-1]:
+            print(f"filter_percentage={filter_percentage:g} {name}/binary = {medians[name] / medians['binary']:.3f}")
 
 
 if __name__ == "__main__":

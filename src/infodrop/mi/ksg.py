@@ -42,9 +42,11 @@ def _standardize(values: np.ndarray) -> np.ndarray:
 def _tree_loses(n_samples: int, dims: int) -> bool:
     """Whether blocked brute force beats scipy's KD-tree for N points in ``dims`` dimensions
     (max-norm, k = 3, one thread). Measured on the 2-core development CPU (benchmarks/README.md,
-    bench_ksg.py --crossover): the two cost the same at about 8 joint dimensions for N = 1,000,
-    9 for N = 5,000 and 11 for N = 20,000; the crossing moves up by about 0.7 dimensions per
-    doubling of N (the tree's cost grows like N^(2 - 1/dims), the brute force's like N^2)."""
+    ``bench_ksg.py --crossover``): the two cost the same at about 7.5 joint dimensions for
+    N = 1,000, 8.5 for N = 5,000 and 10 for N = 20,000, the crossing moving up by about 0.7
+    dimensions per doubling of N (brute force costs N^2 d whatever the data; the tree's cost
+    approaches that only in high dimension). The rule below sits just above those crossings,
+    where the two differ by little."""
     return dims >= 8 + 0.7 * math.log2(max(n_samples, 1000) / 1000)
 
 

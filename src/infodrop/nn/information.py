@@ -27,6 +27,8 @@ import torch
 from torch import nn
 
 from infodrop.checks import check_in_range, check_int, check_positive
+# ALPHA_FLOOR and LOG_FEATURE_FLOOR are defined beside the fused step, which needs them too.
+from infodrop.nn.information_fused import ALPHA_FLOOR, LOG_FEATURE_FLOOR, information_dropout_step
 
 __all__ = [
     "ALPHA_FLOOR",
@@ -42,10 +44,6 @@ __all__ = [
     "resolve_prior",
 ]
 
-#: Added to alpha for numerical stability (the original code's 0.001): alpha lies in (0.001, 0.001 + max_alpha).
-ALPHA_FLOOR = 0.001
-#: The original TensorFlow code evaluates log f(x) as log(max(f(x), 1e-4)) in the log-normal KL.
-LOG_FEATURE_FLOOR = 1e-4
 PRIORS = ("log-uniform", "log-normal")
 ACTIVATIONS = ("relu", "softplus")
 
@@ -195,6 +193,12 @@ class InformationDropout(nn.Module):
         so ``features`` shares its storage: do not modify the output in place if you read ``features``.
 
     Shapes: input as ``layer`` expects; output the shape of f(x) (N x C x H x W or N x d).
+
+    With noise, ``fused=True`` (default) computes noise, scale and KL in one autograd step
+    (:mod:`infodrop.nn.information_fused`: identical outputs and KL, same noise, less memory and
+    fewer passes); ``fused=False`` runs the separate torch operations; ``compile=True`` hands
+    them to torch.compile (first call per input shape compiles). All three are plain attributes
+    that can be switched on a built model.
     """
 
     def __init__(
@@ -205,6 +209,8 @@ class InformationDropout(nn.Module):
         prior: str = "log-uniform",
         max_alpha: float = 0.7,
         mc: bool = False,
+        fused: bool = True,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(layer, nn.Module) or not isinstance(alpha_layer, nn.Module):
@@ -214,6 +220,8 @@ class InformationDropout(nn.Module):
         self.prior = _check_prior(prior)
         self.max_alpha = _check_max_alpha(max_alpha)
         self.mc = bool(mc)
+        self.fused = bool(fused)
+        self.compile = bool(compile)
         if self.prior == "log-normal":
             self.mu1 = nn.Parameter(torch.zeros(()))
             self.sigma1 = nn.Parameter(torch.ones(()))
@@ -232,6 +240,14 @@ class InformationDropout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.layer(x)
+        if self.noisy and (self.fused or self.compile):
+            step = information_dropout_step(
+                features, self.alpha_layer(x), max_alpha=self.max_alpha, mu1=self.mu1, sigma1=self.sigma1,
+                compiled=self.compile,
+            )
+            self.kl, self.kl_map, self.alpha = step.kl, step.kl_map, step.alpha
+            self.features = features.detach()
+            return step.output
         alpha = ALPHA_FLOOR + self.max_alpha * torch.sigmoid(self.alpha_layer(x))
         if self.prior == "log-uniform":
             unit_kl = log_uniform_kl(alpha, self.max_alpha)
@@ -245,7 +261,9 @@ class InformationDropout(nn.Module):
         return information_dropout(features, alpha, sigma0=1.0 if self.noisy else 0.0)
 
     def extra_repr(self) -> str:
-        return f"prior={self.prior!r}, max_alpha={self.max_alpha}, mc={self.mc}"
+        extra = ", fused=False" if not self.fused else ""
+        extra += ", compile=True" if self.compile else ""
+        return f"prior={self.prior!r}, max_alpha={self.max_alpha}, mc={self.mc}{extra}"
 
     @classmethod
     def conv(
