@@ -24,7 +24,8 @@ import time
 
 import torch
 
-from infodrop.nn.information_fused import information_dropout_step, composite_step
+from infodrop.engine import keep_freed_memory
+from infodrop.nn.information_fused import composite_step, information_dropout_step
 
 CLOCK = time.perf_counter
 
@@ -64,9 +65,12 @@ def main() -> None:
     methods = {"separate": separate, "fused": fused}
     if not args.no_compile:
         methods["compiled"] = lambda f, g, gen: fused(f, g, gen, compiled=True)
+    # As infodrop.engine.fit and bench_train_step.py do (INFODROP_MALLOC=default: glibc's settings).
+    tuned = keep_freed_memory()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"device={device} threads={torch.get_num_threads()} clock={args.clock} batch={args.batch_size} "
-          f"repeats={args.repeats}x{args.rounds} torch={torch.__version__} load-average(1 min)={load:.1f}")
+          f"repeats={args.repeats}x{args.rounds} torch={torch.__version__} load-average(1 min)={load:.1f} "
+          f"freed-memory-kept={tuned}")
     generator = torch.Generator(device=device).manual_seed(0)
     shapes = [(args.batch_size, int(96 * args.filter_percentage), 16, 16),
               (args.batch_size, int(192 * args.filter_percentage), 8, 8)]

@@ -63,13 +63,14 @@ def _timed(function, device: torch.device) -> tuple[float, float]:
     return CLOCK() - start, value
 
 
-def compare(n: int, joint_dims: int, k: int, rounds: int, device: torch.device) -> None:
+def compare(n: int, joint_dims: int, k: int, rounds: int, device: torch.device, methods: list[str]) -> None:
     x, y = _data(n, joint_dims)
-    runs = {
-        "tree (scipy KD-tree)": lambda: ksg_mi(x, y, k=k, method="tree"),
-        f"brute (blocked, {device.type})": lambda: ksg_mi(x, y, k=k, method="brute", device=device),
-        f"plain brute force ({device.type})": lambda: plain_brute_force_ksg(x, y, k, device),
+    every = {
+        "tree": ("tree (scipy KD-tree, CPU)", lambda: ksg_mi(x, y, k=k, method="tree")),
+        "brute": (f"brute (blocked, {device.type})", lambda: ksg_mi(x, y, k=k, method="brute", device=device)),
+        "plain": (f"plain brute force ({device.type})", lambda: plain_brute_force_ksg(x, y, k, device)),
     }
+    runs = dict(every[method] for method in methods)
     for function in runs.values():  # warm-up (CUDA context, allocator, caches)
         if device.type == "cuda":
             function()
@@ -84,10 +85,14 @@ def compare(n: int, joint_dims: int, k: int, rounds: int, device: torch.device) 
     for name in runs:
         print(f"  {name:<30} {medians[name]:8.3f} s (median; range {min(times[name]):.3f}-{max(times[name]):.3f})"
               f"  estimate {values[name]:.9f}")
-    tree, brute, plain = (medians[name] for name in runs)
+    named = {method: medians[every[method][0]] for method in methods}
+    ratios = []
+    if "tree" in named and "brute" in named:
+        ratios.append(f"tree / brute = {named['tree'] / named['brute']:.2f}")
+    if "plain" in named and "brute" in named:
+        ratios.append(f"brute / plain = {named['brute'] / named['plain']:.2f}")
     spread = max(values.values()) - min(values.values())
-    print(f"  tree / brute = {tree / brute:.2f}   brute / plain = {brute / plain:.2f}   "
-          f"largest estimate difference {spread:.1e} nats")
+    print(f"  {'   '.join(ratios)}   largest estimate difference {spread:.1e} nats")
 
 
 def crossover(sizes: list[int], dims: list[int], k: int, device: torch.device) -> None:
@@ -112,6 +117,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu = process CPU time (with --threads 1: one idle core's time); CPU device only")
+    parser.add_argument("--methods", nargs="+", choices=("tree", "brute", "plain"), default=["tree", "brute", "plain"],
+                        help="plain holds three N x N float64 matrices: leave it out for large N")
     parser.add_argument("--crossover", action="store_true", help="tree/brute ratio over a grid of N and dimensions")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--dims", type=int, nargs="+", default=[4, 6, 8, 10, 12, 16, 20])
@@ -129,7 +136,7 @@ def main() -> None:
     if args.crossover:
         crossover(args.sizes, args.dims, args.k, device)
     else:
-        compare(args.n, args.joint_dims, args.k, args.rounds, device)
+        compare(args.n, args.joint_dims, args.k, args.rounds, device, args.methods)
 
 
 if __name__ == "__main__":

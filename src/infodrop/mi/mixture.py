@@ -289,6 +289,7 @@ def mixture_pass(
     dtype: torch.dtype = torch.float64,
     inputs: tuple[int, int] | None = None,
     backend: str = "auto",
+    kernel_options: dict | None = None,
 ) -> MixturePass:
     """Evaluate the mixture log-density at every sample of Z (see the module docstring).
 
@@ -300,7 +301,8 @@ def mixture_pass(
     samples drawn for those inputs (still against all N components; for benchmarks).
     ``backend``: 'torch' (the column tiles below), 'triton' (the fused kernel of
     :mod:`infodrop.mi.triton_mixture`) or 'auto' (the kernel for float32 on CUDA when triton is
-    installed); both compute the same sums.
+    installed); both compute the same sums. ``kernel_options``: keyword arguments for
+    :func:`infodrop.mi.triton_mixture.fused_logsumexp` (config, precision, splits; benchmarks).
     """
     n, d, s = comp.n, comp.d, noise_samples
     first, last = inputs if inputs is not None else (0, n)
@@ -354,6 +356,7 @@ def mixture_pass(
                 col_groups=comp.pattern if multi_pattern else None,
                 row_labels=labels[own] if onehot is not None else None,
                 col_labels=labels if onehot is not None else None,
+                **(kernel_options or {}),
             )
             log_rest = log_rest + shift
             if log_rest_class is not None:

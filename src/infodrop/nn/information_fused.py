@@ -115,12 +115,18 @@ class InformationDropoutFunction(torch.autograd.Function):
         ctx.save_for_backward(features, noise, scaled_eps, s, mu1, sigma1)
         ctx.max_alpha = max_alpha
         ctx.mark_non_differentiable(kl_map, alpha)
+        # kl_map and alpha get no gradient: do not have autograd fill two zero tensors for them.
+        ctx.set_materialize_grads(False)
         return output, kl, kl_map, alpha
 
     @staticmethod
     def backward(ctx, grad_output, grad_kl, _grad_kl_map, _grad_alpha):
         features, noise, scaled_eps, s, mu1, sigma1 = ctx.saved_tensors
         max_alpha = ctx.max_alpha
+        if grad_output is None:
+            grad_output = torch.zeros_like(features)
+        if grad_kl is None:
+            grad_kl = torch.zeros(features.shape[0], dtype=features.dtype, device=features.device)
         grad_features = grad_mu1 = grad_sigma1 = None
         if ctx.needs_input_grad[0]:
             grad_features = grad_output * noise
