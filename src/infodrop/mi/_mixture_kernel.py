@@ -22,7 +22,7 @@ LOG2E = tl.constexpr(1.4426950408889634)
 def mixture_logsumexp_kernel(
     left_ptr, w_ptr, bias_ptr, exclude_ptr,
     row_group_ptr, col_group_ptr, row_label_ptr, col_label_ptr,
-    top_ptr, total_ptr, in_class_ptr,
+    top_ptr, total_ptr, class_top_ptr, in_class_ptr,
     M, N, K,
     stride_lm, stride_lk, stride_wk, stride_wn,
     cols_per_split,
@@ -39,8 +39,10 @@ def mixture_logsumexp_kernel(
     s_rj = sum_k left[r, k] w[k, j] + bias[j] for the columns j of split program_id(1), with
     s_rj = -inf where j == exclude[r] or (HAS_GROUPS) col_group[j] != row_group[r]. Writes, at
     [split * M + r], the running maximum top_r (dtype of left) and, in float64,
-    total_r = sum_j exp(s_rj - top_r) and (HAS_LABELS) the same sum restricted to
-    col_label[j] == row_label[r]. No M x N block is ever written.
+    total_r = sum_j exp(s_rj - top_r), and (HAS_LABELS) the maximum and sum of the same over the
+    columns with col_label[j] == row_label[r]. The class sum keeps its own maximum: measured
+    against the row's overall maximum its terms could lie beyond float32's exp range (~87 nats
+    below) and vanish. No M x N block is ever written.
     """
     pid_m = tl.program_id(0)
     split = tl.program_id(1)
@@ -63,6 +65,7 @@ def mixture_logsumexp_kernel(
         )
     top = tl.full((BLOCK_M,), float("-inf"), dtype=value_type)
     total = tl.zeros((BLOCK_M,), dtype=tl.float64)
+    class_top = tl.full((BLOCK_M,), float("-inf"), dtype=value_type)
     in_class = tl.zeros((BLOCK_M,), dtype=tl.float64)
     col_start = split * cols_per_split
     col_stop = tl.minimum(N, col_start + cols_per_split)
@@ -108,12 +111,18 @@ def mixture_logsumexp_kernel(
         total = total * scale.to(tl.float64) + tl.sum(p, axis=1).to(tl.float64)
         if HAS_LABELS:
             col_label = tl.load(col_label_ptr + cols, mask=col_ok, other=-2)
-            same = col_label[None, :] == row_label[:, None]
-            in_class = in_class * scale.to(tl.float64) + tl.sum(tl.where(same, p, 0.0), axis=1).to(tl.float64)
+            s_class = tl.where(col_label[None, :] == row_label[:, None], s, float("-inf"))
+            new_class_top = tl.maximum(class_top, tl.max(s_class, axis=1))
+            class_ref = tl.where(new_class_top == float("-inf"), 0.0, new_class_top)
+            class_scale = tl.math.exp2((class_top - class_ref) * LOG2E)
+            p_class = tl.math.exp2(s_class * LOG2E - (class_ref * LOG2E)[:, None])
+            in_class = in_class * class_scale.to(tl.float64) + tl.sum(p_class, axis=1).to(tl.float64)
+            class_top = new_class_top
         top = new_top
     out = split.to(tl.int64) * M + rows64
     tl.store(top_ptr + out, top, mask=row_ok)
     tl.store(total_ptr + out, total, mask=row_ok)
     if HAS_LABELS:
+        tl.store(class_top_ptr + out, class_top, mask=row_ok)
         tl.store(in_class_ptr + out, in_class, mask=row_ok)
 

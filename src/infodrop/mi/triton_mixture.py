@@ -11,7 +11,8 @@ so a block of log-densities is a (M x 2d)(2d x N) matrix product, and the pass n
 
 over the columns S_r = {j != exclude_r, group_j = group_r} (the component that drew z_r is left
 out because mixture.py adds it exactly; groups are the zero patterns of ReLU features), and for
-I(Z;Y) the same sum restricted to label_j = label_r (the row's own class).
+I(Z;Y) the same sum restricted to label_j = label_r (the row's own class), with its own running
+maximum (its terms may lie far below the row's largest).
 
 The kernel does this the way FlashAttention computes a softmax denominator: each program takes
 BLOCK_M rows, walks over its columns in tiles of BLOCK_N, computes the tile's s by ``tl.dot``,
@@ -63,14 +64,15 @@ class KernelConfig:
 
 
 def default_config(k: int, dtype: torch.dtype) -> KernelConfig:
-    """64 x 64 tiles, K in steps of 32 (float32) or 16 (float64), 4 warps.
+    """float32: 64 x 64 tiles, K in steps of 32, 4 warps; float64: 32 x 32 tiles, K steps of 16.
 
     Chosen without a GPU, by compiling for sm_90 and reading ptxas's register report: with
     IEEE float32 Triton's dot runs on the FMA units with its operands in registers, and loading
-    the whole K = 64 row block at once (or 128-row tiles with 4 warps) spills; these settings
-    do not. benchmarks/gpu_all.py times them against a few alternatives on a GPU."""
+    the whole K = 64 row block at once (or 128-row tiles with 4 warps) spills heavily; these
+    settings do not spill for h(Z) alone (float32 spills 20 bytes with the class sums; float64
+    not at all). benchmarks/gpu_all.py times them against a few alternatives on a GPU."""
     if dtype == torch.float64:
-        return KernelConfig(block_m=64, block_n=64, block_k=16, num_warps=4)
+        return KernelConfig(block_m=32, block_n=32, block_k=16, num_warps=4)
     return KernelConfig(block_m=64, block_n=64, block_k=32, num_warps=4)
 
 
@@ -219,6 +221,7 @@ def fused_logsumexp(
     has_labels = row_labels is not None
     top = torch.empty(splits, m, dtype=left.dtype, device=device)
     total = torch.empty(splits, m, dtype=torch.float64, device=device)
+    class_top = torch.empty(splits, m, dtype=left.dtype, device=device) if has_labels else top
     in_class = torch.empty(splits, m, dtype=torch.float64, device=device) if has_labels else total
 
     from infodrop.mi._mixture_kernel import mixture_logsumexp_kernel
@@ -230,7 +233,7 @@ def fused_logsumexp(
         col_groups if col_groups is not None else exclude,
         row_labels if row_labels is not None else exclude,
         col_labels if col_labels is not None else exclude,
-        top, total, in_class,
+        top, total, class_top, in_class,
         m, n, k,
         left.stride(0), left.stride(1), weights.stride(0), weights.stride(1),
         cols_per_split,
@@ -247,13 +250,18 @@ def fused_logsumexp(
         # its default is changing, so say it.
         enable_fp_fusion=True,
     )
+    log_total = _merge_splits(top, total)
+    log_class = _merge_splits(class_top, in_class) if has_labels else None
+    return log_total, log_class
+
+
+def _merge_splits(top: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+    """log sum over splits of total * exp(top) per row, in float64 (splits x M -> M)."""
     top = top.to(torch.float64)
     overall = top.amax(dim=0)
     ref = torch.where(torch.isfinite(overall), overall, torch.zeros_like(overall))
     weight = torch.exp(top - ref)  # 0 for a split with nothing allowed (top = -inf)
-    log_total = (total * weight).sum(0).log() + ref
-    log_class = (in_class * weight).sum(0).log() + ref if has_labels else None
-    return log_total, log_class
+    return (total * weight).sum(0).log() + ref
 
 
 def compile_for_gpu(capability: int = 90, dtype: torch.dtype = torch.float32, *, k: int = 64,
@@ -277,7 +285,8 @@ def compile_for_gpu(capability: int = 90, dtype: torch.dtype = torch.float32, *,
     value = {torch.float32: "*fp32", torch.float64: "*fp64"}[dtype]
     pointers = {"left_ptr": value, "w_ptr": value, "bias_ptr": value, "exclude_ptr": "*i32",
                 "row_group_ptr": "*i32", "col_group_ptr": "*i32", "row_label_ptr": "*i32",
-                "col_label_ptr": "*i32", "top_ptr": value, "total_ptr": "*fp64", "in_class_ptr": "*fp64"}
+                "col_label_ptr": "*i32", "top_ptr": value, "total_ptr": "*fp64", "class_top_ptr": value,
+                "in_class_ptr": "*fp64"}
     scalars = {name: "i32" for name in ("M", "N", "K", "stride_lm", "stride_lk", "stride_wk", "stride_wn", "cols_per_split")}
     constants = {"HAS_GROUPS": groups, "HAS_LABELS": labels, "BLOCK_M": config.block_m, "BLOCK_N": config.block_n,
                  "BLOCK_K": block_k, "K_TILES": -(-k // block_k), "PRECISION": precision}
