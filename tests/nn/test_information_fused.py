@@ -126,6 +126,8 @@ def test_fused_step_rejects_mismatched_shapes_and_half_a_prior():
         information_dropout_step(torch.ones(2, 3), torch.ones(2, 3), max_alpha=0.7, mu1=torch.tensor(0.0))
 
 
+# torch's inductor itself calls a deprecated torch.jit helper while compiling.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compiled_step_equals_the_fused_step_to_float32_rounding():
     """The torch.compile opt-in (compile=True), log-uniform prior (ReLU networks): the same
     noise, and output, KL and gradients equal to rounding (inductor reorders the sums and
