@@ -187,3 +187,29 @@ def test_cuda_matches_cpu_within_monte_carlo_error():
     assert abs(cpu.i_xz - gpu.i_xz) < 4 * math.hypot(cpu.i_xz_stderr, gpu.i_xz_stderr)
     assert gpu.i_xz_bounds == pytest.approx(cpu.i_xz_bounds, abs=1e-8)
     assert gpu.h_z_given_x == pytest.approx(cpu.h_z_given_x, abs=1e-10)
+
+
+def test_class_leave_one_out_of_a_class_with_no_other_member_in_the_pattern_is_infinite():
+    """-log p_{N,-i}(z | y_i) is +inf when no other input of class y_i shares i's zero pattern
+    (an empty sum), not a large finite number from the exponent floor of the online sum.
+    Inputs 0 and 1 are alone in their class (0 by label, 1 by its zero pattern); the rest match
+    a brute-force sum over the same class (densities across patterns are 0)."""
+    rng = np.random.default_rng(3)
+    features = np.abs(rng.normal(size=(40, 3))) + 0.5
+    features[1, 0] = 0.0  # a zero pattern of its own
+    labels = np.array([0] + [1] * 39)
+    variance = 0.2
+    comp = prepare_components(torch.tensor(features), variance)
+    result = mixture_pass(comp, 2, seed=4, labels=torch.tensor(labels), chunk_rows=16)
+    loo = result.neg_log_class_loo.numpy().reshape(40, 2)
+    assert np.all(np.isposinf(loo[:2]))
+    z = _samples(features, variance, 2, seed=4)
+    log_density = _brute_log_density(features, variance, z)
+    pattern = features != 0
+    for row in range(4, 80):  # inputs 2..39: class 1, their own pattern shared by 37 others
+        i = row // 2
+        # 1/(n_y - 1) over the other class members; those of another pattern have density 0 at z
+        mates = [j for j in range(40) if j != i and labels[j] == labels[i]]
+        others = [j for j in mates if np.array_equal(pattern[j], pattern[i])]
+        expected = -(logsumexp(log_density[row, others]) - math.log(len(mates)))
+        assert loo[i, row % 2] == pytest.approx(expected, abs=1e-9)

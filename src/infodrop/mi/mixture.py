@@ -227,7 +227,13 @@ class OnlineLogSumExp:
         # affected only if its own terms, the exact self term included, are all below
         # exp(floor) times the row's largest term: exp(-600) in float64, exp(-80) in float32.)
         floor = EXP_FLOOR[tile.dtype]
+        # The floor must not revive masked entries (-inf: another zero pattern, the own column):
+        # a class sum can consist of nothing else, and exp(floor) would turn its exact zero into
+        # a finite log far below the row's top. The total is protected by its largest term.
+        masked = torch.isneginf(tile) if self.by_class is not None else None
         tile.sub_(safe.to(tile.dtype)[:, None]).clamp_(min=floor).exp_()
+        if masked is not None:
+            tile.masked_fill_(masked, 0.0)
         empty = ~torch.isfinite(tile_top)
         # Rows with nothing in this tile (masked out) add exactly nothing. On a GPU, asking
         # whether there are any would stall the stream at every tile; the fill is cheaper.
