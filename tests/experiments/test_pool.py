@@ -4,12 +4,16 @@ output prefixed with the job, a failed job named, results in submission order.""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from infodrop.experiments.pool import JobOutcome, JobPool
+from tests._subprocess import REPO, subprocess_env
 
 
 def meet(folder: str, me: str, other: str) -> str:
@@ -72,3 +76,59 @@ def test_workers_must_be_a_positive_integer():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="workers"):
             JobPool(workers=bad)
+
+
+def train_until_interrupted(folder: str) -> None:
+    """Stands for a training run: works until Ctrl-C, then takes a second to save its last epoch
+    and re-raises. Every SIGINT it receives is logged, also one arriving during the save."""
+    received = []
+
+    def on_sigint(number, frame):
+        with open(Path(folder, "signals"), "a") as handle:
+            handle.write("SIGINT\n")
+        if not received:
+            received.append(number)
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    Path(folder, "started").touch()
+    try:
+        for _ in range(3000):
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        time.sleep(1.0)  # writing the checkpoint
+        Path(folder, "saved").touch()
+        raise
+
+
+_INTERRUPTED_SWEEP = """
+import sys
+from infodrop.experiments.pool import JobPool
+from tests.experiments.test_pool import train_until_interrupted
+pool = JobPool(workers=1)
+pool.submit(train_until_interrupted, sys.argv[1], label="first")
+pool.submit(train_until_interrupted, sys.argv[1] + "/never", label="second")
+try:
+    pool.wait()
+except KeyboardInterrupt:
+    print([(outcome.label, outcome.error) for outcome in pool._outcomes])
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_reaches_the_running_job_once_and_starts_no_other(tmp_path):
+    sweep = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_SWEEP, str(tmp_path)], cwd=REPO, env=subprocess_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for _ in range(3000):  # wait for the first job to run (bounded: a broken pool fails, not hangs)
+        if (tmp_path / "started").exists() or sweep.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert (tmp_path / "started").exists()
+    # SIGINT to the pool alone (`kill -INT`, or a Ctrl-C, which the jobs' own process groups do
+    # not receive from the terminal): the pool passes it on.
+    sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130, err
+    # The job saved, having received the signal once.
+    assert (tmp_path / "saved").exists() and (tmp_path / "signals").read_text() == "SIGINT\n"
+    assert "('first', 'interrupted')" in out and "('second', 'not started: the sweep was interrupted')" in out
