@@ -27,7 +27,9 @@ Variants of this checkout: ``loader`` (data_on_device=False: the DataLoader), ``
 (data_on_device=True), ``auto`` (the default rule), ``compile`` (data on the device and
 compile=True), ``cudagraphs`` (compile='reduce-overhead'). ``--baseline REF`` adds the engine of
 git revision REF (its ``src/`` exported to a temporary folder; REF must have the grouped
-``fit(model, train, test, Training(...))`` API, i.e. be 713ff47 or later), with its defaults.
+``fit(model, train, test, Training(...))`` API, i.e. be 713ff47 or later), with its defaults;
+``--baseline-src DIR`` does the same with a ``src/`` folder exported beforehand (for a copy of the
+repository without its ``.git``).
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action="store_true", help="show the engine's progress bar (on stderr, discarded)")
     parser.add_argument("--variants", nargs="+", default=["loader", "device"], choices=sorted(VARIANTS))
     parser.add_argument("--baseline", default=None, metavar="REF", help="also time the engine of this git revision")
+    parser.add_argument("--baseline-src", type=Path, default=None, metavar="DIR",
+                        help="also time the infodrop package in DIR (a src/ folder exported beforehand, e.g. "
+                             "`git archive 713ff47 src | tar -x -C /tmp/before`: DIR=/tmp/before/src), for a copy without .git")
     parser.add_argument("--json", type=Path, default=None, help="write the rows to this file")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # a variant's JSON options: run it here
     return parser
@@ -216,6 +221,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.baseline is not None:
             src, commit = _export(args.baseline, Path(folder))
             plan.append((f"{args.baseline} ({commit})", src, {}))
+        if args.baseline_src is not None:
+            if not (args.baseline_src / "infodrop" / "engine.py").is_file():
+                raise SystemExit(f"--baseline-src {args.baseline_src}: no infodrop/engine.py there; pass the exported src/ folder")
+            plan.append((f"before ({args.baseline_src})", args.baseline_src.resolve(), {}))
         plan += [(name, REPO / "src", VARIANTS[name]) for name in args.variants]
         for name, src, options in plan:
             row = {"variant": name, **_run_variant(argv, src, options, args.threads)}
