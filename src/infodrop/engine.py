@@ -11,6 +11,12 @@ and runs four phases on a :class:`TrainingState`: *start* (model on its device, 
 seeded generators, loaders), *resume* (from the checkpoint when it exists), then per epoch *train
 one epoch*, *evaluate* (test set, noise off; epoch hooks; one line of metrics) and *checkpoint*.
 
+At the device's pace: on CUDA the data sets stay on the device when they fit and batches are
+gathered there in the DataLoader's own order (:mod:`infodrop.batches`); the loop accumulates the
+epoch's sums on the device and reads them once per epoch, so the host never waits for a step;
+testing runs in batches of at least 1,024 off the CPU; ``Training(compile=True)`` opts into
+``torch.compile``. On the CPU the batches and results are those of the plain DataLoader loop.
+
 The checkpoint is a plain dict (:mod:`infodrop.checkpoints`) saved atomically and read back with
 ``weights_only=True``. When it exists as :func:`fit` starts, training resumes after its epoch
 with every random generator restored, so an interrupted-and-resumed run ends with the same
