@@ -23,11 +23,9 @@ everything printed is also written to ``--out``/gpu_all.txt:
   info_step      information dropout's noise/scale/KL step: separate ops, fused, compiled
   train_step     All-CNN-32 step, batch 100: information (separate, fused, compiled) / binary,
                  filter_percentage 1.0 and 0.25, alternating
-  epoch_time     HOOK for the epoch-time benchmark (steps-only vs whole epoch), another branch
-  sweep          HOOK for 4 concurrent vs 4 sequential CIFAR jobs, another branch
-
-A hook is a section whose command is filled in by the branch that builds that benchmark: add
-its command to HOOKS below; until then it prints that it is not part of this branch.
+  epoch_time     steps-only time and whole epochs of All-CNN-32 (bench_epoch.py), against the
+                 engine before issue 12
+  sweep          4 concurrent vs 4 sequential CIFAR jobs on one device (bench_sweep.py)
 """
 
 from __future__ import annotations
@@ -43,10 +41,26 @@ REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
 # Filled in by the branches that add these benchmarks: a list of argv lists, run like SECTIONS.
-HOOKS: dict[str, list[list[str]]] = {
-    "epoch_time": [],
-    "sweep": [],
-}
+def hooks(tiny: bool, device: str) -> dict[str, list[list[str]]]:
+    """The epoch-time and sweep sections (benchmarks/bench_epoch.py, bench_sweep.py). The epoch
+    baseline is the engine before issue 12 (713ff47): from git where the copy has it, else from a
+    folder exported beforehand with `git archive 713ff47 src | tar -x -C benchmarks/_before`."""
+    before = Path("benchmarks/_before/src")
+    baseline = ["--baseline-src", str(before)] if before.is_dir() else ["--baseline", "713ff47"] if Path(".git").exists() else []
+    if tiny:
+        return {
+            "epoch_time": [[PY, "benchmarks/bench_epoch.py", "--device", device, "--filter-percentage", "0.05",
+                            "--train", "200", "--test", "50", "--epochs", "2", "--steps", "2", "--warmup", "1",
+                            "--variants", "loader", "device"]],
+            "sweep": [[PY, "benchmarks/bench_sweep.py", "--device", device, "--jobs", "2", "--train", "100",
+                       "--test", "20", "--epochs", "1", "--filter-percentage", "0.05"]],
+        }
+    return {
+        "epoch_time": [[PY, "benchmarks/bench_epoch.py", "--device", device, *baseline, "--progress",
+                        "--variants", "loader", "device", "compile", "cudagraphs", "--epochs", "3"]],
+        "sweep": [[PY, "benchmarks/bench_sweep.py", "--device", device, "--train", "50000", "--test", "10000",
+                   "--epochs", "2"]],
+    }
 
 
 def sections(tiny: bool, cuda: bool, full_million: bool) -> dict[str, tuple[list[list[str]], int]]:
@@ -97,8 +111,8 @@ def sections(tiny: bool, cuda: bool, full_million: bool) -> dict[str, tuple[list
         "ksg": (ksg, 300),
         "info_step": (info, 300),
         "train_step": (train, 420),
-        "epoch_time": (HOOKS["epoch_time"], 600),
-        "sweep": (HOOKS["sweep"], 900),
+        "epoch_time": (hooks(tiny, device)["epoch_time"], 600),
+        "sweep": (hooks(tiny, device)["sweep"], 900),
     }
 
 
@@ -142,9 +156,6 @@ def main() -> None:
     for name in chosen:
         commands, limit = plan[name]
         say(f"\n== {name}")
-        if not commands:
-            say(f"(hook: the {name} benchmark is not part of this branch; add its command to HOOKS)")
-            continue
         deadline = time.perf_counter() + limit
         for command in commands:
             say("$ " + " ".join(command).replace(PY, "python"))

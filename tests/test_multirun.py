@@ -66,3 +66,74 @@ def test_a_refused_job_of_a_sweep_is_reported_with_its_settings(tmp_path, monkey
     status = cli.main(["cifar", "train", "-m", "with", "beta=0.5,1", "progress=false"])
     err = capsys.readouterr().err
     assert status == 2 and "job beta=0.5" in err and "infodrop cifar prepare" in err
+
+
+# ----------------------------------------------------------------------------- jobs_per_device
+
+TINY = ["epochs=2", "filter_percentage=0.05", "batch_size=5"]
+
+
+def _checkpoint_weights(folder, name):
+    from infodrop.engine import load_checkpoint
+
+    return load_checkpoint(folder / "models" / "cifar" / f"{name}.pt")["model"]
+
+
+def _results(folder, name):
+    results = json.loads((folder / "runs" / "cifar" / name / "result.json").read_text())["results"]
+    return {key: value for key, value in results.items() if key != "seconds"}
+
+
+def test_two_jobs_at_once_train_what_a_sequential_sweep_trains(tiny_cifar, capfd, monkeypatch):
+    import shutil
+
+    import torch
+
+    names = ["beta=0.5,filter_percentage=0.05,batch_size=5", "beta=1.0,filter_percentage=0.05,batch_size=5"]
+    sequential = tiny_cifar / "sequential"
+    sequential.mkdir()
+    shutil.copytree(tiny_cifar / "datasets", sequential / "datasets")
+    assert cli.main(["cifar", "train", "--multirun", "with", "beta=0.5,1", "jobs_per_device=2", *TINY]) == 0
+    out = capfd.readouterr().out
+    monkeypatch.chdir(sequential)
+    assert cli.main(["cifar", "train", "--multirun", "with", "beta=0.5,1", "progress=false", *TINY]) == 0
+
+    for name in names:  # both run folders complete, with the numbers of the sequential sweep
+        record = json.loads((tiny_cifar / "runs" / "cifar" / name / "result.json").read_text())
+        assert record["status"] == "completed" and record["results"]["epoch"] == 2
+        assert len((tiny_cifar / "runs" / "cifar" / name / "metrics.jsonl").read_text().splitlines()) == 2
+        assert _results(tiny_cifar, name) == _results(sequential, name)
+        parallel_weights, sequential_weights = _checkpoint_weights(tiny_cifar, name), _checkpoint_weights(sequential, name)
+        assert all(torch.equal(parallel_weights[key], sequential_weights[key]) for key in sequential_weights)
+    # Each job's lines carry its swept setting; the progress bars' redraws are left out.
+    lines = out.splitlines()
+    assert any(line.startswith("[beta=0.5] epoch 2/2: loss") for line in lines)
+    assert any(line.startswith("[beta=1] epoch 2/2: loss") for line in lines)
+    assert all(line.startswith(("[beta=0.5] ", "[beta=1] ")) for line in lines)
+
+
+def test_a_failed_job_of_a_parallel_sweep_is_named_and_the_other_completes(tiny_cifar, capfd):
+    status = cli.main(["cifar", "train", "--multirun", "with", "lr=0.05,1e20", "jobs_per_device=2", "progress=false", *TINY])
+    err = capfd.readouterr().err
+    assert status == 1
+    assert "infodrop: error: 1 of 2 jobs failed: job lr=1e+20: FloatingPointError: the training loss is nan" in err
+    assert "[lr=1e+20] Traceback" in err  # the failed job's own trace, prefixed
+    record = json.loads((tiny_cifar / "runs" / "cifar" / "filter_percentage=0.05,batch_size=5" / "result.json").read_text())
+    assert record["status"] == "completed"
+
+
+def test_jobs_per_device_is_one_value_for_a_sweep_and_at_least_one(tiny_cifar, capsys):
+    assert cli.main(["cifar", "train", "-m", "with", "jobs_per_device=1,2", "progress=false", *TINY]) == 2
+    assert "jobs_per_device must be one value for the whole sweep" in capsys.readouterr().err
+    assert cli.main(["cifar", "train", "-m", "with", "beta=1,2", "jobs_per_device=0", "progress=false", *TINY]) == 2
+    assert "jobs_per_device must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not (tiny_cifar / "models").exists()  # refused before any job trained
+
+
+def test_compile_true_hands_the_network_to_torch_compile(tiny_cifar, monkeypatch):
+    import torch
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module, **options: compiled.append(type(module).__name__) or module)
+    assert cli.main(["cifar", "train", "with", "compile=true", "epochs=1", "filter_percentage=0.05", "batch_size=5", "progress=false"]) == 0
+    assert compiled == ["AllCNN32"]

@@ -8,7 +8,8 @@ After ``with``, ``key=value`` sets a config entry and a bare word applies a name
 (preset), e.g. ``infodrop cifar train with softplus filter_percentage=0.25 beta=1.0``. Presets
 are applied first, so an explicit ``key=value`` wins whatever the order on the line. The words
 are translated into Hydra overrides, so Hydra's own syntax works as well: with ``--multirun``
-(or ``-m``), ``beta=0.5,1,3`` runs one job per value, and ``hydra/launcher=submitit_slurm``
+(or ``-m``), ``beta=0.5,1,3`` runs one job per value (``jobs_per_device=4``: four at a time,
+each in a process of its own), and ``hydra/launcher=submitit_slurm``
 sends the jobs to SLURM once ``hydra-submitit-launcher`` is installed (see
 :mod:`infodrop.experiments.session`).
 
@@ -27,7 +28,7 @@ from typing import Sequence
 
 # The module, not its functions: tests replace experiments.load_experiment to hide an experiment.
 from infodrop import experiments
-from infodrop.experiments.session import ConfigError, command_names, preset_overrides, run_command
+from infodrop.experiments.session import ConfigError, SweepFailure, command_names, preset_overrides, run_command
 
 USAGE = "usage: infodrop EXPERIMENT COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...] | infodrop demo"
 
@@ -99,7 +100,8 @@ def _help_text() -> str:
     lines += [
         "",
         "`infodrop EXPERIMENT print_config [with ...]` lists every entry with its help.",
-        "Sweeps: `infodrop cifar train --multirun with beta=0.5,1,3` runs one job per value; add",
+        "Sweeps: `infodrop cifar train --multirun with beta=0.5,1,3` runs one job per value (add",
+        "jobs_per_device=3 to train them at once, each in a process of its own); add",
         "hydra/launcher=submitit_slurm after `with` to use SLURM (pip install hydra-submitit-launcher).",
     ]
     return "\n".join(lines)
@@ -158,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_command(experiment, command, overrides, multirun=multirun, module=module)
     except (UsageError, ConfigError) as error:
         return _error(str(error))
+    except SweepFailure as error:  # the jobs' traces are printed already, with their prefixes
+        print(f"infodrop: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("infodrop: interrupted; a training run saved its last completed epoch: run the same command to resume", file=sys.stderr)
         return 130

@@ -11,6 +11,12 @@ and runs four phases on a :class:`TrainingState`: *start* (model on its device, 
 seeded generators, loaders), *resume* (from the checkpoint when it exists), then per epoch *train
 one epoch*, *evaluate* (test set, noise off; epoch hooks; one line of metrics) and *checkpoint*.
 
+At the device's pace: on CUDA the data sets stay on the device when they fit and batches are
+gathered there in the DataLoader's own order (:mod:`infodrop.batches`); the loop accumulates the
+epoch's sums on the device and reads them once per epoch, so the host never waits for a step;
+testing runs in batches of at least 1,024 off the CPU; ``Training(compile=True)`` opts into
+``torch.compile``. On the CPU the batches and results are those of the plain DataLoader loop.
+
 The checkpoint is a plain dict (:mod:`infodrop.checkpoints`) saved atomically and read back with
 ``weights_only=True``. When it exists as :func:`fit` starts, training resumes after its epoch
 with every random generator restored, so an interrupted-and-resumed run ends with the same
@@ -37,17 +43,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from infodrop.batches import DeviceTensors, LastKnown, epoch_indices, evaluation_batches, index_loader, place_on_device
 from infodrop.checkpoints import check_same_config, cpu_copy, load_checkpoint, remove_stale_temporaries, rng_state, set_rng_state
 from infodrop.checks import check_int, resolve_device
 from infodrop.distributed import check_local_rank_has_a_gpu, ddp_info, is_distributed, process_group, training_device
@@ -72,6 +79,13 @@ __all__ = [
 
 # Names fit puts in every metrics line; loss parts and hook results may not reuse them.
 ENGINE_KEYS = ("epoch", "loss", "train_error", "test_error", "test_loss", "lr", "seconds")
+
+# torch.compile's modes; 'reduce-overhead' records CUDA graphs.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# Smallest default evaluation batch off the CPU (Training.eval_batch_size).
+EVAL_BATCH_SIZE = 1024
+# The progress bar shows the running loss and error every this many steps.
+PROGRESS_EVERY = 10
 
 Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, Mapping[str, Any]]"]
 EpochHook = Callable[[int, nn.Module], "Mapping[str, Any] | None"]
@@ -126,9 +140,22 @@ class Training:
     - ``batch_transform(batch, generator) -> batch``: augmentation of each training batch on the
       device, with a seeded generator of that device that the checkpoint carries.
     - ``seed``: weights (through :func:`set_seed`), batch order, augmentation and noise.
-    - ``eval_batch_size`` (None: ``batch_size``), ``drop_last`` (skip a last partial training
-      batch, as the original's minibatch iterator; it also spares batch norm a batch of one),
-      ``num_workers`` of the training loader.
+    - ``eval_batch_size``: None is ``batch_size`` on the CPU and at least ``EVAL_BATCH_SIZE``
+      (1,024) on other devices, where a training-sized batch leaves most of the device idle.
+      (Testing changes no weights, so the batch size only moves the test loss in its last bits.)
+    - ``drop_last`` (skip a last partial training batch, as the original's minibatch iterator;
+      it also spares batch norm a batch of one), ``num_workers`` of the training loader.
+    - ``data_on_device``: keep the training and test tensors on the device and gather batches
+      there (:mod:`infodrop.batches`): None decides by the memory rule of
+      :func:`infodrop.batches.place_on_device` (on CUDA when they fit in a quarter of the free
+      memory; never on the CPU, where they already are), True forces it (a ValueError when a
+      data set is not a TensorDataset or does not fit), False keeps the DataLoader. Either way
+      the batches, their order and the results are the same for the same seed.
+    - ``compile``: False (default) runs the model eagerly; True wraps it in ``torch.compile``; a
+      string is torch.compile's mode ('default', 'reduce-overhead' (CUDA graphs),
+      'max-autotune', 'max-autotune-no-cudagraphs'). Compiled kernels round differently from
+      eager ones, so a compiled run is deterministic but not bit-identical to an eager one. The
+      model is compiled for training; testing runs it eagerly.
     """
 
     epochs: int
@@ -141,6 +168,8 @@ class Training:
     eval_batch_size: int | None = None
     drop_last: bool = True
     num_workers: int = 0
+    data_on_device: bool | None = None
+    compile: bool | str = False
 
     def __post_init__(self) -> None:
         set_field = object.__setattr__  # frozen: the checked values replace the given ones once, here
@@ -160,14 +189,20 @@ class Training:
             raise ValueError("loss must be None or a callable (model, logits, targets) -> (loss, parts)")
         if self.batch_transform is not None and not callable(self.batch_transform):
             raise ValueError("batch_transform must be None or a callable (batch, generator) -> batch")
+        if self.data_on_device not in (None, True, False):
+            raise ValueError(f"data_on_device must be None (automatic), True or False, got {self.data_on_device!r}")
+        if not (isinstance(self.compile, bool) or self.compile in COMPILE_MODES):
+            raise ValueError(f"compile must be True, False or one of torch.compile's modes {COMPILE_MODES}, got {self.compile!r}")
 
     @property
     def loss_function(self) -> Loss:
         return _cross_entropy if self.loss is None else self.loss
 
-    @property
-    def test_batch_size(self) -> int:
-        return self.batch_size if self.eval_batch_size is None else self.eval_batch_size
+    def test_batch_size(self, device: torch.device) -> int:
+        """The evaluation batch size on ``device`` (see ``eval_batch_size``)."""
+        if self.eval_batch_size is not None:
+            return self.eval_batch_size
+        return self.batch_size if device.type == "cpu" else max(self.batch_size, EVAL_BATCH_SIZE)
 
 
 @dataclass(frozen=True)
@@ -249,9 +284,10 @@ class _Place:
 
 @dataclass(frozen=True)
 class _Data:
-    train_loader: DataLoader
+    train_loader: DataLoader  # the training batches; with train_tensors, their indices
     sampler: DistributedSampler | None  # under torchrun: this rank's share, reshuffled per epoch
-    test_set: Dataset  # under torchrun: this rank's disjoint slice
+    test_set: Dataset | DeviceTensors  # under torchrun: this rank's disjoint slice
+    train_tensors: DeviceTensors | None = None  # the training set kept on the device
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -269,15 +305,13 @@ def _check_dataset(dataset: Any, name: str) -> int:
     return size
 
 
-def _evaluation_sums(model: nn.Module, dataset: Dataset, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Float64 tensor [summed cross-entropy (nats), number of errors, number of samples]."""
+def _evaluation_sums(model: nn.Module, dataset: Dataset | DeviceTensors, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Float64 tensor [summed cross-entropy (nats), number of errors, number of samples], left on
+    ``device`` (read once by the caller)."""
     model.eval()
     totals = torch.zeros(3, dtype=torch.float64, device=device)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda")
     with torch.no_grad():
-        for inputs, targets in loader:
-            inputs = inputs.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
+        for inputs, targets in evaluation_batches(dataset, batch_size, device):
             logits = model(inputs)
             totals[0] += F.cross_entropy(logits.float(), targets, reduction="sum").double()
             totals[1] += (logits.argmax(dim=1) != targets).sum()
@@ -443,6 +477,8 @@ def fit(
         if place.distributed:
             device_ids = [place.device.index] if place.device.type == "cuda" else None
             state.net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        if training.compile:
+            state.net = torch.compile(state.net, mode=None if training.compile is True else training.compile)
         try:
             return _train(state, data, training, checkpointing, reporting, place)
         finally:
@@ -474,20 +510,29 @@ def _start(model: nn.Module, train_set: Dataset, test_set: Dataset, training: Tr
     sampler = None
     if place.distributed:
         sampler = DistributedSampler(train_set, num_replicas=place.world_size, rank=place.rank, shuffle=True, seed=training.seed)
-    train_loader = DataLoader(
-        train_set,
-        batch_size=training.batch_size,
-        shuffle=sampler is None,
-        sampler=sampler,
-        generator=loader_generator,
-        drop_last=training.drop_last,
-        num_workers=training.num_workers,
-        pin_memory=place.device.type == "cuda",
-    )
     # Each rank tests a disjoint slice; the sums are added up over the ranks (no padded duplicates).
     test_slice = Subset(test_set, range(place.rank, len(test_set), place.world_size)) if place.distributed else test_set
+    if place.distributed and isinstance(test_set, TensorDataset):
+        test_slice = TensorDataset(*(tensor[place.rank::place.world_size].contiguous() for tensor in test_set.tensors))
+    on_device = place_on_device({"train_set": train_set, "test_set": test_slice}, place.device, training.data_on_device)
+    if on_device["train_set"] is not None:
+        # Only the indices are loaded: same sampler, generator and drop_last, so the same order.
+        train_loader = index_loader(len(train_set), training.batch_size, sampler=sampler, generator=loader_generator,
+                                    drop_last=training.drop_last)
+    else:
+        train_loader = DataLoader(
+            train_set,
+            batch_size=training.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            generator=loader_generator,
+            drop_last=training.drop_last,
+            num_workers=training.num_workers,
+            pin_memory=place.device.type == "cuda",
+        )
     state = TrainingState(model, model, optimizer, scheduler, loader_generator, augment_generator)
-    return state, _Data(train_loader, sampler, test_slice)
+    test_data = test_slice if on_device["test_set"] is None else on_device["test_set"]
+    return state, _Data(train_loader, sampler, test_data, on_device["train_set"])
 
 
 def _resume(state: TrainingState, checkpointing: Checkpointing, epochs: int, place: _Place, run: Run | None) -> None:
@@ -533,7 +578,7 @@ def _train(state: TrainingState, data: _Data, training: Training, checkpointing:
         for epoch in range(state.epoch + 1, training.epochs + 1):
             started = time.perf_counter()
             lr, sums, errors, count = _train_one_epoch(state, data, training, place, epoch, progress=reporting.progress)
-            tests = _evaluation_sums(state.model, data.test_set, training.test_batch_size, place.device)
+            tests = _evaluation_sums(state.model, data.test_set, training.test_batch_size(place.device), place.device)
             metrics = _epoch_metrics(epoch, lr, sums, errors, count, tests, place)
             main = place.main
             if main:
@@ -572,21 +617,25 @@ def _train_one_epoch(state: TrainingState, data: _Data, training: Training, plac
     """Phase 3: one pass over this process's training batches, then one scheduler step.
 
     Returns the learning rate of the epoch, the loss and each part summed over the samples
-    (float64, on the device, to avoid a sync per batch), the number of errors and of samples.
+    (float64 tensors on the device), the number of errors (likewise) and of samples. Nothing in
+    the loop reads a value from the device, so the host queues the steps without waiting for
+    them; the progress bar shows values copied a few steps earlier (:class:`LastKnown`).
     """
     if data.sampler is not None:
         data.sampler.set_epoch(epoch)
+    _draw_the_unused_base_seed(data.train_loader)
     state.net.train()
     lr = float(state.optimizer.param_groups[0]["lr"])
     loss_function = training.loss_function
-    sums: dict[str, torch.Tensor] = {}
+    names: list[str] | None = None
+    totals = torch.zeros((), dtype=torch.float64, device=place.device)  # loss and parts, times batch sizes
     errors = torch.zeros((), dtype=torch.float64, device=place.device)
     count = 0
-    bar = tqdm(data.train_loader, desc=f"epoch {epoch}/{training.epochs}", leave=False,
+    steps = len(data.train_loader)
+    bar = tqdm(total=steps, desc=f"epoch {epoch}/{training.epochs}", leave=False,
                disable=not (progress and place.main), dynamic_ncols=True)
-    for step, (inputs, targets) in enumerate(bar):
-        inputs = inputs.to(place.device, non_blocking=True)
-        targets = targets.to(place.device, non_blocking=True)
+    shown = LastKnown(place.device)
+    for step, (inputs, targets) in enumerate(_training_batches(data, place.device)):
         if training.batch_transform is not None:
             inputs = training.batch_transform(inputs, state.augment_generator)
         logits = state.net(inputs)
@@ -599,11 +648,19 @@ def _train_one_epoch(state: TrainingState, data: _Data, training: Training, plac
 
         size = targets.shape[0]
         count += size
-        for name, part in (("loss", value), *parts.items()):
-            sums[name] = sums.get(name, 0.0) + _as_float64(part, place.device) * size
+        if names is None:
+            names = ["loss", *parts]
+        elif list(parts) != names[1:]:
+            raise ValueError(f"loss returned parts {list(parts)} after {names[1:]}; return the same parts for every batch")
+        totals = totals + torch.stack([_as_float64(part, place.device) for part in (value, *parts.values())]) * size
         errors += (logits.detach().argmax(dim=1) != targets).sum()
-        if not bar.disable and (step % 10 == 0 or step == len(data.train_loader) - 1):
-            bar.set_postfix(loss=f"{float(sums['loss']) / count:.4f}", error=f"{float(errors) / count:.4f}")
+        if not bar.disable:
+            if step % PROGRESS_EVERY == 0 or step == steps - 1:
+                shown.post(torch.stack([totals[0], errors]) / count)
+            known = shown.poll()
+            if known is not None:
+                bar.set_postfix(loss=f"{known[0]:.4f}", error=f"{known[1]:.4f}", refresh=False)
+            bar.update(1)
     bar.close()
     if state.scheduler is not None:
         state.scheduler.step()
@@ -612,7 +669,32 @@ def _train_one_epoch(state: TrainingState, data: _Data, training: Training, plac
         # take rank 0's so that every rank tests, and rank 0 saves, the same model.
         for buffer in state.model.buffers():
             dist.broadcast(buffer, src=0)
+    sums = {name: totals[index] for index, name in enumerate(names or ["loss"])}
     return lr, sums, errors, count
+
+
+def _draw_the_unused_base_seed(loader: DataLoader) -> None:
+    """Draw from the loader's generator the number an unused iterator of it drew in earlier versions.
+
+    Every DataLoader iterator draws one int64 base seed from the loader's generator as it is
+    created. Until the epoch loop stopped handing the loader to tqdm.auto's bar, that bar
+    (tqdm.asyncio) created an iterator at construction that was never used, besides the one the
+    loop read: two draws per epoch before the permutation. The extra draw is kept, without the
+    iterator (which with ``num_workers > 0`` started worker processes), so that a seed still
+    gives the batch order, and the checkpointed generator state, that it gave before.
+    """
+    torch.empty((), dtype=torch.int64).random_(generator=loader.generator)
+
+
+def _training_batches(data: _Data, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This epoch's (inputs, labels) batches on ``device``: gathered from the tensors kept there,
+    or the DataLoader's batches copied without blocking (from pinned memory on CUDA)."""
+    if data.train_tensors is not None:
+        for indices in epoch_indices(data.train_loader, device):
+            yield data.train_tensors.inputs.index_select(0, indices), data.train_tensors.labels.index_select(0, indices)
+        return
+    for inputs, targets in data.train_loader:
+        yield inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
 
 
 def _epoch_metrics(epoch: int, lr: float, sums: dict[str, torch.Tensor], errors: torch.Tensor, count: int,

@@ -17,7 +17,7 @@ loader) to these commands:
 The config entries the recipe reads: ``dropout, activations, lognorm_prior, beta, max_alpha,
 filter_percentage, single_dropout, keep_prob, initial_keep_prob, variance, weight_decay,
 batch_size, lr, momentum, lr_milestones, lr_decay, epochs, seed, train_subset, test_subset,
-plot_images, checkpoint_every, models_dir, runs_dir, plots_dir, device, progress`` (and
+plot_images, checkpoint_every, models_dir, runs_dir, plots_dir, device, progress, compile`` (and
 ``correlation_mode`` for ``correlation``).
 """
 
@@ -153,6 +153,9 @@ def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
 def train(cfg: Any, experiment: ClassifierExperiment) -> dict[str, Any]:
     """Train (or resume) the run named after the config; returns the engine's final metrics."""
     train_split, test_split = experiment.load_data(cfg)
+    # The initial weights come from the run's seed, not from whatever an earlier job of the same
+    # process (a sweep) left in torch's generator: a job trains the same model alone or in a sweep.
+    torch.manual_seed(cfg.seed)
     model = build_model(cfg, experiment)
     paths = run_paths(cfg, experiment.config, experiment.name)
     train_set, test_set = as_tensor_dataset(*train_split), as_tensor_dataset(*test_split)
@@ -169,6 +172,7 @@ def train(cfg: Any, experiment: ClassifierExperiment) -> dict[str, Any]:
             make_scheduler=StepSchedule(cfg.lr_milestones, cfg.lr_decay),
             loss=information_loss(beta=cfg.beta, train_size=len(train_set), weight_decay=cfg.weight_decay),
             seed=cfg.seed,
+            compile=cfg.compile,
         ),
         # Only the entries that define the run go into the checkpoint, so that resuming with
         # more epochs, another device or other folders is allowed and anything else is refused.

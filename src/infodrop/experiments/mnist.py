@@ -97,6 +97,8 @@ class Config:
     checkpoint_every: int = entry(10, "save a checkpoint every k epochs", in_run_name=False)
     device: Optional[str] = entry(None, "device: null = cuda if available else cpu", in_run_name=False)
     progress: bool = entry(True, "show progress bars", in_run_name=False)
+    compile: bool = entry(False, "torch.compile the network for training (opt-in; pays on GPUs, not on CPUs, see benchmarks/README.md)", in_run_name=False)
+    jobs_per_device: int = entry(1, "--multirun: jobs trained at once on the device, each in a process of its own (1 = one after the other)", in_run_name=False)
     models_dir: str = entry("models", "folder for checkpoints", in_run_name=False)
     runs_dir: str = entry("runs", "folder for run logs and plane JSON", in_run_name=False)
     plots_dir: str = entry("plots", "folder for figures", in_run_name=False)

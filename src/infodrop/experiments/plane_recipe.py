@@ -133,6 +133,7 @@ def fit_network(cfg: Any, experiment: PlaneExperiment, model: nn.Module, splits:
             loss=loss,
             batch_transform=experiment.augmentation(cfg),
             seed=cfg.seed,
+            compile=cfg.compile,
         ),
         # The checkpoint is tied to what defines the model, plus epochs: the cosine schedule depends
         # on them, so a resumed run with another length would not be the run its name claims.

@@ -22,7 +22,11 @@ One path for single runs and sweeps
     refused before the first one trains.
 
     Sweeps use Hydra's BasicSweeper and BasicLauncher (one job after the other, locally):
-    ``infodrop cifar train --multirun with beta=0.5,1,3``. To send the jobs to a SLURM cluster,
+    ``infodrop cifar train --multirun with beta=0.5,1,3``. With ``jobs_per_device=N`` (N > 1)
+    each job Hydra launches is handed to a :class:`~infodrop.experiments.pool.JobPool` instead,
+    which trains up to N of them at once on the device, each in a process of its own (its own
+    run folder, checkpoint and seed, as in sequence), its output lines prefixed with the job's
+    swept settings; a job that fails is named and the others complete. To send the jobs to a SLURM cluster,
     install the launcher plugin (``pip install hydra-submitit-launcher``) and add
     ``hydra/launcher=submitit_slurm`` (plus its settings, e.g.
     ``hydra.launcher.partition=gpu hydra.launcher.gpus_per_node=1``) after ``with``.
@@ -39,6 +43,7 @@ One path for single runs and sweeps
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime
 import difflib
@@ -65,9 +70,10 @@ from omegaconf.errors import OmegaConfBaseException
 from infodrop.distributed import is_distributed, process_group, training_device
 from infodrop.experiments import available_experiments, load_experiment
 from infodrop.experiments.config import ConfigError, override_value
+from infodrop.experiments.pool import JobPool
 from infodrop.experiments.printing import print_config
 
-__all__ = ["ConfigError", "JobFailure", "command_names", "compose", "preset_overrides", "run_command"]
+__all__ = ["ConfigError", "JobFailure", "SweepFailure", "command_names", "compose", "preset_overrides", "run_command"]
 
 
 def preset_overrides(module: ModuleType, preset: str, experiment: str = "") -> list[str]:
@@ -284,6 +290,11 @@ class JobFailure:
     message: str
 
 
+class SweepFailure(RuntimeError):
+    """Jobs of a sweep run with ``jobs_per_device > 1`` failed (each job's trace was printed with
+    its prefix); the message names them and their errors, in one line."""
+
+
 def _job(cfg: DictConfig, *, experiment: str, command: str) -> Any:
     # Module-level and picklable: remote launchers (submitit) ship this function to the nodes.
     module = _resolve(experiment, None)
@@ -327,21 +338,73 @@ def run_command(
     _check_keys(module, experiment, parsed)
     task = functools.partial(_job, experiment=experiment, command=command)
     with _HydraSession(experiment, module) as session:
-        devices = set()
-        for job in _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun):
-            devices.add(session.compose_job(job).get("device"))
-        with _distributed_session(devices) as stamp:
+        jobs = _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun)
+        configs = [session.compose_job(job) for job in jobs]
+        workers = _jobs_per_device(configs) if multirun else 1
+        with _distributed_session({cfg.get("device") for cfg in configs}) as stamp:
             all_overrides = _hydra_defaults(module, experiment, stamp) + list(overrides)
-            returns = _launch(session, task, all_overrides, multirun)
+            if workers == 1:
+                returns = _launch(session, task, all_overrides, multirun)
+                values = [(ret.overrides, ret.return_value) for ret in returns]
+            else:
+                values = _launch_in_pool(session, task, all_overrides, jobs, workers)
     results = []
-    for ret in returns:
-        value = ret.return_value
+    for job_overrides, value in values:
         if isinstance(value, JobFailure):
-            shown = [item for item in ret.overrides or [] if not item.startswith("hydra")]
+            shown = [item for item in job_overrides or [] if not item.startswith("hydra")]
             prefix = f"job {' '.join(shown)}: " if multirun and shown else ""
             raise ConfigError(prefix + value.message)
         results.append(value)
     return results
+
+
+def _jobs_per_device(configs: Sequence[DictConfig]) -> int:
+    """The sweep's ``jobs_per_device`` (1 for experiments without the entry): one value for all jobs."""
+    values = sorted({cfg.get("jobs_per_device", 1) for cfg in configs})
+    if len(values) > 1:
+        raise ConfigError(f"jobs_per_device must be one value for the whole sweep, got {values}; do not sweep over it")
+    workers = values[0]
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"jobs_per_device must be an integer >= 1, got {workers!r}")
+    if workers > 1 and is_distributed():
+        raise ConfigError("jobs_per_device > 1 under torchrun: torchrun already runs one process per device; use jobs_per_device=1")
+    return workers
+
+
+def _launch_in_pool(session: _HydraSession, task: Callable[..., Any], all_overrides: list[str], jobs: Sequence[Sequence[str]],
+                    workers: int) -> list[tuple[list[str], Any]]:
+    """Hydra's multirun with each job handed to a :class:`JobPool` of ``workers`` processes; returns
+    (overrides, value) per job in Hydra's order. Raises :class:`SweepFailure` naming failed jobs."""
+    labels = _job_labels(jobs)
+    pool = JobPool(workers)
+
+    def submit(cfg: DictConfig) -> int:
+        from hydra.core.hydra_config import HydraConfig
+
+        number = HydraConfig.get().job.num
+        job_cfg = copy.deepcopy(cfg)
+        OmegaConf.set_readonly(job_cfg, False)
+        OmegaConf.resolve(job_cfg)  # interpolations need Hydra's state, which stays in this process
+        OmegaConf.set_readonly(job_cfg, True)
+        pool.submit(task, job_cfg, label=labels[number])
+        return number
+
+    returns = _launch(session, submit, all_overrides, multirun=True)
+    outcomes = pool.wait()
+    failed = [outcome for outcome in outcomes if outcome.failed]
+    if failed:
+        named = "; ".join(f"job {outcome.label}: {outcome.error}" for outcome in failed)
+        raise SweepFailure(f"{len(failed)} of {len(outcomes)} jobs failed: {named}")
+    return [(ret.overrides, outcomes[index].value) for index, ret in enumerate(returns)]
+
+
+def _job_labels(jobs: Sequence[Sequence[str]]) -> list[str]:
+    """Each job's name for its output prefix: its settings that differ between the jobs."""
+    user = [[item for item in job if not item.startswith("hydra")] for job in jobs]
+    if len({len(job) for job in user}) != 1:  # not a product of values: show each job's settings
+        return [" ".join(job) or f"job {number}" for number, job in enumerate(user)]
+    varying = [index for index in range(len(user[0])) if len({job[index] for job in user}) > 1]
+    return [" ".join(job[index] for index in varying) or f"job {number}" for number, job in enumerate(user)]
 
 
 def _launch(session: _HydraSession, task: Callable[..., Any], all_overrides: list[str], multirun: bool) -> list[Any]:

@@ -103,6 +103,7 @@ class Config:
     chunk_size: Optional[int] = field(default=None, metadata={"help": "rows per chunk in our mixture estimator (null = its default)"})
     plots_dir: str = field(default="plots/toy", metadata={"help": "folder for the CSV and PNG files"})
     runs_dir: str = field(default="runs", metadata={"help": "folder for Hydra's sweep records (--multirun)"})
+    jobs_per_device: int = field(default=1, metadata={"help": "--multirun: jobs run at once, each in a process of its own (1 = one after the other)"})
     # convergence (Figs. 2, 9)
     dims: List[int] = field(default_factory=lambda: [1, 5, 10], metadata={"help": "convergence: input dimensions n"})
     sample_sizes: List[int] = field(
