@@ -64,8 +64,8 @@ def test_unknown_entry_is_refused_naming_it(capsys):
 
 
 def test_wrong_type_is_refused_naming_the_entry(capsys):
-    _fails(capsys, ["cifar", "print_config", "with", "beta=abc"], "'beta'", "abc")
-    _fails(capsys, ["cifar", "print_config", "with", "lr_milestones=5"], "'lr_milestones'")
+    _fails(capsys, ["cifar", "print_config", "with", "beta=abc"], "beta must be a number, got 'abc'")
+    _fails(capsys, ["cifar", "print_config", "with", "lr_milestones=5"], "lr_milestones must be a list of integers")
 
 
 def test_unknown_named_config_lists_the_valid_ones(capsys):

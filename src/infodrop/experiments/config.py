@@ -13,6 +13,8 @@ import copy
 import dataclasses
 import functools
 import re
+import types
+import typing
 from dataclasses import field
 from typing import Any, Callable, Sequence
 
@@ -31,6 +33,7 @@ __all__ = [
     "entry",
     "override_value",
     "to_plain",
+    "wrong_type_message",
 ]
 
 
@@ -69,6 +72,54 @@ def override_value(value: Any) -> str:
     if re.fullmatch(r"[A-Za-z0-9_./\-]+", text):
         return text
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_KINDS = {bool: ("true or false", "true/false values"), int: ("an integer", "integers"),
+          float: ("a number", "numbers"), str: ("a string", "strings")}
+
+
+def _shown(value: Any) -> str:
+    """A value as the user typed it: strings quoted, the rest in the override grammar."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = OmegaConf.to_container(value)
+    return repr(value) if isinstance(value, str) else override_value(value)
+
+
+def _expected(kind: Any, name: str, default: Any) -> str | None:
+    """What an entry of type ``kind`` takes, in words ("an integer", "a list of numbers, e.g. ...")."""
+    options = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in options:
+        inner = [option for option in options if option is not type(None)]
+        words = _expected(inner[0], name, default) if len(inner) == 1 else None
+        return f"{words} or null" if words else None
+    if kind in _KINDS:
+        return _KINDS[kind][0]
+    if typing.get_origin(kind) in (list, typing.List) and options and options[0] in _KINDS:
+        example = override_value(list(default)) if default else "[...]"
+        return f"a list of {_KINDS[options[0]][1]}, e.g. {name}={example}"
+    return None
+
+
+def wrong_type_message(key: str, value: Any, config_class: type) -> str | None:
+    """The refusal of a value that does not convert to its entry's type, in the words of the
+    entry's type: ``epochs must be an integer, got 'abc'``, ``bins[0] must be an integer, got 1.5``,
+    ``bins must be a list of integers, e.g. bins=[10,30,100], got 5``. ``key`` is the entry (or a
+    list element, ``bins[0]``) as OmegaConf names it; None when it is not an entry of
+    ``config_class`` or its type has no such words."""
+    name, bracket, _ = key.partition("[")
+    fields = {spec.name: spec for spec in dataclasses.fields(config_class)}
+    if name not in fields:
+        return None
+    kind = typing.get_type_hints(config_class)[name]
+    if bracket:  # an element of a list entry
+        options = typing.get_args(kind)
+        if typing.get_origin(kind) not in (list, typing.List) or not options:
+            return None
+        kind = options[0]
+    spec = fields[name]
+    default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else spec.default
+    expected = _expected(kind, name, default)
+    return f"{key} must be {expected}, got {_shown(value)}" if expected else None
 
 
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:

@@ -65,11 +65,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from infodrop.distributed import is_distributed, process_group, training_device
 from infodrop.experiments import available_experiments, load_experiment
-from infodrop.experiments.config import ConfigError, override_value
+from infodrop.experiments.config import ConfigError, override_value, wrong_type_message
 from infodrop.experiments.pool import JobPool
 from infodrop.experiments.printing import print_config
 
@@ -115,13 +115,19 @@ def _check_keys(module: ModuleType, experiment: str, parsed: Iterable[Any]) -> N
             )
 
 
-def _one_line(error: BaseException) -> str:
-    """Compress a Hydra/OmegaConf error into one line naming the offending entry."""
+def _one_line(error: BaseException, config_class: type | None = None) -> str:
+    """Compress a Hydra/OmegaConf error into one line naming the offending entry; a value of the
+    wrong type for an entry of ``config_class`` in our words (:func:`wrong_type_message`)."""
     chain = []
     current: BaseException | None = error
     while current is not None and current not in chain:
         chain.append(current)
         current = current.__cause__ or current.__context__
+    for item in chain:
+        if isinstance(item, ValidationError) and getattr(item, "full_key", None) and config_class is not None:
+            message = wrong_type_message(item.full_key, item.value, config_class)
+            if message:
+                return message
     for item in chain:
         if isinstance(item, OmegaConfBaseException) and getattr(item, "full_key", None):
             message = str(getattr(item, "msg", "") or str(item)).splitlines()[0]
@@ -209,7 +215,7 @@ class _HydraSession:
         try:
             cfg = self.hydra.compose_config(self.config_name, list(overrides), run_mode=RunMode.RUN)
         except (HydraException, OmegaConfBaseException, ValueError) as error:
-            raise ConfigError(_one_line(error)) from None
+            raise ConfigError(_one_line(error, self.module.Config)) from None
         with _open_struct_off(cfg):
             del cfg["hydra"]
         OmegaConf.set_readonly(cfg, True)
@@ -414,4 +420,4 @@ def _launch(session: _HydraSession, task: Callable[..., Any], all_overrides: lis
             return [ret for batch in session.hydra.multirun(session.config_name, task, all_overrides) for ret in batch]
         return [session.hydra.run(session.config_name, task, all_overrides)]
     except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(_one_line(error)) from None
+        raise ConfigError(_one_line(error, session.module.Config)) from None
