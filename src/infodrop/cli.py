@@ -2,7 +2,7 @@
 
     infodrop EXPERIMENT COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...]
     infodrop demo
-    infodrop --help | infodrop EXPERIMENT --help
+    infodrop --help | infodrop EXPERIMENT --help | infodrop EXPERIMENT COMMAND [with ...] --help
 
 After ``with``, ``key=value`` sets a config entry and a bare word applies a named config
 (preset), e.g. ``infodrop cifar train with softplus filter_percentage=0.25 beta=1.0``. Presets
@@ -12,6 +12,10 @@ are translated into Hydra overrides, so Hydra's own syntax works as well: with `
 each in a process of its own), and ``hydra/launcher=submitit_slurm``
 sends the jobs to SLURM once ``hydra-submitit-launcher`` is installed (see
 :mod:`infodrop.experiments.session`).
+
+``--help`` (or ``-h``) after a command prints what the command does and every config entry with
+its value and help, as ``print_config`` does (with the settings on the line applied), and runs
+nothing.
 
 Mistakes on the command line (unknown experiment, command, entry or named config, a value of
 the wrong type or out of range, missing data files) print one line on stderr and exit with
@@ -28,9 +32,11 @@ from typing import Sequence
 
 # The module, not its functions: tests replace experiments.load_experiment to hide an experiment.
 from infodrop import experiments
-from infodrop.experiments.session import ConfigError, SweepFailure, command_names, preset_overrides, run_command
+from infodrop.experiments.printing import format_config
+from infodrop.experiments.session import ConfigError, SweepFailure, command_names, compose, preset_overrides, run_command
 
 USAGE = "usage: infodrop EXPERIMENT COMMAND [--multirun] [with key=value ... NAMED_CONFIG ...] | infodrop demo"
+HELP_FLAGS = ("-h", "--help")
 
 
 class UsageError(ValueError):
@@ -99,7 +105,7 @@ def _help_text() -> str:
     lines.append(f"  {'demo':13s} a short MNIST run that shows an information plane")
     lines += [
         "",
-        "`infodrop EXPERIMENT print_config [with ...]` lists every entry with its help.",
+        "`infodrop EXPERIMENT COMMAND --help` (or `print_config [with ...]`) lists every entry with its help.",
         "Sweeps: `infodrop cifar train --multirun with beta=0.5,1,3` runs one job per value (add",
         "jobs_per_device=3 to train them at once, each in a process of its own); add",
         "hydra/launcher=submitit_slurm after `with` to use SLURM (pip install hydra-submitit-launcher).",
@@ -107,13 +113,35 @@ def _help_text() -> str:
     return "\n".join(lines)
 
 
+def _first_paragraph(function: object) -> str:
+    """The first paragraph of a docstring, on one line, reStructuredText's double backquotes made single."""
+    doc = inspect.getdoc(function) or ""
+    return " ".join(doc.split("\n\n")[0].split()).replace("``", "`")
+
+
+def _command_help(module: object, experiment: str, command: str, overrides: Sequence[str]) -> str:
+    """``infodrop EXPERIMENT COMMAND --help``: the usage, what the command does, and its entries as
+    ``print_config`` lists them, with ``overrides`` applied."""
+    if command == "print_config":
+        what = "Print every entry with its value and help, the named configs and the run name."
+    else:
+        what = _first_paragraph(module.COMMANDS[command])
+    cfg = compose(experiment, overrides, module=module)
+    usage = f"usage: infodrop {experiment} {command} [--multirun] [with key=value ... NAMED_CONFIG ...]"
+    return "\n".join([usage, what, "", format_config(cfg, module, experiment)])
+
+
 def _demo(rest: Sequence[str]) -> int:
     """``infodrop demo [with key=value ...]``: the mnist experiment's demo, settings passed on."""
-    if rest and rest[0] != "with":
-        return _error(f"usage: infodrop demo [with key=value ...], got {' '.join(rest)}")
     mnist = experiments.load_experiment("mnist")
     if mnist is None or not hasattr(mnist, "demo"):
         return _error("`infodrop demo` needs infodrop.experiments.mnist.demo, which this installation lacks")
+    if any(word in HELP_FLAGS for word in rest):
+        print("usage: infodrop demo [with key=value ...]   (the entries of `infodrop mnist print_config`)")
+        print(_first_paragraph(mnist.demo))
+        return 0
+    if rest and rest[0] != "with":
+        return _error(f"usage: infodrop demo [with key=value ...], got {' '.join(rest)}")
     settings = list(rest[1:])
     try:
         if settings and "overrides" in inspect.signature(mnist.demo).parameters:
@@ -150,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if presets:
             print(f"named configs: {', '.join(presets)}")
         return 0 if len(argv) > 1 else 2
+    # --help anywhere after the command asks for that command's help; nothing runs.
+    asked_help = any(word in HELP_FLAGS for word in argv[2:])
+    argv = argv[:2] + [word for word in argv[2:] if word not in HELP_FLAGS]
     try:
         experiment, command, multirun, settings, presets = parse_arguments(argv)
         if command not in command_names(module):
@@ -157,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"unknown command {command!r} for {experiment}; valid commands: {', '.join(command_names(module))}"
             )
         overrides = to_overrides(module, experiment, settings, presets)
+        if asked_help:
+            print(_command_help(module, experiment, command, overrides))
+            return 0
         run_command(experiment, command, overrides, multirun=multirun, module=module)
     except (UsageError, ConfigError) as error:
         return _error(str(error))
