@@ -234,12 +234,13 @@ class Reporting:
       ``finish_run`` is False, for a caller that adds results first).
     - ``epoch_hooks``: callables ``hook(epoch, model) -> dict | None`` run after each epoch's
       evaluation with the unwrapped model in eval mode; their dicts join the epoch's metrics.
-    - ``progress``: a tqdm bar over the batches (the epoch line is printed either way).
+    - ``progress``: a tqdm bar over the batches; None (the default) draws it only when stderr is
+      a terminal, so a log file gets no carriage-return updates. The epoch line is printed either way.
     """
 
     run: Run | None = None
     epoch_hooks: Sequence[EpochHook] = ()
-    progress: bool = True
+    progress: bool | None = None
     finish_run: bool = True
 
     def __post_init__(self) -> None:
@@ -613,7 +614,7 @@ def _train(state: TrainingState, data: _Data, training: Training, checkpointing:
 
 
 def _train_one_epoch(state: TrainingState, data: _Data, training: Training, place: _Place, epoch: int, *,
-                     progress: bool) -> tuple[float, dict[str, torch.Tensor], torch.Tensor, int]:
+                     progress: bool | None) -> tuple[float, dict[str, torch.Tensor], torch.Tensor, int]:
     """Phase 3: one pass over this process's training batches, then one scheduler step.
 
     Returns the learning rate of the epoch, the loss and each part summed over the samples
@@ -632,8 +633,9 @@ def _train_one_epoch(state: TrainingState, data: _Data, training: Training, plac
     errors = torch.zeros((), dtype=torch.float64, device=place.device)
     count = 0
     steps = len(data.train_loader)
-    bar = tqdm(total=steps, desc=f"epoch {epoch}/{training.epochs}", leave=False,
-               disable=not (progress and place.main), dynamic_ncols=True)
+    # tqdm's disable=None turns the bar off when its stream (stderr) is not a terminal.
+    disable = True if not place.main else None if progress is None else not progress
+    bar = tqdm(total=steps, desc=f"epoch {epoch}/{training.epochs}", leave=False, disable=disable, dynamic_ncols=True)
     shown = LastKnown(place.device)
     for step, (inputs, targets) in enumerate(_training_batches(data, place.device)):
         if training.batch_transform is not None:

@@ -81,7 +81,7 @@ class Config:
     runs_dir: str = entry("runs", "folder of the run records, runs/cluttered/<run name>/", in_run_name=False)
     plots_dir: str = entry("plots", "folder of the figures, plots/cluttered/<run name>/", in_run_name=False)
     device: Optional[str] = entry(None, "cpu, cuda, cuda:N; null = cuda when available", in_run_name=False)
-    progress: bool = entry(True, "show progress bars", in_run_name=False)
+    progress: Optional[bool] = entry(None, "progress bars: null = only when stderr is a terminal (not in a log file); true or false to force", in_run_name=False)
     compile: bool = entry(False, "torch.compile the network for training (opt-in; pays on GPUs, not on CPUs, see benchmarks/README.md)", in_run_name=False)
     jobs_per_device: int = entry(1, "--multirun: jobs trained at once on the device, each in a process of its own (1 = one after the other)", in_run_name=False)
 

@@ -90,6 +90,8 @@ def _expected(kind: Any, name: str, default: Any) -> str | None:
     options = typing.get_args(kind)
     if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in options:
         inner = [option for option in options if option is not type(None)]
+        if inner == [bool]:
+            return "true, false or null"
         words = _expected(inner[0], name, default) if len(inner) == 1 else None
         return f"{words} or null" if words else None
     if kind in _KINDS:

@@ -96,7 +96,7 @@ class Config:
     gaussian_checkpoint: Optional[str] = entry(None, "binary: checkpoint of a trained Gaussian-dropout network (else train one)", in_run_name=False)
     checkpoint_every: int = entry(10, "save a checkpoint every k epochs", in_run_name=False)
     device: Optional[str] = entry(None, "device: null = cuda if available else cpu", in_run_name=False)
-    progress: bool = entry(True, "show progress bars", in_run_name=False)
+    progress: Optional[bool] = entry(None, "progress bars: null = only when stderr is a terminal (not in a log file); true or false to force", in_run_name=False)
     compile: bool = entry(False, "torch.compile the network for training (opt-in; pays on GPUs, not on CPUs, see benchmarks/README.md)", in_run_name=False)
     jobs_per_device: int = entry(1, "--multirun: jobs trained at once on the device, each in a process of its own (1 = one after the other)", in_run_name=False)
     models_dir: str = entry("models", "folder for checkpoints", in_run_name=False)

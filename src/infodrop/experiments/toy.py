@@ -101,6 +101,7 @@ class Config:
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "random seeds; error bars are the spread over seeds"})
     device: Optional[str] = field(default=None, metadata={"help": "device for our estimator: null = cuda if available else cpu"})
     chunk_size: Optional[int] = field(default=None, metadata={"help": "rows per chunk in our mixture estimator (null = its default)"})
+    progress: Optional[bool] = field(default=None, metadata={"help": "progress bars: null = only when stderr is a terminal (not in a log file); true or false to force"})
     plots_dir: str = field(default="plots/toy", metadata={"help": "folder for the CSV and PNG files"})
     runs_dir: str = field(default="runs", metadata={"help": "folder for Hydra's sweep records (--multirun)"})
     jobs_per_device: int = field(default=1, metadata={"help": "--multirun: jobs run at once, each in a process of its own (1 = one after the other)"})
@@ -289,6 +290,11 @@ def _rng(*keys: int) -> np.random.Generator:
     return np.random.default_rng([int(k) for k in keys])
 
 
+def _bars_off(cfg: Any) -> bool | None:
+    """tqdm's ``disable``: None lets tqdm turn the bar off when stderr is not a terminal."""
+    return None if cfg.progress is None else not cfg.progress
+
+
 def _estimator_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
@@ -378,7 +384,7 @@ def convergence(cfg: Any) -> Path:
     truth = toy_truth(variance)
     settings = [(int(d), int(n), int(s)) for d in cfg.dims for n in cfg.sample_sizes for s in cfg.seeds]
     rows = []
-    for dim, n_samples, seed in tqdm(settings, desc="toy convergence", unit="run"):
+    for dim, n_samples, seed in tqdm(settings, desc="toy convergence", unit="run", disable=_bars_off(cfg)):
         rng = _rng(seed, dim, n_samples, 1)
         _, features, _, _ = sample_toy(n_samples, dim, variance, 1, rng)
         row = {
@@ -439,7 +445,7 @@ def bounds(cfg: Any) -> Path:
     truth = toy_truth(variance)
     settings = [(int(d), int(n), int(s)) for d in cfg.bounds_dims for n in cfg.bounds_sample_sizes for s in cfg.seeds]
     rows = []
-    for dim, n_samples, seed in tqdm(settings, desc="toy bounds", unit="run"):
+    for dim, n_samples, seed in tqdm(settings, desc="toy bounds", unit="run", disable=_bars_off(cfg)):
         rng = _rng(seed, dim, n_samples, 2)
         _, features, _, _ = sample_toy(n_samples, dim, variance, 1, rng)
         started = time.perf_counter()
@@ -505,7 +511,7 @@ def compare(cfg: Any) -> Path:
     estimators = list(dict.fromkeys(str(e) for e in cfg.estimators))
     settings = [(int(d), int(s), e) for d in cfg.compare_dims for s in cfg.compare_seeds for e in estimators]
     rows = []
-    for dim, seed, name in tqdm(settings, desc="toy compare", unit="run"):
+    for dim, seed, name in tqdm(settings, desc="toy compare", unit="run", disable=_bars_off(cfg)):
         # the same data for every estimator of one (dim, seed)
         rng = _rng(seed, dim, n_samples, 3)
         _, features, x_repeated, z = sample_toy(n_samples, dim, variance, int(cfg.noise_samples), rng)
