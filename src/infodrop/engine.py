@@ -562,7 +562,9 @@ def _resume(state: TrainingState, checkpointing: Checkpointing, epochs: int, pla
             )
         state.epoch, state.metrics = stored["epoch"], dict(stored.get("metrics") or {})
         state.snapshot, state.saved_epoch = stored, stored["epoch"]
-        if place.main:
+        if place.main and stored["epoch"] == epochs:
+            tqdm.write(f"{path} holds all {epochs} epochs of this run: nothing left to train")
+        elif place.main:
             tqdm.write(f"resuming from {path} after epoch {stored['epoch']}")
     if run is not None:
         # Lines of epochs after the checkpoint (or of a first attempt killed before any

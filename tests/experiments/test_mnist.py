@@ -95,7 +95,7 @@ def test_demo_prints_a_one_screen_summary(tmp_path, capsys, monkeypatch):
     result = demo(overrides=("dataset=digits", "epochs=1", "train_subset=300", "test_subset=100", "plane_samples=80",
                              "progress=false", "plot_formats=[png]"))
     printed = capsys.readouterr().out
-    assert "test accuracy:" in printed and "train I(X;Z)" in printed and "plane JSON:" in printed
+    assert "test error " in printed and "(accuracy " in printed and "train I(X;Z)" in printed and "plane JSON:" in printed
     records = json.loads((tmp_path / "runs" / "mnist" / "demo" / "plane.json").read_text())["records"]
     assert [record["epoch"] for record in records] == [0, 1]
     assert (tmp_path / "plots" / "mnist" / "demo" / "plane_side_by_side.png").exists()

@@ -147,7 +147,7 @@ def test_mnist_train_ends_with_test_error_plane_summary_and_figures(capsys, tmp_
     status, out, err = _run(capsys, ["mnist", "train", "with", *TINY, "epochs=2"])
     assert status == 0, err
     summary = _summary(out)
-    assert summary.startswith("test error ") and "% after epoch 2 of 2" in summary.splitlines()[0]
+    assert summary.startswith("test error ") and " after epoch 2 of 2" in summary.splitlines()[0]
     assert "train I(X;Z)" in summary and "test I(Z;Y)" in summary and "log N" in summary
     figures = [line.strip() for line in summary.splitlines() if line.startswith("  ") and line.strip().endswith(".png")]
     assert figures and all((tmp_path / path).is_file() for path in figures)
@@ -158,7 +158,7 @@ def test_the_demo_ends_with_the_summary_of_mnist_train(capsys):
     status, out, err = _run(capsys, ["demo", "with", *DEMO])
     assert status == 0, err
     summary = _summary(out)
-    assert "% after epoch 1 of 1" in summary.splitlines()[0]
+    assert " after epoch 1 of 1" in summary.splitlines()[0]
     for part in ("information plane at layer", "train I(X;Z)", "plane JSON: runs/mnist/demo/plane.json", "figures:"):
         assert part in summary, summary
 

@@ -39,6 +39,7 @@ from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, f
 from infodrop.experiments.config import check_keep_prob, check_milestones, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
+from infodrop.experiments.resuming import check_continuation
 from infodrop.io import append_line, write_json
 from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
@@ -151,13 +152,18 @@ def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
 
 
 def train(cfg: Any, experiment: ClassifierExperiment) -> dict[str, Any]:
-    """Train (or resume) the run named after the config; returns the engine's final metrics."""
+    """Train (or resume) the run named after the config; returns the engine's final metrics.
+
+    A longer run continues the checkpoint of a shorter one (the step schedule does not depend on
+    ``epochs``); a checkpoint past ``epochs`` is refused (:mod:`infodrop.experiments.resuming`).
+    A finished run trains nothing and prints its result line again."""
+    paths = run_paths(cfg, experiment.config, experiment.name)
+    check_continuation(paths.model_file, cfg.epochs, schedule="step")
     train_split, test_split = experiment.load_data(cfg)
     # The initial weights come from the run's seed, not from whatever an earlier job of the same
     # process (a sweep) left in torch's generator: a job trains the same model alone or in a sweep.
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, experiment)
-    paths = run_paths(cfg, experiment.config, experiment.name)
     train_set, test_set = as_tensor_dataset(*train_split), as_tensor_dataset(*test_split)
     if is_main_process():
         print(f"run {paths.name}: {len(train_set)} training and {len(test_set)} test images; checkpoint {paths.model_file}")

@@ -54,7 +54,7 @@ from infodrop.experiments.session import compose
 from infodrop.io import write_text
 from infodrop.mi import binning_mi, gaussian_dropout_mi
 from infodrop.models import LeNet, MLP
-from infodrop.plane import InformationPlane, PlaneDocument
+from infodrop.plane import InformationPlane
 from infodrop.plots import plot_bin_sweep
 
 __all__ = ["COMMANDS", "Config", "EXPERIMENT", "NAMED_CONFIGS", "binary", "build_model", "demo", "load_data", "plot", "train", "validate"]
@@ -314,36 +314,16 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
     cfg = compose("mnist", settings)
     paths = RunPaths(name="demo", model_file=Path(cfg.models_dir) / "mnist" / "demo.pt",
                      run_dir=Path(runs_dir) / "mnist" / "demo", plots_dir=Path(plots_dir) / "mnist" / "demo")
+    earlier = [path for path in (paths.model_file, paths.run_dir / "plane.json") if path.exists()]
+    if earlier:
+        print(f"infodrop demo: {paths.run_dir} holds an earlier demo; this one trains again from scratch and overwrites "
+              f"it (checkpoint {paths.model_file}, plane, figures in {paths.plots_dir})")
     if paths.model_file.exists():
         paths.model_file.unlink()  # the demo always starts afresh
     started = time.perf_counter()
-    result = plane_recipe.train(cfg, EXPERIMENT, paths)
+    result = plane_recipe.train(cfg, EXPERIMENT, paths, print_summary=False)
     elapsed = time.perf_counter() - started
-    document = PlaneDocument.load(result["plane"])
-    history = result["history"]
-    accuracy = _final_accuracy(history)
-    lines = [
-        "",
-        f"infodrop demo: FC 784-512-128-32-10 softplus network, Gaussian dropout (variance {cfg.variance}) "
-        f"on {result['dataset']}, {cfg.epochs} epochs in {elapsed:.0f} s",
-        f"test accuracy: {accuracy}",
-        f"information plane at layer {document.layer!r} ({document.sample_counts['train']} train / "
-        f"{document.sample_counts['test']} test inputs, nats; the plain mixture estimate of I(X;Z) "
-        f"cannot exceed log N = {document.log_n('train'):.2f}):",
-        f"  {'':14s} {'start':>8s} {'peak':>8s} {'end':>8s}",
-    ]
-    for split in ("train", "test"):
-        for key, name in (("i_xz", "I(X;Z)"), ("i_zy", "I(Z;Y)")):
-            values = document.trajectory(split, key)
-            if values:
-                lines.append(f"  {split + ' ' + name:14s} {values[0]:8.3f} {max(values):8.3f} {values[-1]:8.3f}")
-    lines += [f"plane JSON: {result['plane']}", "figures:"] + [f"  {path}" for path in result["figures"] if path.endswith(".png")]
-    lines.append(f"re-plot in Python: infodrop.plots.plot_information_plane({result['plane']!r}, {str(paths.plots_dir)!r})")
-    print("\n".join(lines))
+    print(f"\ninfodrop demo: FC 784-512-128-32-10 softplus network, Gaussian dropout (variance {cfg.variance}) "
+          f"on {result['dataset']}, {cfg.epochs} epochs in {elapsed:.0f} s")
+    print(result["summary"])
     return result
-
-
-def _final_accuracy(history: Any) -> str:
-    """Test accuracy of the last epoch (the engine reports ``test_error``, noise off)."""
-    error = history.get("test_error") if isinstance(history, dict) else None
-    return "n/a" if error is None else f"{100 * (1 - error):.2f}%"

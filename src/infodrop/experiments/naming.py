@@ -6,7 +6,8 @@ like the original code's sacred names. Entries that cannot change the trained mo
 ``epochs``, progress bars, the device, plot and prepare settings) are made with
 ``entry(..., in_run_name=False)`` and left out. ``epochs`` is left out on purpose: where the
 learning-rate schedule is fixed by its milestones, a run trained for more epochs continues the
-checkpoint of a shorter one instead of starting over. A run's artefacts live at
+checkpoint of a shorter one instead of starting over; where a cosine schedule spans all the epochs,
+a run of another length is refused, naming the entries to set (:mod:`infodrop.experiments.resuming`). A run's artefacts live at
 ``models/<experiment>/<name>.pt``, ``runs/<experiment>/<name>/`` and ``plots/<experiment>/<name>/``
 (the experiment folder keeps, say, the ``cifar`` and ``cluttered`` defaults apart).
 

@@ -10,7 +10,10 @@ An experiment (``mnist``, ``cifar_resnet``) hands a :class:`PlaneExperiment` (it
   checkpointed at ``models/<experiment>/<run>.pt`` and resumed from it, while
   :class:`infodrop.plane.InformationPlane` records the plane of the tracked layer at the
   initialisation and every ``plane_every`` epochs to ``runs/<experiment>/<run>/plane.json``
-  (and ``plane.csv``); then the figures.
+  (and ``plane.csv``); then the figures and :func:`summary` (test error, the plane at its start,
+  peak and end, the files). Run again when finished, it trains nothing and prints the summary
+  again; a run of another length is refused (the cosine schedule spans all the epochs:
+  :mod:`infodrop.experiments.resuming`).
 - :func:`plot`: the figures again from ``plane.json``, to ``plots/<experiment>/<run>/``.
 
 The tracked layer is the first continuous-dropout layer (Gaussian or information dropout), else
@@ -35,12 +38,13 @@ from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
 from infodrop.experiments.config import check_choice, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
+from infodrop.experiments.resuming import check_continuation
 from infodrop.losses import information_loss
 from infodrop.nn import continuous_dropout_layers
-from infodrop.plane import InformationPlane
+from infodrop.plane import InformationPlane, PlaneDocument
 from infodrop.plots import plot_plane_figures
 
-__all__ = ["PlaneExperiment", "build_model", "fit_network", "plot", "tracked_layer", "train", "validate"]
+__all__ = ["PlaneExperiment", "build_model", "fit_network", "plot", "summary", "tracked_layer", "train", "validate"]
 
 DROPOUT_KINDS = ("gaussian", "information", "binary")  # a plane needs a dropout layer
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -145,13 +149,16 @@ def fit_network(cfg: Any, experiment: PlaneExperiment, model: nn.Module, splits:
     )
 
 
-def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None) -> dict:
-    """Train the network and record its information plane every ``plane_every`` epochs.
+def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, *, print_summary: bool = True) -> dict:
+    """Train the network and record its information plane every ``plane_every`` epochs; then the
+    figures and, with ``print_summary``, the :func:`summary`.
 
-    Returns ``{'history': last metrics, 'plane': plane.json path, 'figures': paths, 'dataset': name}``.
-    ``paths`` overrides where the run's artefacts go (the demo's fixed ``demo`` run).
+    Returns ``{'history': last metrics, 'plane': plane.json path, 'figures': paths, 'dataset': name,
+    'summary': text}``. ``paths`` overrides where the run's artefacts go (the demo's fixed ``demo`` run).
     """
     paths = run_paths(cfg, experiment.config, experiment.name) if paths is None else paths
+    # A run of another length is refused before any data is read.
+    check_continuation(paths.model_file, cfg.epochs, schedule="cosine")
     splits, dataset = experiment.load_data(cfg)
     model = build_model(cfg, experiment, splits["train"][0].shape[1:])
     plane_file = paths.run_dir / "plane.json"
@@ -189,7 +196,42 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None) 
     history = fit_network(cfg, experiment, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir,
                           checkpoint=paths.model_file, hooks=(hook,))
     figures = _figures(cfg, experiment, paths) if main else []
-    return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
+    result = {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
+    result["summary"] = summary(result, epochs=cfg.epochs, plots_dir=paths.plots_dir) if main else ""
+    if print_summary and main:
+        print(result["summary"])
+    return result
+
+
+def summary(result: dict, *, epochs: int, plots_dir: Path) -> str:
+    """What a finished run of :func:`train` gives, on one screen: the test error of the last epoch
+    (noise off), the plane of the tracked layer at its start, peak and end (nats), the plane file
+    and the figures (PNG), and the call that re-plots them. ``result`` is what :func:`train` returns."""
+    history, plane_file = result["history"], result["plane"]
+    document = PlaneDocument.load(plane_file)
+    error = history.get("test_error")
+    shown = "n/a" if error is None else f"{100 * error:.2f}% (accuracy {100 * (1 - error):.2f}%)"
+    lines = [f"test error {shown} after epoch {history.get('epoch')} of {epochs}"]
+    counts = f"{document.sample_counts.get('train')} train / {document.sample_counts.get('test')} test inputs, nats"
+    if document.dropout_kind == "gaussian":
+        counts += f"; the plain mixture estimate of I(X;Z) cannot exceed log N = {document.log_n('train'):.2f}"
+    elif document.dropout_kind == "information":
+        counts += "; variational bounds: the KL for I(X;Z), H(Y) - cross-entropy for I(Z;Y)"
+    rows = []
+    for split in ("train", "test"):
+        for key, name in (("i_xz", "I(X;Z)"), ("i_zy", "I(Z;Y)")):
+            values = document.trajectory(split, key)
+            if values:
+                rows.append(f"  {split + ' ' + name:14s} {values[0]:8.3f} {max(values):8.3f} {values[-1]:8.3f}")
+    if rows:
+        lines += [f"information plane at layer {document.layer!r} ({counts}):", f"  {'':14s} {'start':>8s} {'peak':>8s} {'end':>8s}"]
+        lines += rows
+    else:
+        lines.append(f"information plane at layer {document.layer!r} ({counts}): binning only, see the figures")
+    shown_figures = [path for path in result["figures"] if path.endswith(".png")] or result["figures"]
+    lines += [f"plane JSON: {plane_file}", "figures:"] + [f"  {path}" for path in shown_figures]
+    lines.append(f"re-plot in Python: infodrop.plots.plot_information_plane({plane_file!r}, {str(plots_dir)!r})")
+    return "\n".join(lines)
 
 
 def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Path]:
