@@ -13,7 +13,7 @@ records what an uninterrupted run of the same command would:
   epoch's rate depends on ``epochs``, so a run with another ``epochs`` is another run, and the
   checkpoint of a different length is refused.
 
-The refusals say which entry to set: ``epochs`` to continue (or re-plot) the stored run, or
+The refusals say which entry to set: ``epochs`` to continue the stored run, or
 ``models_dir`` to train the new length beside it.
 """
 
@@ -39,13 +39,13 @@ def check_continuation(path: Path, epochs: int, *, schedule: str) -> int:
         return 0
     stored = load_checkpoint(path)
     reached = int(stored.get("epoch", 0))
-    beside = f"models_dir=<another folder> to train {epochs} epochs beside it (or delete {path})"
+    beside = f"models_dir=<another folder> to train the {epochs}-epoch run beside it (or delete {path})"
     if schedule == "cosine":
         length = (stored.get("config") or {}).get("epochs")
         if length is not None and int(length) != epochs:
             raise ValueError(
                 f"{path} holds a run of epochs={length} (at epoch {reached}), and the cosine schedule spans all the "
-                f"epochs, so epochs={epochs} is another run: set epochs={length} to continue or re-plot it, or {beside}"
+                f"epochs, so epochs={epochs} is another run: set epochs={length} to continue that run, or {beside}"
             )
     if reached > epochs:
         raise ValueError(
