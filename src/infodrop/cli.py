@@ -27,6 +27,7 @@ training engine picks up the distributed environment.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from typing import Sequence
 
@@ -160,7 +161,15 @@ def _demo(rest: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``infodrop`` script; returns the exit status (0, or 2 for user errors)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # The reader went away (`infodrop mnist train --help | head`): stop quietly, as a Unix tool does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_help_text())
         return 0 if argv else 2

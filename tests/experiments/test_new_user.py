@@ -220,3 +220,12 @@ def test_wrong_types_are_refused_in_our_words(capsys, setting, message):
 
 def test_wrong_type_in_a_float_list_is_refused_in_our_words(capsys):
     assert _refused(capsys, ["toy", "compare", "with", "bin_sizes=[x]"]) == "infodrop: error: bin_sizes[0] must be a number, got 'x'"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # `infodrop mnist train --help | head -2`: the pipe closes while the command still writes.
+    code = ("import sys\nfrom infodrop import cli\n"
+            "def closed(argv):\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+            "cli._main = closed\nsys.exit(cli.main(['mnist', 'train', '--help']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=subprocess_env(), check=False)
+    assert done.returncode == 1 and b"Traceback" not in done.stderr, done.stderr
