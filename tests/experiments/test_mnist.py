@@ -198,3 +198,10 @@ def test_train_under_torchrun_with_two_cpu_processes_shares_the_plane_estimate(t
     assert [record["epoch"] for record in document["records"]] == [0, 1, 2]
     assert process.stdout.count("plane cost:") == 1 and "shared by 2 processes" in process.stdout
     assert process.stdout.count("recorded points saturated") == 3  # the mixture and two bin counts, printed once
+
+
+def test_plane_samples_zero_estimates_on_every_input_of_both_splits(tmp_path):
+    overrides = TINY + ["epochs=1", "plane_samples=0", "train_subset=300", "estimators=[auto]"] + _folders(tmp_path)
+    document = InformationPlane.load(run_command("mnist", "train", overrides)[0]["plane"])
+    assert document["sample_counts"] == {"train": 300, "test": 120} and document["config"]["max_samples"] is None
+    assert document["records"][-1]["train"]["auto"]["log_n"] == pytest.approx(math.log(300))
