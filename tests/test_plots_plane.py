@@ -232,3 +232,17 @@ def test_several_runs_share_one_plane_with_one_colour_and_legend_entry_each(tmp_
     assert len({ax.get_xlim() for ax in figure.axes}) == 1
     with pytest.raises(ValueError, match="labels"):
         plot_plane_comparison([_banded_document()], ["a", "b"], tmp_path)
+
+
+def test_an_infinite_side_of_a_band_is_marked_not_drawn_to_infinity(tmp_path, figures):
+    import warnings
+
+    document = _banded_document()
+    document["records"][0]["train"]["auto"]["i_zy_lower"] = -math.inf  # a class with a single input
+    document["records"][1]["train"]["auto"]["i_xz_upper"] = math.inf  # a unique zero pattern
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow while the axes scale themselves
+        plot_information_plane(document, tmp_path, formats=("png",))
+    texts = _legend_texts(figures["plane_auto"])
+    assert "no finite lower estimate of I(Z;Y)" in texts and "no finite upper estimate of I(X;Z)" in texts
+    assert all(np.isfinite(figures["plane_auto"].axes[0].get_xlim())) and all(np.isfinite(figures["plane_auto"].axes[0].get_ylim()))

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from infodrop.io import atomic_path
-from infodrop.plane_record import PlaneDocument, PlaneRecord
+from infodrop.plane_record import PlaneDocument, PlaneRecord, VariationalEstimate
 
 # matplotlib is imported inside the drawing functions: it is heavy to import and only they need it.
 
@@ -107,6 +107,7 @@ class _Points:
 
 
 BAND_LABEL = "band: lower and upper estimate, ±2 s.e."
+VARIATIONAL_BAND_LABEL = "band: each bound ±2 s.e. of its mean over the inputs"
 BRACKET_LABEL = "pairwise bracket of the N-component mixture"
 SUBSET_LABEL = "±1 sd over random subsets"
 
@@ -116,7 +117,7 @@ def _plane_points(records: list[PlaneRecord], split: str, estimator: str, bins: 
     ``i_xz_lower``/``i_xz_upper`` (and ``i_zy_*``) when recorded; files written before the bands
     were recorded fall back to the pairwise bracket of the mixture, labelled as such."""
     points = _Points()
-    bracket_only = False
+    bracket_only = variational = False
     for record in records:
         values = record.splits().get(split)
         point = values.point(estimator, bins) if values is not None else None
@@ -126,20 +127,43 @@ def _plane_points(records: list[PlaneRecord], split: str, estimator: str, bins: 
         zy_band = (getattr(point, "i_zy_lower", None), getattr(point, "i_zy_upper", None))
         if xz_band == (None, None) and getattr(point, "i_xz_bounds", None):
             xz_band, bracket_only = tuple(point.i_xz_bounds), True
+        variational = variational or isinstance(point, VariationalEstimate)
         points.add(record.epoch, point.i_xz, point.i_zy, xz_band, zy_band, getattr(point, "saturated", None))
     if any(band != (None, None) for band in points.xz_band + points.zy_band):
-        points.band_label = BRACKET_LABEL if bracket_only else BAND_LABEL
+        points.band_label = BRACKET_LABEL if bracket_only else VARIATIONAL_BAND_LABEL if variational else BAND_LABEL
     return points
 
 
 def _errors(values: np.ndarray, band: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Error-bar lengths below and above; a missing side is 0, an infinite upper side is drawn to
-    the axis edge by the caller (marked with '>')."""
-    below = np.nan_to_num(values - band[0], nan=0.0)
-    above = values - values
-    finite = np.isfinite(band[1])
-    above[finite] = band[1][finite] - values[finite]
+    """Error-bar lengths below and above; a missing (NaN) or infinite side is 0 here (the caller
+    marks an infinite side with an arrowhead)."""
+    below = np.zeros_like(values)
+    above = np.zeros_like(values)
+    finite_low, finite_high = np.isfinite(band[0]), np.isfinite(band[1])
+    below[finite_low] = values[finite_low] - band[0][finite_low]
+    above[finite_high] = band[1][finite_high] - values[finite_high]
     return np.clip(below, 0.0, None), np.clip(above, 0.0, None)
+
+
+def _unbounded_markers(ax: Any, xz: np.ndarray, zy: np.ndarray, xz_band: Any, zy_band: Any) -> list:
+    """Arrowheads at points whose band has an infinite side (e.g. no finite upper estimate of
+    I(X;Z) when an input's zero pattern is unique, or no finite lower estimate of I(Z;Y) when a
+    class has a single input), with their legend handles."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    sides = []
+    if xz_band is not None:
+        sides += [(np.isposinf(xz_band[1]), ">", "no finite upper estimate of I(X;Z)"),
+                  (np.isneginf(xz_band[0]), "<", "no finite lower estimate of I(X;Z)")]
+    if zy_band is not None:
+        sides += [(np.isposinf(zy_band[1]), "^", "no finite upper estimate of I(Z;Y)"),
+                  (np.isneginf(zy_band[0]), "v", "no finite lower estimate of I(Z;Y)")]
+    for where, marker, label in sides:
+        if np.any(where):
+            ax.scatter(xz[where], zy[where], marker=marker, s=22, color="0.4", zorder=2)
+            handles.append(Line2D([], [], color="0.4", marker=marker, linestyle="none", label=label))
+    return handles
 
 
 def _collapsed(xz: np.ndarray, zy: np.ndarray) -> bool:
@@ -186,7 +210,7 @@ def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = No
         return []
     handles = []
     if log_n is not None:
-        handles.append(ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0, label="log N (ceiling of I(X;Z) estimates)"))
+        handles.append(ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0, label="log N (ceiling of mixture and binning estimates of I(X;Z))"))
     if h_y is not None:
         handles.append(ax.axhline(h_y, color="0.5", linestyle="-.", linewidth=0.8, label="H(Y) (ceiling of I(Z;Y))"))
     xz_band, zy_band = points.bands()
@@ -200,10 +224,7 @@ def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = No
         yerr = None if zy_band is None else np.vstack(_errors(zy, zy_band))
         ax.errorbar(xz, zy, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.7", elinewidth=0.9, capsize=1.5, zorder=1)
         handles.append(Line2D([], [], color="0.7", linewidth=0.9, marker="|", label=label))
-        if xz_band is not None and np.any(np.isposinf(xz_band[1])):
-            unbounded = np.isposinf(xz_band[1])
-            ax.scatter(xz[unbounded], zy[unbounded], marker=">", s=22, color="0.4", zorder=2)
-            handles.append(Line2D([], [], color="0.4", marker=">", linestyle="none", label="no finite upper estimate"))
+        handles += _unbounded_markers(ax, xz, zy, xz_band, zy_band)
     ax.plot(xz, zy, color="0.6", linewidth=0.8, zorder=2)
     saturated = points.saturation()
     clear = np.ones(len(epochs), dtype=bool) if saturated is None else ~saturated
