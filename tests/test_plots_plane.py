@@ -246,3 +246,12 @@ def test_an_infinite_side_of_a_band_is_marked_not_drawn_to_infinity(tmp_path, fi
     texts = _legend_texts(figures["plane_auto"])
     assert "no finite lower estimate of I(Z;Y)" in texts and "no finite upper estimate of I(X;Z)" in texts
     assert all(np.isfinite(figures["plane_auto"].axes[0].get_xlim())) and all(np.isfinite(figures["plane_auto"].axes[0].get_ylim()))
+
+
+def test_a_binning_panel_where_some_epochs_sit_at_log_n_and_h_y_counts_them(tmp_path, figures):
+    document = _banded_document()
+    first = document["records"][0]["train"]["binning"]["10"]
+    first["i_xz"], first["i_zy"] = 3.0, 0.5  # one epoch before every input had a bin of its own
+    plot_information_plane(document, tmp_path, formats=("png",))
+    notes = [text.get_text() for text in figures["plane_binning"].axes[0].texts]
+    assert any(note.startswith("3 of 4 epochs at one point") for note in notes)

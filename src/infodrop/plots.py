@@ -166,18 +166,28 @@ def _unbounded_markers(ax: Any, xz: np.ndarray, zy: np.ndarray, xz_band: Any, zy
     return handles
 
 
-def _collapsed(xz: np.ndarray, zy: np.ndarray) -> bool:
-    """More than one point, all at the same place (within 1e-3 nats)."""
-    return len(xz) > 1 and float(np.ptp(xz)) < 1e-3 and float(np.ptp(zy)) < 1e-3
+def _collapse_note(xz: np.ndarray, zy: np.ndarray, log_n: float | None, h_y: float | None,
+                   saturated: Any) -> tuple[str, tuple[float, float]] | None:
+    """Why several epochs sit at one point, and where, or None.
 
-
-def _collapse_reason(xz: np.ndarray, zy: np.ndarray, log_n: float | None, h_y: float | None, saturated: Any) -> str:
-    if log_n is not None and h_y is not None and abs(float(xz[0]) - log_n) < 1e-6 and abs(float(zy[0]) - h_y) < 1e-6:
-        return (f"all {len(xz)} epochs at one point:\nevery input has a bin of its own,\n"
-                "so I(X;Z) = log N and I(Z;Y) = H(Y)\nwhatever the network does")
+    Epochs at (log N, H(Y)) exactly (1e-6 nats): every input has a bin of its own, so the plug-in
+    values are log N and H(Y) whatever the network does. Otherwise, all epochs within 1e-3 nats of
+    each other: saturated, or the estimate did not move."""
+    if len(xz) < 2:
+        return None
+    if log_n is not None and h_y is not None:
+        ceiling = (np.abs(xz - log_n) < 1e-6) & (np.abs(zy - h_y) < 1e-6)
+        count = int(ceiling.sum())
+        if count >= 2:
+            which = f"all {len(xz)} epochs" if count == len(xz) else f"{count} of {len(xz)} epochs"
+            return (f"{which} at one point:\nevery input has a bin of its own,\n"
+                    "so I(X;Z) = log N and I(Z;Y) = H(Y)\nwhatever the network does"), (log_n, h_y)
+    if float(np.ptp(xz)) >= 1e-3 or float(np.ptp(zy)) >= 1e-3:
+        return None
+    where = (float(xz[0]), float(zy[0]))
     if saturated is not None and bool(np.all(saturated)):
-        return f"all {len(xz)} epochs at one point:\nevery estimate is saturated\n(pressed against log N, it measures N)"
-    return f"all {len(xz)} epochs at one point\n(spread < 0.001 nats): the estimate\ndid not change during training"
+        return f"all {len(xz)} epochs at one point:\nevery estimate is saturated\n(pressed against log N, it measures N)", where
+    return f"all {len(xz)} epochs at one point\n(spread < 0.001 nats): the estimate\ndid not change during training", where
 
 
 def _place_notes(axes: Sequence[Any]) -> None:
@@ -241,9 +251,10 @@ def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = No
                               markeredgewidth=0.3, label="filled: clear of log N"))
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="0.3",
                               markeredgewidth=1.3, label="hollow: saturated (at log N, reads ≥)"))
-    if _collapsed(xz, zy):
+    note = _collapse_note(xz, zy, log_n, h_y, saturated)
+    if note is not None:
         # Placed by _place_notes once the limits are final (the figure may share them).
-        ax._infodrop_note = (_collapse_reason(xz, zy, log_n, h_y, saturated), (float(xz[0]), float(zy[0])))
+        ax._infodrop_note = note
     ax.set_xlabel("I(X;Z) [nats]")
     ax.set_ylabel("I(Z;Y) [nats]")
     ax.grid(True, alpha=0.3)

@@ -286,7 +286,7 @@ def binary(cfg: Any) -> dict:
 
     lines = [",".join(columns)] + [",".join(cell(row[column]) for column in columns) for row in rows]
     csv_path = write_text(out_dir / "binary_binning.csv", "\n".join(lines) + "\n")
-    title = f"{dataset}: {cfg.binary_samples} inputs x {cfg.binary_draws} draws"
+    title = f"{plane_recipe.dataset_name(dataset)}: {cfg.binary_samples} inputs x {cfg.binary_draws} draws"
     figures = plot_bin_sweep(rows, paths.plots_dir, stem="binary_binning", formats=tuple(cfg.plot_formats), title=title)
     print(f"{'network':9s} {'estimator':9s} {'scope':14s} {'bins':>5s} {'I(X;Z) [nats]':>14s}")
     for row in rows:
