@@ -82,10 +82,12 @@ class Config:
     weight_decay: float = entry(1e-3, "SGD weight decay")
     seed: int = entry(0, "random seed (initialisation, batches, noise)")
     plane_every: int = entry(2, "record the information plane every k epochs (and at the first and last)", in_run_name=False)
-    plane_samples: int = entry(5000, "inputs per split for the plane estimates (0 = all; the mixture costs O(N^2))", in_run_name=False)
+    plane_samples: int = entry(5000, "inputs per split for the plane estimates (0 = all, e.g. the 60,000 of Fashion-MNIST; the mixture costs O(N^2): the cost line says how long)", in_run_name=False)
     noise_samples: int = entry(10, "noise draws per input in the Gaussian mixture estimator", in_run_name=False)
     mc_draws: int = entry(1, "MC-dropout samples of Z per input for binning and MC predictions", in_run_name=False)
     plane_bounds: bool = entry(True, "pairwise bracket of the mixture estimate (O(N^2 d) elementwise: slow on a CPU for large N)", in_run_name=False)
+    plane_subsets: List[int] = entry([], "sizes k of random unit subsets whose planes are recorded too, e.g. [1,4] (Gaussian dropout; each size costs subset_draws mixture estimates)", in_run_name=False)
+    subset_draws: int = entry(8, "random unit subsets per size in plane_subsets", in_run_name=False)
     bins: List[int] = entry([10, 30, 100], "bin counts of the binning planes (Fig. 14)", in_run_name=False)
     estimators: List[str] = entry(["auto", "binning"], "plane estimators: auto (ours / variational) and binning", in_run_name=False)
     binary_bins: List[int] = entry([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], "binary: bin counts of the sweep", in_run_name=False)
@@ -284,7 +286,7 @@ def binary(cfg: Any) -> dict:
 
     lines = [",".join(columns)] + [",".join(cell(row[column]) for column in columns) for row in rows]
     csv_path = write_text(out_dir / "binary_binning.csv", "\n".join(lines) + "\n")
-    title = f"{dataset}: {cfg.binary_samples} inputs x {cfg.binary_draws} draws"
+    title = f"{plane_recipe.dataset_name(dataset)}: {cfg.binary_samples} inputs x {cfg.binary_draws} draws"
     figures = plot_bin_sweep(rows, paths.plots_dir, stem="binary_binning", formats=tuple(cfg.plot_formats), title=title)
     print(f"{'network':9s} {'estimator':9s} {'scope':14s} {'bins':>5s} {'I(X;Z) [nats]':>14s}")
     for row in rows:
@@ -323,7 +325,7 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
     started = time.perf_counter()
     result = plane_recipe.train(cfg, EXPERIMENT, paths, print_summary=False)
     elapsed = time.perf_counter() - started
-    print(f"\ninfodrop demo: FC 784-512-128-32-10 softplus network, Gaussian dropout (variance {cfg.variance}) "
-          f"on {result['dataset']}, {cfg.epochs} epochs in {elapsed:.0f} s")
+    print(f"\ninfodrop demo: FC softplus network (hidden 512-128-32), Gaussian dropout (variance {cfg.variance}) "
+          f"on {plane_recipe.dataset_name(result['dataset'])}, {cfg.epochs} epochs in {elapsed:.0f} s")
     print(result["summary"])
     return result

@@ -41,10 +41,10 @@ from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
 from infodrop.losses import information_loss
 from infodrop.nn import continuous_dropout_layers
-from infodrop.plane import InformationPlane, PlaneDocument
+from infodrop.plane import InformationPlane, PlaneDocument, representation_width, saturation_summary
 from infodrop.plots import plot_plane_figures
 
-__all__ = ["PlaneExperiment", "build_model", "fit_network", "plot", "summary", "tracked_layer", "train", "validate"]
+__all__ = ["PlaneExperiment", "build_model", "dataset_name", "fit_network", "plot", "summary", "tracked_layer", "train", "validate"]
 
 DROPOUT_KINDS = ("gaussian", "information", "binary")  # a plane needs a dropout layer
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -84,8 +84,15 @@ def validate(cfg: Any, experiment: PlaneExperiment) -> None:
     check_positive(cfg.beta, "beta", allow_zero=True)
     check_subset(cfg.train_subset, "train_subset")
     check_subset(cfg.test_subset, "test_subset")
-    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "checkpoint_every"):
+    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "checkpoint_every", "subset_draws"):
         check_int(cfg[name], name, minimum=1)
+    for index, size in enumerate(cfg.plane_subsets):
+        check_int(size, f"plane_subsets[{index}]", minimum=1)
+    if len(cfg.plane_subsets) and cfg.dropout != "gaussian":
+        raise ValueError(
+            f"plane_subsets={list(cfg.plane_subsets)} needs dropout=gaussian (the mixture estimator of I(X;Z_S)); "
+            f"with dropout={cfg.dropout} use plane_subsets=[]"
+        )
     check_int(cfg.seed, "seed", minimum=0)
     check_subset(cfg.plane_samples, "plane_samples")
     if 0 < cfg.plane_samples < 2:
@@ -161,6 +168,8 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, 
     check_continuation(paths.model_file, cfg.epochs, schedule="cosine")
     splits, dataset = experiment.load_data(cfg)
     model = build_model(cfg, experiment, splits["train"][0].shape[1:])
+    layer = tracked_layer(model)
+    _check_subsets(cfg, model, layer, splits["train"])
     plane_file = paths.run_dir / "plane.json"
     # A run that resumes from its checkpoint keeps the plane points recorded before.
     resuming = paths.model_file.exists()
@@ -168,7 +177,7 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, 
         model,
         splits["train"],
         splits["test"],
-        layer=tracked_layer(model),
+        layer=layer,
         estimators=tuple(cfg.estimators),
         bins=tuple(cfg.bins),
         noise_samples=cfg.noise_samples,
@@ -181,6 +190,9 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, 
         device=cfg.device,
         append=resuming,
         bounds=cfg.plane_bounds,
+        subsets=tuple(cfg.plane_subsets),
+        subset_draws=cfg.subset_draws,
+        dataset=dataset_name(dataset),
     )
     main = is_main_process()
     if main:
@@ -190,8 +202,10 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, 
             f"plane at layer {plane.layer_name!r} on {plane.sample_counts} inputs -> {plane_file}"
         )
         sys.stdout.flush()
-        if not resuming:
-            plane.record(0)  # the initialisation: the start of the trajectory (hooks run on rank 0 only)
+    # The initialisation: the start of the trajectory. The epoch hooks run on rank 0 only, unless
+    # the ranks share the estimate (under torchrun), when every rank records.
+    if not resuming and (main or plane.distributed):
+        plane.record(0)
     hook = plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
     history = fit_network(cfg, experiment, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir,
                           checkpoint=paths.model_file, hooks=(hook,))
@@ -205,8 +219,8 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, 
 
 def summary(result: dict, *, epochs: int, plots_dir: Path) -> str:
     """What a finished run of :func:`train` gives, on one screen: the test error of the last epoch
-    (noise off), the plane of the tracked layer at its start, peak and end (nats), the plane file
-    and the figures (PNG), and the call that re-plots them. ``result`` is what :func:`train` returns."""
+    (noise off), the plane of the tracked layer at its start, peak and end (nats), how many of its
+    points are saturated (in words), the plane file and the figures (PNG), and the call that re-plots them. ``result`` is what :func:`train` returns."""
     history, plane_file = result["history"], result["plane"]
     document = PlaneDocument.load(plane_file)
     error = history.get("test_error")
@@ -228,15 +242,41 @@ def summary(result: dict, *, epochs: int, plots_dir: Path) -> str:
         lines += rows
     else:
         lines.append(f"information plane at layer {document.layer!r} ({counts}): binning only, see the figures")
+    lines.append("saturation (pressed against log N, the point measures N, not the network):")
+    lines += [f"  {line}" for line in saturation_summary(document)]
     shown_figures = [path for path in result["figures"] if path.endswith(".png")] or result["figures"]
     lines += [f"plane JSON: {plane_file}", "figures:"] + [f"  {path}" for path in shown_figures]
     lines.append(f"re-plot in Python: infodrop.plots.plot_information_plane({plane_file!r}, {str(plots_dir)!r})")
     return "\n".join(lines)
 
 
+DATASET_NAMES = {"fashion": "Fashion-MNIST", "mnist": "MNIST", "digits": "8x8 digits (scikit-learn)",
+                 "cifar10": "CIFAR-10-format npz files"}
+
+
+def dataset_name(dataset: str) -> str:
+    """The name a figure's title gives the data set an experiment's ``load_data`` reports."""
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def _check_subsets(cfg: Any, model: nn.Module, layer: str | None, train: Split) -> None:
+    """Refuse a ``plane_subsets`` size larger than the tracked layer, naming the entry."""
+    if not len(cfg.plane_subsets):
+        return
+    width = representation_width(model, train, layer)
+    too_large = [int(k) for k in cfg.plane_subsets if k > width]
+    if too_large:
+        raise ValueError(
+            f"plane_subsets={list(cfg.plane_subsets)}: {too_large} exceed the {width} units of the tracked layer "
+            f"{layer!r}; use sizes from 1 to {width}"
+        )
+
+
 def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Path]:
+    # The data set, layer and N come from the plane file (the second title line): the experiment's
+    # name alone would call a Fashion-MNIST run "mnist".
     return plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats,
-                              title=f"{experiment.name} {paths.name}")
+                              title=f"{experiment.name} experiment, run {paths.name}")
 
 
 def plot(cfg: Any, experiment: PlaneExperiment) -> list[str]:
