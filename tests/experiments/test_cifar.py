@@ -226,7 +226,7 @@ def test_fullcnn_train_records_the_information_plane_of_its_one_dropout_layer(in
             assert 0.0 <= record[split]["binning"]["4"]["i_xz"] <= math.log(10) + 1e-9
     figures = sorted(path.name for path in (inside / "plots" / "cifar" / name).glob("plane_*.png"))
     assert "plane_auto.png" in figures and "plane_binning.png" in figures
-    assert "saturation (pressed against log N):" in capsys.readouterr().out
+    assert "saturation (pressed against log N" in capsys.readouterr().out
 
 
 def test_cifar_train_without_plane_every_records_no_plane(inside):

@@ -32,7 +32,7 @@ from infodrop.distributed import is_main_process
 from infodrop.experiments.config import check_subset
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths
-from infodrop.experiments.plane_recipe import dataset_name, plane_summary
+from infodrop.experiments.plane_recipe import dataset_name
 
 __all__ = ["ESTIMATORS", "PLOT_FORMATS", "draw", "start", "validate"]
 
@@ -97,6 +97,7 @@ def start(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths
 def draw(cfg: Any, paths: RunPaths, experiment: str) -> list[Path]:
     """The plane figures of the run, then the end-of-run summary with the saturation counts in
     words (rank 0; other ranks draw nothing)."""
+    from infodrop.plane import PlaneDocument, saturation_summary
     from infodrop.plots import plot_plane_figures
 
     if not is_main_process():
@@ -104,5 +105,10 @@ def draw(cfg: Any, paths: RunPaths, experiment: str) -> list[Path]:
     plane_file = paths.run_dir / "plane.json"
     figures = plot_plane_figures(plane_file, paths.plots_dir, formats=tuple(cfg.plot_formats),
                                  title=f"{experiment} experiment, run {paths.name}")
-    print("\n".join(plane_summary(plane_file, figures)))
+    document = PlaneDocument.load(plane_file)
+    lines = [f"plane: {plane_file} ({len(document.records)} records, nats)",
+             "saturation (pressed against log N, the point measures N, not the network):"]
+    lines += [f"  {line}" for line in saturation_summary(document)]
+    lines += ["figures:"] + [f"  {path}" for path in figures if str(path).endswith(".png")]
+    print("\n".join(lines))
     return figures
