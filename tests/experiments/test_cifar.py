@@ -4,6 +4,7 @@ and the total-correlation estimate of Achille & Soatto's ``correlation`` command
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import shutil
@@ -17,6 +18,7 @@ import torch
 
 from infodrop import cli
 from infodrop.experiments import cifar
+from infodrop.experiments.naming import run_name
 from infodrop.experiments.session import compose
 from infodrop.nn import InformationDropout
 from tests._subprocess import subprocess_env
@@ -144,7 +146,7 @@ def test_train_without_data_names_the_file_and_the_prepare_command(tmp_path, mon
 
 
 def test_fullcnn_preset_is_the_iclr_2023_setup():
-    cfg = compose("cifar", ["single_dropout=true", "max_alpha=0.95", "lr_milestones=[40,80,120]"])
+    cfg = compose("cifar", ["single_dropout=true", "max_alpha=0.95", "lr_milestones=[40,80,120]", "plane_every=1"])
     assert cfg == compose("cifar", ["fullcnn"])
     assert (cfg.batch_size, cfg.lr, cfg.epochs, cfg.lr_decay) == (100, 0.05, 200, 0.1)
     layers = [m for m in cifar.build_model(cfg).modules() if isinstance(m, InformationDropout)]
@@ -197,3 +199,39 @@ def test_the_same_train_command_runs_under_torchrun_with_two_cpu_processes(workd
     # Rank 0 alone writes: one line per epoch, one checkpoint.
     assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
     assert (tmp_path / "models" / "cifar" / f"{RELU_NAME}.pt").is_file()
+
+
+def test_fullcnn_train_records_the_information_plane_of_its_one_dropout_layer(inside):
+    # Fig. 7: the plane of the information-dropout layer after the third convolution, every epoch.
+    overrides = ["fullcnn", *SOFTPLUS, "epochs=2", "plane_samples=0", "bins=[4]", "plot_formats=[png]", *SMALL]
+    assert cli.main(["cifar", "train", "with", *overrides]) == 0
+    name = run_name(compose("cifar", overrides), cifar.Config)
+    document = json.loads((inside / "runs" / "cifar" / name / "plane.json").read_text())
+    assert document["layer"] == "blocks.0.2" and document["dropout_kind"] == "information"
+    assert document["prior"] == "log-normal" and document["sample_counts"] == {"train": 10, "test": 10}
+    assert [record["epoch"] for record in document["records"]] == [0, 1, 2]
+    for record in document["records"]:
+        for split in ("train", "test"):
+            auto = record[split]["auto"]
+            # The variational bound E_x KL(p(z|x) || prior) of a log-normal prior is an MI bound:
+            # a KL (>= 0) summed over the 4 channels x 16 x 16 locations, not capped at log N.
+            assert auto["is_mi"] and auto["i_xz_kind"] == "kl-upper-bound-on-i_xz"
+            assert 0.0 <= auto["i_xz"] < float("inf")
+            # H(Y) - CE is a lower bound on I(Z;Y), which never exceeds H(Y).
+            assert auto["i_zy"] <= record[split]["h_y"] + 1e-12
+            # Binning with the input's index as X is capped by H(X) = log N.
+            assert 0.0 <= record[split]["binning"]["4"]["i_xz"] <= math.log(10) + 1e-9
+    figures = sorted(path.name for path in (inside / "plots" / "cifar" / name).glob("plane_*.png"))
+    assert "plane_auto.png" in figures and "plane_binning.png" in figures
+
+
+def test_cifar_train_without_plane_every_records_no_plane(inside):
+    assert not (inside / "runs" / "cifar" / RELU_NAME / "plane.json").exists()
+
+
+@pytest.mark.parametrize("override, entry", [("plane_samples=1", "plane_samples"), ("plane_every=-1", "plane_every"),
+                                             ("estimators=[kde]", "estimators"), ("bins=[0]", "bins[0]")])
+def test_bad_plane_entries_are_refused_naming_the_entry(inside, capsys, override, entry):
+    status = cli.main(["cifar", "train", "with", "fullcnn", override, *SMALL])
+    err = capsys.readouterr().err
+    assert status == 2 and entry in err and "Traceback" not in err

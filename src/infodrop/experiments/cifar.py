@@ -10,7 +10,11 @@ Commands (``infodrop cifar COMMAND [--multirun] [with key=value ... NAMED_CONFIG
   (:mod:`infodrop.experiments.classifier_recipe`) with :class:`infodrop.models.AllCNN32`.
   ``train`` checkpoints at
   ``models/cifar/<run name>.pt`` every ``checkpoint_every`` epochs, at the end and on Ctrl-C, and
-  resumes from it; the run record is ``runs/cifar/<run name>/``.
+  resumes from it; the run record is ``runs/cifar/<run name>/``. With ``plane_every`` > 0 (the
+  ``fullcnn`` preset sets 1) it also records the information plane of the first dropout layer
+  into ``runs/cifar/<run name>/plane.json`` and draws it (:mod:`infodrop.experiments.classifier_plane`):
+  for information dropout the variational bound E_x KL(p(z|x) || prior) on I(X;Z) (an MI bound
+  with the log-normal prior, ``softplus``) and H(Y) - cross-entropy <= I(Z;Y), binning beside them.
 - ``test``: reloads that checkpoint, recomputes the batch-norm statistics with the noise off
   (the original's "dry run") and reports the test error (percent).
 - ``correlation``: Gaussian total correlation of the log of the last information-dropout
@@ -102,6 +106,14 @@ class Config:
     plots_dir: str = entry("plots", "folder of the figures, plots/cifar/<run name>/", in_run_name=False)
     device: Optional[str] = entry(None, "cpu, cuda, cuda:N; null = cuda when available", in_run_name=False)
     progress: bool = entry(True, "show progress bars", in_run_name=False)
+    plane_every: int = entry(0, "record the information plane every k epochs, at the start and at the last (0 = off)", in_run_name=False)
+    plane_samples: int = entry(1000, "inputs per split (train, test) of the plane estimates (0 = all)", in_run_name=False)
+    estimators: List[str] = entry(["auto", "binning"], "plane estimators: auto (variational KL / mixture) and binning", in_run_name=False)
+    bins: List[int] = entry([10, 30, 100], "bin counts of the binning planes", in_run_name=False)
+    noise_samples: int = entry(10, "plane, Gaussian dropout: noise draws per input of the mixture estimator", in_run_name=False)
+    mc_draws: int = entry(1, "plane: MC-dropout samples of Z per input (binning, MC predictions)", in_run_name=False)
+    plane_bounds: bool = entry(False, "plane, Gaussian dropout: pairwise bracket of the mixture (O(N^2 d))", in_run_name=False)
+    plot_formats: List[str] = entry(["png", "pdf"], "file formats of the plane figures (png, pdf, svg)", in_run_name=False)
 
 
 NAMED_CONFIGS: dict[str, dict[str, Any]] = {
@@ -109,8 +121,9 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
     "softplus": {"activations": "softplus", "lognorm_prior": True},
     # ICLR 2023, Section 5.2 / Fig. 7: one information-dropout layer after the third conv, noise
     # allowed up to alpha = 0.95, learning rate x 0.1 after epochs 40, 80 and 120 (the paper
-    # sweeps beta in {3, 20} and filter_percentage in {1.0, 0.25}).
-    "fullcnn": {"single_dropout": True, "max_alpha": 0.95, "lr_milestones": [40, 80, 120]},
+    # sweeps beta in {3, 20} and filter_percentage in {1.0, 0.25}); the plane of the dropout layer
+    # is recorded every epoch, as Fig. 7 plots it.
+    "fullcnn": {"single_dropout": True, "max_alpha": 0.95, "lr_milestones": [40, 80, 120], "plane_every": 1},
 }
 
 
@@ -127,7 +140,7 @@ def load_data(cfg: Any) -> tuple[Split, Split]:
     return train, test
 
 
-EXPERIMENT = ClassifierExperiment(name="cifar", config=Config, network=AllCNN32, load_data=load_data)
+EXPERIMENT = ClassifierExperiment(name="cifar", config=Config, network=AllCNN32, load_data=load_data, records_plane=True)
 
 
 def build_model(cfg: Any) -> nn.Module:

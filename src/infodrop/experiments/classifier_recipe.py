@@ -7,7 +7,9 @@ loader) to these commands:
 - :func:`train`: the network trained with the information-dropout loss (:mod:`infodrop.losses`),
   SGD with Nesterov momentum and a step schedule, checkpointed at ``models/<experiment>/<run>.pt``
   (every ``checkpoint_every`` epochs, at the end and on Ctrl-C) and resumed from it; a longer run
-  continues a shorter one, since the schedule is fixed by its milestones.
+  continues a shorter one, since the schedule is fixed by its milestones. For an experiment that
+  records planes (``records_plane``) and ``plane_every`` > 0, the information plane of the first
+  dropout layer is recorded along the way (:mod:`infodrop.experiments.classifier_plane`).
 - :func:`test`: the checkpoint reloaded, batch-norm statistics recomputed with the noise off
   (the original's "dry run"), the test error.
 - :func:`plot`: per-location KL heat maps of every information-dropout layer.
@@ -36,6 +38,7 @@ from infodrop.checks import check_in_range, check_int, check_positive, resolve_d
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
 from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, fit, load_checkpoint, recompute_batchnorm
+from infodrop.experiments import classifier_plane
 from infodrop.experiments.config import check_keep_prob, check_milestones, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
@@ -70,6 +73,7 @@ class ClassifierExperiment:
     config: type  # its Config dataclass (run names)
     network: type[nn.Module]  # AllCNN32 or AllCNN96, built from allcnn_options(cfg)
     load_data: Callable[[Any], tuple[Split, Split]]  # cfg -> (train, test), numpy
+    records_plane: bool = False  # its Config has the plane entries of classifier_plane
 
 
 def allcnn_options(cfg: Any) -> dict[str, Any]:
@@ -112,6 +116,8 @@ def validate(cfg: Any, experiment: ClassifierExperiment) -> None:
     check_int(cfg.seed, "seed", minimum=0)
     check_subset(cfg.train_subset, "train_subset")
     check_subset(cfg.test_subset, "test_subset")
+    if experiment.records_plane:
+        classifier_plane.validate(cfg)
     check_model(lambda: build_model(cfg, experiment))
 
 
@@ -151,13 +157,16 @@ def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
 
 
 def train(cfg: Any, experiment: ClassifierExperiment) -> dict[str, Any]:
-    """Train (or resume) the run named after the config; returns the engine's final metrics."""
+    """Train (or resume) the run named after the config, recording the information plane when the
+    experiment does and ``plane_every`` > 0; returns the engine's final metrics."""
     train_split, test_split = experiment.load_data(cfg)
     model = build_model(cfg, experiment)
     paths = run_paths(cfg, experiment.config, experiment.name)
     train_set, test_set = as_tensor_dataset(*train_split), as_tensor_dataset(*test_split)
     if is_main_process():
         print(f"run {paths.name}: {len(train_set)} training and {len(test_set)} test images; checkpoint {paths.model_file}")
+    plane = experiment.records_plane and cfg.plane_every > 0
+    hooks = (classifier_plane.start(cfg, model, train_split, test_split, paths),) if plane else ()
     result = fit(
         model,
         train_set,
@@ -173,9 +182,11 @@ def train(cfg: Any, experiment: ClassifierExperiment) -> dict[str, Any]:
         # Only the entries that define the run go into the checkpoint, so that resuming with
         # more epochs, another device or other folders is allowed and anything else is refused.
         checkpointing=Checkpointing(path=paths.model_file, every=cfg.checkpoint_every, config=model_config(cfg, experiment.config)),
-        reporting=Reporting(run=Run(paths.run_dir, config=to_plain(cfg)), progress=cfg.progress),
+        reporting=Reporting(run=Run(paths.run_dir, config=to_plain(cfg)), epoch_hooks=hooks, progress=cfg.progress),
         device=cfg.device,
     )
+    if plane:
+        classifier_plane.draw(cfg, paths, experiment.name)
     if is_main_process() and "test_error" in result:
         print(
             f"run {paths.name}: test error {100 * result['test_error']:.2f}% after epoch {result['epoch']} "
