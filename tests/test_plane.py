@@ -316,3 +316,179 @@ def test_keys_a_newer_version_wrote_survive_an_append_by_this_one(tmp_path, data
     InformationPlane(model, train, test, bins=(4,), noise_samples=2, output=path, device="cpu", append=True).record(1)
     first = InformationPlane.load(path)["records"][0]
     assert first["train"]["auto"]["a_newer_bound"] == 1.25 and first["subsets"] == {"k": [1, 2]}
+
+
+# ------------------------------------------------------------------ bands, ceilings and saturation (issue 9)
+
+
+def test_binning_points_record_log_n_and_are_saturated_when_most_samples_sit_in_a_cell_of_their_own(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, estimators=("binning",), bins=(1, 10_000), output=tmp_path / "p.json")
+    point = plane.record(0)["train"]["binning"]
+    # One bin: every sample in the same cell, I(X;Z_b) = 0, full coverage.
+    assert point["1"]["i_xz"] == 0.0 and point["1"]["coverage"] == 1.0 and point["1"]["saturated"] is False
+    # 10,000 bins per unit over 8 units: every input has a cell of its own, so the plug-in value is
+    # exactly log N and measures the 120 inputs, not the network.
+    assert point["10000"]["log_n"] == pytest.approx(math.log(120))
+    assert point["10000"]["i_xz"] == pytest.approx(math.log(120))
+    assert point["10000"]["coverage"] == 0.0 and point["10000"]["saturated"] is True
+
+
+def test_information_dropout_band_is_two_standard_errors_of_the_mean_kl_and_never_saturated(tmp_path, data):
+    (train, test), model = data, InformationNet("softplus")
+    record = InformationPlane(model, train, test, estimators=("auto",), output=tmp_path / "p.json").record(0)
+    auto = record["train"]["auto"]
+    model.eval()
+    with torch.no_grad():
+        model(train[0])
+    kl = model.drop.kl.double()
+    stderr = float(kl.std() / math.sqrt(len(kl)))
+    assert auto["i_xz_stderr"] == pytest.approx(stderr, rel=1e-4)  # float32 layer vs float64 estimator
+    assert auto["i_xz_lower"] == pytest.approx(auto["i_xz"] - 2 * auto["i_xz_stderr"], abs=1e-12)
+    assert auto["i_xz_upper"] == pytest.approx(auto["i_xz"] + 2 * auto["i_xz_stderr"], abs=1e-12)
+    assert auto["i_zy_lower"] < auto["i_zy"] < auto["i_zy_upper"]
+    # The KL is a closed-form bound per input, not a mixture of N components: nothing caps it at log N.
+    assert auto["log_n"] == pytest.approx(math.log(120)) and auto["saturated"] is False
+
+
+def test_subset_sizes_larger_than_the_layer_are_refused_naming_subsets(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    with pytest.raises(ValueError, match=r"subsets=\[1, 9\]: \[9\] exceed the 8 units of layer 'drop'"):
+        InformationPlane(model, train, test, subsets=(1, 9), output=tmp_path / "p.json")
+    with pytest.raises(ValueError, match="subsets"):
+        InformationPlane(model, train, test, subsets=(0,), output=tmp_path / "p.json")
+    with pytest.raises(ValueError, match="needs a Gaussian-dropout layer"):
+        InformationPlane(InformationNet(), train, test, subsets=(1,), output=tmp_path / "p.json")
+
+
+def test_the_tracker_knows_the_width_of_the_tracked_layer(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, estimators=("binning",), output=tmp_path / "p.json")
+    assert plane.units == 8 and plane.document()["layer_units"] == 8 and plane.document()["units"] == "nats"
+
+
+def test_distributed_without_a_process_group_is_refused(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    with pytest.raises(ValueError, match="distributed=True needs an initialised"):
+        InformationPlane(model, train, test, distributed=True, output=tmp_path / "p.json")
+    assert InformationPlane(model, train, test, output=tmp_path / "p.json").distributed is False
+
+
+def _old_document() -> dict:
+    """A plane file as the tracker wrote it before bands and saturation were recorded."""
+    record = {"epoch": 0}
+    for split in ("train", "test"):
+        record[split] = {"n": 100, "mc_accuracy": 0.5, "cross_entropy": 1.0, "h_y": 1.09,
+                         "auto": {"i_xz": 4.0, "i_zy": 0.5, "i_xz_bounds": [3.5, 4.4], "i_zy_bounds": [0.4, 0.6],
+                                  "i_xz_stderr": 0.01, "is_mi": True},
+                         "binning": {"10": {"i_xz": 4.6, "i_zy": 1.0, "bin_size": 0.1}}}
+    return {"format": "infodrop.plane/1", "units": "nats", "layer": "drop", "dropout_kind": "gaussian", "variance": 0.3,
+            "prior": None, "estimators": {"auto": "gaussian-mixture", "binning": "binning"},
+            "sample_counts": {"train": 100, "test": 100}, "config": {}, "records": [record]}
+
+
+def test_plane_files_written_before_bands_still_read_summarise_and_convert(tmp_path):
+    from infodrop.io import write_json
+    from infodrop.plane import records_to_csv, saturation_summary
+
+    path = write_json(tmp_path / "old.json", _old_document())
+    document = InformationPlane.load(path)
+    assert saturation_summary(document) == [
+        "gaussian-mixture: saturation not recorded (file written before it was)",
+        "binning 10 bins: saturation not recorded (file written before it was)",
+    ]
+    rows = list(__import__("csv").DictReader(records_to_csv(document).splitlines()))
+    assert rows[0]["i_xz_bounds_lower"] == "3.5" and rows[0]["i_xz_lower"] == "" and rows[0]["saturated"] == ""
+
+
+def test_saturation_summary_counts_the_saturated_points_in_words():
+    from infodrop.plane import saturation_counts, saturation_summary
+
+    document = _old_document()
+    document["records"] = [json.loads(json.dumps(document["records"][0])) for _ in range(3)]
+    for epoch, record in enumerate(document["records"]):
+        record["epoch"] = epoch
+        for split in ("train", "test"):
+            record[split]["auto"]["saturated"] = epoch >= 1 and split == "train"
+            record[split]["binning"]["10"]["saturated"] = True
+    counts = saturation_counts(document)
+    assert counts["auto"]["saturated"] == 2 and counts["auto"]["points"] == 6 and counts["auto"]["train"] == 2
+    assert saturation_summary(document) == [
+        "gaussian-mixture: 2 of 6 recorded points saturated (train 2/3, test 0/3); "
+        "those are pressed against log N and read only as 'at least about log N'",
+        "binning 10 bins: 6 of 6 recorded points saturated (train 3/3, test 3/3); "
+        "all are pressed against log N: they measure the sample size, not the network",
+    ]
+
+
+def test_every_mixture_point_carries_the_estimators_band_ceiling_and_saturation_flag(tmp_path, data):
+    from infodrop.mi import gaussian_dropout_mi
+
+    (train, test), model = data, GaussianNet()
+    _train_steps(model, *train)
+    plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=3, output=tmp_path / "p.json", device="cpu")
+    record = plane.record(2)
+    for split_index, split in enumerate(("train", "test")):
+        auto = record[split]["auto"]
+        captured = plane.samples(split, epoch=2)
+        # The record is the estimator's own result on the captured representation, field by field.
+        direct = gaussian_dropout_mi(captured["features"], 0.3, labels=captured["labels"], noise_samples=3, seed=0, device="cpu")
+        for field in ("i_xz", "i_xz_lower", "i_xz_upper", "log_n", "saturated", "i_zy", "i_zy_lower", "i_zy_upper"):
+            assert auto[field] == getattr(direct, field), field
+        assert auto["log_n"] == pytest.approx(math.log(record[split]["n"]))
+        assert auto["i_xz_lower"] <= auto["i_xz_upper"] and auto["i_zy_lower"] <= auto["i_zy_upper"]
+    saved = InformationPlane.load(tmp_path / "p.json")["records"][0]["train"]["auto"]
+    assert {"i_xz", "i_xz_lower", "i_xz_upper", "log_n", "saturated"} <= set(saved)
+
+
+def test_subset_planes_record_the_mean_spread_and_values_of_each_size(tmp_path, data):
+    from infodrop.mi import unit_subset_mi
+
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=2, subsets=(4, 1), subset_draws=3,
+                             output=tmp_path / "p.json", csv=tmp_path / "p.csv", device="cpu")
+    record = plane.record(0)
+    assert plane.config()["subsets"] == [1, 4]
+    captured = plane.samples("test", epoch=0)
+    for k in (1, 4):
+        point = record["test"]["subsets"][str(k)]
+        direct = unit_subset_mi(captured["features"], 0.3, k, subsets=3, noise_samples=2, seed=0, device="cpu",
+                                labels=captured["labels"])
+        assert point["mean"] == direct.mean and point["std"] == direct.std and point["values"] == list(direct.values)
+        assert point["i_zy"] == direct.i_zy_mean and len(point["units"]) == 3 and all(len(s) == k for s in point["units"])
+        # By data processing a subset carries no more than the layer (4 Monte Carlo standard errors).
+        assert point["mean"] <= record["test"]["auto"]["i_xz"] + 4 * record["test"]["auto"]["i_xz_stderr"]
+    rows = [row for row in (tmp_path / "p.csv").read_text().splitlines() if ",subsets," in row]
+    assert len(rows) == 2 * 2  # two splits x two sizes
+
+
+def test_the_cost_line_is_printed_once_before_the_first_record(tmp_path, data, capsys):
+    (train, test), model = data, GaussianNet()
+    plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=3, subsets=(2,), subset_draws=2,
+                             output=tmp_path / "p.json", device="cpu")
+    # Pairs (sample of Z, component) per record: N^2 * S per split, once for the layer and once per subset.
+    assert plane.pairs_per_record() == (120**2 + 60**2) * 3 * (1 + 2)
+    plane.record(0)
+    plane.record(1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("plane cost:")]
+    assert len(lines) == 1
+    assert f"{plane.pairs_per_record():.3g} pairs + " in lines[0] and "per record" in lines[0] and "on cpu" in lines[0]
+    cost = plane.cost(n_classes=3)
+    assert cost["pairs"] == plane.pairs_per_record() and 0 < cost["seconds"] < math.inf
+    # The pairwise bracket visits every pair of components once more: N^2 per split.
+    assert cost["bound_pairs"] == 120**2 + 60**2
+
+
+def test_bands_and_subset_planes_round_trip_through_the_typed_records(tmp_path, data):
+    from infodrop.plane import MixtureEstimate, PlaneDocument, SubsetPoint
+
+    (train, test), model = data, GaussianNet()
+    path = tmp_path / "plane.json"
+    InformationPlane(model, train, test, bins=(4,), noise_samples=2, subsets=(2,), subset_draws=2, output=path,
+                     dataset="three blobs", device="cpu").record(0)
+    document = PlaneDocument.load(path)
+    split = document.records[0].train
+    assert isinstance(split.auto, MixtureEstimate) and isinstance(split.auto.saturated, bool)
+    assert isinstance(split.subsets["2"], SubsetPoint) and split.subsets["2"].units and split.binning["4"].coverage is not None
+    assert document.dataset == "three blobs" and document.layer_units == 8
+    assert document.to_json() == json.loads(path.read_text())

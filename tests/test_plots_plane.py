@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from infodrop.io import write_json
@@ -82,3 +85,150 @@ def test_min_epoch_leaves_out_the_early_records(tmp_path):
     assert sorted(p.name for p in written) == ["late_auto.png", "late_binning.png", "late_side_by_side.png"]
     with pytest.raises(ValueError, match="no records"):
         plot_information_plane(_document(), tmp_path, formats=("png",), min_epoch=100)
+
+
+# ---------------------------------------------------------------- bands, saturation, titles (issues 9 and 10)
+
+
+def _banded_document() -> dict:
+    """A plane with bands and saturation flags: the mixture estimate climbs to log N = log 100 and
+    saturates at the last two epochs; every binning point sits at (log N, H(Y)) (all bins distinct)."""
+    log_n, h_y = math.log(100), math.log(3)
+    records = []
+    for index, epoch in enumerate((0, 1, 2, 3)):
+        xz = [2.0, 3.5, 4.5, 4.6][index]
+        record = {"epoch": epoch}
+        for split in ("train", "test"):
+            record[split] = {
+                "n": 100, "h_y": h_y,
+                "auto": {"i_xz": xz, "i_zy": 0.3 + 0.2 * index, "i_xz_lower": xz - 0.4, "i_xz_upper": xz + 0.5,
+                         "i_zy_lower": 0.2 + 0.2 * index, "i_zy_upper": 0.45 + 0.2 * index, "log_n": log_n,
+                         "saturated": index >= 2, "i_xz_bounds": [xz - 1, xz + 1], "is_mi": True},
+                "binning": {"10": {"i_xz": log_n, "i_zy": h_y, "log_n": log_n, "saturated": True, "coverage": 0.0}},
+                "subsets": {"1": {"k": 1, "mean": 0.3 + 0.1 * index, "std": 0.05, "values": [0.3, 0.35]},
+                            "4": {"k": 4, "mean": 1.0 + 0.2 * index, "std": 0.1, "values": [1.0, 1.1]}},
+            }
+        records.append(record)
+    return {"format": PLANE_FORMAT, "units": "nats", "layer": "layers.2.2", "dataset": "Fashion-MNIST", "dropout_kind": "gaussian",
+            "estimators": {"auto": "gaussian-mixture", "binning": "binning"}, "sample_counts": {"train": 100, "test": 100},
+            "config": {"subset_draws": 2}, "records": records, "layer_units": 32}
+
+
+@pytest.fixture()
+def figures(monkeypatch):
+    """The matplotlib figures the plot functions save, by file stem."""
+    import infodrop.plots as plots
+
+    saved = {}
+    original = plots._plane_save
+
+    def capture(figure, out_dir, stem, formats):
+        saved[stem] = figure
+        return original(figure, out_dir, stem, formats)
+
+    monkeypatch.setattr(plots, "_plane_save", capture)
+    return saved
+
+
+def _legend_texts(figure) -> list[str]:
+    return [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+
+
+def test_saturated_points_are_hollow_and_the_legend_explains_the_marking(tmp_path, figures):
+    plot_information_plane(_banded_document(), tmp_path, formats=("png",))
+    figure = figures["plane_auto"]
+    from matplotlib.collections import PathCollection
+
+    ax = figure.axes[0]
+    markers = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_offsets().shape[0]]
+    hollow = [c for c in markers if len(c.get_facecolors()) == 0]
+    filled = [c for c in markers if len(c.get_facecolors()) > 0]
+    assert len(hollow) == 1 and len(filled) == 1
+    # Epochs 2 and 3 are saturated: x = 4.5 and 4.6; epochs 0 and 1 are filled.
+    assert sorted(hollow[0].get_offsets()[:, 0].tolist()) == [4.5, 4.6]
+    assert sorted(filled[0].get_offsets()[:, 0].tolist()) == [2.0, 3.5]
+    texts = _legend_texts(figure)
+    assert any(text.startswith("hollow: saturated") for text in texts)
+    assert any(text.startswith("filled: clear of log N") for text in texts)
+    assert any(text.startswith("band:") for text in texts)
+
+
+def test_the_band_is_drawn_from_the_lower_to_the_upper_estimate(tmp_path, figures):
+    from matplotlib.collections import LineCollection
+
+    plot_information_plane(_banded_document(), tmp_path, formats=("png",))
+    ax = figures["plane_auto"].axes[0]
+    segments = [segment for c in ax.collections if isinstance(c, LineCollection) for segment in c.get_segments()]
+    horizontal = sorted((s[0][0], s[1][0]) for s in segments if s[0][1] == s[1][1])
+    vertical = sorted((s[0][1], s[1][1]) for s in segments if s[0][0] == s[1][0])
+    np.testing.assert_allclose(horizontal, [(1.6, 2.5), (3.1, 4.0), (4.1, 5.0), (4.2, 5.1)])
+    np.testing.assert_allclose(vertical, [(0.2, 0.45), (0.4, 0.65), (0.6, 0.85), (0.8, 1.05)])
+
+
+def test_side_by_side_panels_share_their_axes_and_the_title_says_so(tmp_path, figures):
+    plot_information_plane(_banded_document(), tmp_path, formats=("png",))
+    figure = figures["plane_side_by_side"]
+    panels = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 4
+    assert len({ax.get_xlim() for ax in panels}) == 1 and len({ax.get_ylim() for ax in panels}) == 1
+    assert "share the same axes" in figure.get_suptitle()
+
+
+def test_titles_name_the_data_set_the_sample_size_and_the_layer(tmp_path, figures):
+    plot_information_plane(_banded_document(), tmp_path, formats=("png",), title="mnist demo")
+    title = figures["plane_auto"].get_suptitle()
+    assert "Fashion-MNIST" in title and "N = 100 train / 100 test" in title
+    assert "layer 'layers.2.2' (32 units, gaussian dropout)" in title
+
+
+def test_a_binning_panel_that_collapses_to_one_point_says_why(tmp_path, figures):
+    plot_information_plane(_banded_document(), tmp_path, formats=("png",))
+    ax = figures["plane_binning"].axes[0]
+    notes = [text.get_text() for text in ax.texts]
+    assert any("every input has a bin of its own" in note and "I(Z;Y) = H(Y)" in note for note in notes)
+    # The mixture panel moves, so it carries no such note.
+    assert not figures["plane_auto"].axes[0].texts
+
+
+def test_old_plane_files_without_bands_plot_with_the_pairwise_bracket_named_as_such(tmp_path, figures):
+    written = plot_information_plane(_document(), tmp_path, formats=("png",))
+    assert len(written) == 3
+    texts = _legend_texts(figures["plane_auto"])
+    assert "pairwise bracket of the N-component mixture" in texts
+    assert not any(text.startswith("hollow") for text in texts)  # no saturation recorded, none claimed
+
+
+def test_subset_planes_have_one_column_per_subset_size(tmp_path, figures):
+    from infodrop.plots import plot_plane_figures
+
+    written = plot_plane_figures(_banded_document(), tmp_path, formats=("png",))
+    assert "plane_subsets.png" in [p.name for p in written]
+    figure = figures["plane_subsets"]
+    titles = [ax.get_title() for ax in figure.axes if ax.get_label() != "<colorbar>"]
+    assert titles == ["1 of 32 units — train", "4 of 32 units — train", "1 of 32 units — test", "4 of 32 units — test"]
+    first = figure.axes[0]
+    # The mean over subsets with +-1 sd drawn as the band; y is the whole layer's I(Z;Y) when no
+    # subset value is recorded, and the axis label says so.
+    assert "whole layer" in first.get_ylabel()
+    with pytest.raises(ValueError, match="plane_subsets"):
+        from infodrop.plots import plot_subset_planes
+
+        plot_subset_planes(_document(), tmp_path)
+
+
+def test_several_runs_share_one_plane_with_one_colour_and_legend_entry_each(tmp_path, figures):
+    from infodrop.plots import plot_plane_comparison
+
+    second = _banded_document()
+    for record in second["records"]:
+        for split in ("train", "test"):
+            record[split]["auto"]["i_xz"] -= 1.0
+    written = plot_plane_comparison([_banded_document(), second], ["beta 1", "beta 10"], tmp_path, formats=("png",))
+    assert [p.name for p in written] == ["plane_comparison.png"]
+    figure = figures["plane_comparison"]
+    texts = _legend_texts(figure)
+    assert "beta 1 (epochs 0-3)" in texts and "beta 10 (epochs 0-3)" in texts
+    assert any(text.startswith("hollow: saturated") for text in texts)
+    assert len({ax.get_xlim() for ax in figure.axes}) == 1
+    with pytest.raises(ValueError, match="labels"):
+        plot_plane_comparison([_banded_document()], ["a", "b"], tmp_path)

@@ -199,6 +199,9 @@ class Reporting:
       ``finish_run`` is False, for a caller that adds results first).
     - ``epoch_hooks``: callables ``hook(epoch, model) -> dict | None`` run after each epoch's
       evaluation with the unwrapped model in eval mode; their dicts join the epoch's metrics.
+      They run on rank 0 only, except a hook with the attribute ``all_ranks = True``, which runs
+      on every rank (it does collective work, e.g. the information-plane tracker sharing its
+      estimate over the ranks); rank 0's dict is the one logged.
     - ``progress``: a tqdm bar over the batches (the epoch line is printed either way).
     """
 
@@ -536,8 +539,9 @@ def _train(state: TrainingState, data: _Data, training: Training, checkpointing:
             tests = _evaluation_sums(state.model, data.test_set, training.test_batch_size, place.device)
             metrics = _epoch_metrics(epoch, lr, sums, errors, count, tests, place)
             main = place.main
+            extras = _hook_results(reporting.epoch_hooks, epoch, state.model, metrics, main=main)
             if main:
-                metrics.update(_hook_results(reporting.epoch_hooks, epoch, state.model, metrics))
+                metrics.update(extras)
             metrics["seconds"] = time.perf_counter() - started
             if main:
                 logged = dict(metrics)
@@ -635,10 +639,13 @@ def _epoch_metrics(epoch: int, lr: float, sums: dict[str, torch.Tensor], errors:
     return metrics
 
 
-def _hook_results(hooks: Sequence[EpochHook], epoch: int, model: nn.Module, metrics: dict) -> dict:
-    """Phase 4, rank 0: the epoch hooks' numbers, refused when they reuse a metric's name."""
+def _hook_results(hooks: Sequence[EpochHook], epoch: int, model: nn.Module, metrics: dict, *, main: bool = True) -> dict:
+    """Phase 4: the epoch hooks' numbers, refused when they reuse a metric's name. Off rank 0 only
+    the hooks marked ``all_ranks`` run (they take part in collectives); their numbers are dropped."""
     extras: dict = {}
     for hook in hooks:
+        if not main and not getattr(hook, "all_ranks", False):
+            continue
         extra = hook(epoch, model)
         if extra is None:
             continue

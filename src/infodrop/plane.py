@@ -40,14 +40,48 @@ I(X;Z) can exceed log N; a well-trained layer often sits near that ceiling, so t
 keep ``i_xz_loo`` (the leave-one-out mixture value: over draws of the N inputs
 E[i_xz] <= I(X;Z) <= E[i_xz_loo]) and the Monte Carlo standard errors. The mixture estimator costs
 O(N^2 noise_samples d) per split (plus O(N^2 d) for the pairwise bracket, ``bounds=True``), so on a
-CPU ``max_samples`` of a few thousand keeps a record to seconds.
+CPU ``max_samples`` of a few thousand keeps a record to seconds. Before the first record the
+tracker prints one line with the cost: the pairs (sample of Z, mixture component) it will score
+per record and the time that takes on the device in use, from a short calibration there
+(:meth:`InformationPlane.cost`).
+
+Bands and saturation. Every point of every record carries
+
+- ``i_xz``, ``i_xz_lower``, ``i_xz_upper`` (and ``i_zy``, ``i_zy_lower``, ``i_zy_upper``): the
+  estimate and its band, in nats. For the mixture estimator the band is the estimator's own
+  (``GaussianDropoutMI``: a lower and an upper estimate of I(X;Z) for the continuous input
+  distribution with their Monte Carlo and data standard errors). For information dropout it is
+  the KL bound +- ``BAND_Z`` standard errors of its mean over the N inputs (and likewise for the
+  cross-entropy bound on I(Z;Y)): the band of the *bound* as an estimate of its population
+  value, not of the gap between bound and mutual information. Binning has no band (None).
+- ``log_n`` = log N, the most a plain mixture or plug-in estimate of I(X;Z) from N inputs can give,
+  and ``saturated`` (bool): the value is pressed against that ceiling and measures the sample size,
+  not the network; read such a point as "at least about log N". Mixture: the estimator's own
+  criterion (``GaussianDropoutMI.saturated``). Binning: the Good-Turing coverage of the binned
+  samples of Z (``infodrop.mi.binning_coverage``, recorded as ``coverage``) is below 1/2, i.e. more
+  than half of the samples sit in a cell of their own, so the histogram has not seen the
+  distribution of Z_b and its entropy is set by N. Information dropout: always False: the KL is an
+  upper bound computed in closed form per input and is not capped at log N.
+
+Sub-representations (``subsets``, Gaussian dropout only). For each size k the tracker estimates
+I(X;Z_S) over random subsets S of k units (``infodrop.mi.unit_subset_mi``) and records the mean,
+the standard deviation over subsets and the values under ``"subsets"``. By data processing
+I(X;Z_S) <= I(X;Z), and for small k it stays below log N, so its dynamics show where the whole
+layer's estimate is saturated.
+
+Several processes. With ``distributed`` (default: whenever ``torch.distributed`` is initialised
+with more than one process) every rank must call :meth:`record` for the same epoch: the ranks
+share the mixture estimator's samples of Z (``gaussian_dropout_mi(..., distributed=True)``), get
+the same numbers, and rank 0 alone writes the files.
 """
 
 from __future__ import annotations
 
 import csv as _csv
 import io as _io
+import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +93,14 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from infodrop.checks import check_int, resolve_device
 from infodrop.io import write_text
-from infodrop.mi import binning_mi, gaussian_dropout_mi, information_dropout_izy_lower, information_dropout_mi
+from infodrop.mi import (
+    binning_coverage,
+    binning_mi,
+    gaussian_dropout_mi,
+    information_dropout_izy_lower,
+    information_dropout_mi,
+    unit_subset_mi,
+)
 from infodrop.nn import GaussianDropout, InformationDropout, continuous_dropout_layers, set_mc
 from infodrop.plane_record import (
     PLANE_FORMAT,
@@ -68,6 +109,7 @@ from infodrop.plane_record import (
     PlaneDocument,
     PlaneRecord,
     SplitRecord,
+    SubsetPoint,
     VariationalEstimate,
 )
 
@@ -79,11 +121,20 @@ __all__ = [
     "PlaneDocument",
     "PlaneRecord",
     "SplitRecord",
+    "SubsetPoint",
     "VariationalEstimate",
+    "InformationPlaneCallback",
     "records_to_csv",
+    "saturation_counts",
+    "saturation_summary",
 ]
 
 _KNOWN_ESTIMATORS = ("auto", "binning")
+# Half-width of the information-dropout bands in standard errors of the mean (about 95% for a
+# normal sampling distribution of the mean; the mixture estimator's bands use the same 2).
+BAND_Z = 2.0
+# Binning: below this Good-Turing coverage most samples of Z_b sit in a cell of their own.
+SATURATION_COVERAGE = 0.5
 
 
 # ------------------------------------------------------------------------------- layer handling
@@ -154,6 +205,21 @@ def _as_dataset(data: Any, name: str) -> Dataset:
     raise ValueError(f"{name} must be a torch Dataset of (input, label) pairs or a tuple (inputs, labels)")
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def _band(value: float, stderr: float | None) -> tuple[float | None, float | None]:
+    """value -+ BAND_Z standard errors, or (None, None) without a standard error."""
+    if stderr is None:
+        return None, None
+    return value - BAND_Z * stderr, value + BAND_Z * stderr
+
+
 def _entropy_of_labels(labels: np.ndarray) -> float:
     """Plug-in entropy H(Y) in nats of integer labels."""
     counts = np.bincount(labels).astype(np.float64)
@@ -195,6 +261,55 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.reshape(tensor.shape[0], -1)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _group_size() -> int:
+    """Processes of the initialised torch.distributed group; 0 when none is initialised."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0
+    return dist.get_world_size()
+
+
+def _is_writer() -> bool:
+    """Rank 0 of an initialised process group, or the only process."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+@torch.no_grad()
+def tracked_units(model: nn.Module, layer: nn.Module, kind: str, dataset: Dataset) -> int:
+    """Width d of the representation Z at ``layer`` (units per input, conv maps flattened), from one
+    forward pass of the first two inputs of ``dataset`` in evaluation mode. The model's modes and
+    the global random state are left as they were."""
+    inputs = torch.stack([torch.as_tensor(dataset[index][0]) for index in range(min(2, len(dataset)))])
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    modes = {module: module.training for module in model.modules()}
+    capture = _Capture(layer, kind)
+    try:
+        model.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            model(inputs.to(device))
+        if capture.inputs is None:
+            raise ValueError("the tracked layer was not called in the model's forward pass; pass a layer that forward uses")
+        return int(_flat(capture.noiseless()).shape[1])
+    finally:
+        capture.close()
+        for module, mode in modes.items():
+            module.training = mode
+
+
 # ------------------------------------------------------------------------------------- tracker
 
 
@@ -226,6 +341,15 @@ class InformationPlane:
         append: keep the records already in ``output`` (resuming a run); records of an epoch that
             is recorded again are replaced.
         bounds: compute the pairwise bracket of the mixture estimator (O(N^2 d) elementwise work).
+        subsets: sizes k of the random unit subsets whose I(X;Z_S) is recorded (Gaussian dropout;
+            each k from 1 to the layer's width); empty = none. Each size costs ``subset_draws``
+            mixture estimates.
+        subset_draws: random subsets per size (>= 2 for a spread).
+        distributed: share the mixture estimation over the processes of an initialised
+            ``torch.distributed`` group (every rank calls :meth:`record`); None = when one with
+            more than one process is initialised.
+        dataset: name of the data set, kept in the file for the figures' titles.
+        announce_cost: print the cost line before the first record.
     """
 
     def __init__(
@@ -247,6 +371,11 @@ class InformationPlane:
         device: Any = None,
         append: bool = False,
         bounds: bool = True,
+        subsets: Sequence[int] = (),
+        subset_draws: int = 8,
+        distributed: bool | None = None,
+        dataset: str | None = None,
+        announce_cost: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -271,6 +400,22 @@ class InformationPlane:
         if not isinstance(bounds, bool):
             raise ValueError(f"bounds must be True or False, got {bounds!r}")
         self.bounds = bounds
+        if isinstance(subsets, (int, np.integer)):
+            subsets = (subsets,)
+        self.subsets = tuple(sorted({check_int(k, "subsets", minimum=1) for k in subsets}))
+        self.subset_draws = check_int(subset_draws, "subset_draws")
+        if distributed is None:
+            distributed = _group_size() > 1
+        elif not isinstance(distributed, bool):
+            raise ValueError(f"distributed must be None, True or False, got {distributed!r}")
+        elif distributed and _group_size() == 0:
+            raise ValueError("distributed=True needs an initialised torch.distributed process group (torchrun); pass distributed=False")
+        self.distributed = distributed
+        if dataset is not None and not isinstance(dataset, str):
+            raise ValueError(f"dataset must be a name (str) or None, got {type(dataset).__name__}")
+        self.dataset = dataset
+        self.announce_cost = bool(announce_cost)
+
 
         self.model = model
         self.layer_name, self.layer = _resolve_layer(model, layer)
@@ -299,9 +444,24 @@ class InformationPlane:
             self.sample_counts[split] = len(dataset)
         if "train" not in self.splits:
             raise ValueError("train_data is required")
+        self.units = tracked_units(model, self.layer, self.kind, self.splits["train"])
+        if self.subsets:
+            if self.kind != "gaussian":
+                raise ValueError(
+                    f"subsets={list(self.subsets)} needs a Gaussian-dropout layer (the mixture estimator); layer "
+                    f"{self.layer_name!r} has {self.kind} dropout; pass subsets=()"
+                )
+            too_large = [k for k in self.subsets if k > self.units]
+            if too_large:
+                raise ValueError(
+                    f"subsets={list(self.subsets)}: {too_large} exceed the {self.units} units of layer "
+                    f"{self.layer_name!r}; use sizes from 1 to {self.units}"
+                )
+
 
         self.output = Path(output)
         self.csv = Path(csv) if csv is not None else None
+        self._announced = False
         self._records: list[PlaneRecord] = []
         if append and self.output.exists():
             self._records = list(PlaneDocument.load(self.output).records)
@@ -338,6 +498,9 @@ class InformationPlane:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "bounds": self.bounds,
+            "subsets": list(self.subsets),
+            "subset_draws": self.subset_draws,
+            "distributed": self.distributed,
         }
 
     def to_document(self) -> PlaneDocument:
@@ -351,6 +514,8 @@ class InformationPlane:
             estimators=self.estimator_names(),
             sample_counts=dict(self.sample_counts),
             config=self.config(),
+            dataset=self.dataset,
+            layer_units=self.units,
         )
 
     def document(self) -> dict:
@@ -371,7 +536,8 @@ class InformationPlane:
 
     def as_hook(self, every: int = 1, *, last: int | None = None) -> Callable[[int, nn.Module], dict | None]:
         """An engine epoch hook that records when ``epoch % every == 0``, at the first epoch it sees,
-        and at ``last`` (the final epoch) when given; other epochs return None."""
+        and at ``last`` (the final epoch) when given; other epochs return None. With
+        ``distributed`` the hook is marked ``all_ranks`` so that the engine calls it on every rank."""
         every = check_int(every, "every")
         seen = {"first": True}
 
@@ -381,6 +547,7 @@ class InformationPlane:
                 return self.hook(epoch, model)
             return None
 
+        hook.all_ranks = self.distributed
         return hook
 
     def record(self, epoch: int) -> dict:
@@ -395,13 +562,72 @@ class InformationPlane:
         for split_index, (split, dataset) in enumerate(self.splits.items()):
             # One split's representations at a time: collected, estimated, released.
             captured = self._collect(dataset, epoch, split_index)
+            if self.announce_cost and not self._announced:
+                self._announced = True
+                if _is_writer():
+                    print(self.cost_line(n_classes=len(np.unique(captured["labels"]))), flush=True)
             splits[split] = self._estimate(captured)
             del captured
         record = PlaneRecord(epoch=epoch, **splits)
         self._records = [old for old in self._records if old.epoch != epoch] + [record]
         self._records.sort(key=lambda item: item.epoch)
-        self.save()
+        if _is_writer():
+            self.save()
         return record
+
+    # --------------------------------------------------------------------------------- cost
+
+    def pairs_per_record(self) -> int:
+        """Pairs (sample of Z, mixture component) the mixture estimator scores in one record:
+        N^2 * noise_samples per split for the whole layer, and as many again for each of the
+        ``subset_draws`` subsets of each size in ``subsets``. 0 without a mixture estimate."""
+        if self.kind != "gaussian" or "auto" not in self.estimators:
+            return 0
+        estimates = 1 + len(self.subsets) * self.subset_draws
+        return sum(n * n * self.noise_samples * estimates for n in self.sample_counts.values())
+
+    def cost(self, n_classes: int = 0) -> dict:
+        """Expected cost of one record on ``self.device``: ``{"pairs", "bound_pairs", "seconds",
+        "device", "processes", "pairs_per_second"}``, from :func:`infodrop.mi.mixture_cost` with
+        a short calibration pass on the device (the whole layer at its width with this tracker's
+        options, each subset size at its own width; the subset estimates are not shared over
+        processes). ``seconds`` is None without a mixture estimate."""
+        from infodrop.mi import mixture_cost
+
+        processes = max(1, _group_size()) if self.distributed else 1
+        out = {"pairs": self.pairs_per_record(), "bound_pairs": 0, "seconds": None, "device": str(self.device),
+               "processes": processes, "pairs_per_second": None}
+        if out["pairs"] == 0:
+            return out
+        seconds = 0.0
+        largest = max(self.sample_counts.values())
+        for n in self.sample_counts.values():
+            whole = mixture_cost(n, self.units, self.noise_samples, bounds=self.bounds, n_classes=n_classes,
+                                 world_size=processes, device=self.device, calibrate=True)
+            seconds += whole.seconds
+            out["bound_pairs"] += whole.bound_pairs
+            out["pairs_per_second"] = out["pairs_per_second"] or whole.pairs_per_second
+        for k in self.subsets:
+            # The subset pass has no bounds, so its time is linear in the pairs: calibrate once.
+            part = mixture_cost(largest, k, self.noise_samples, n_classes=n_classes, device=self.device, calibrate=True)
+            pairs = sum(n * n * self.noise_samples for n in self.sample_counts.values())
+            seconds += self.subset_draws * pairs / part.pairs_per_second
+        out["seconds"] = seconds
+        return out
+
+    def cost_line(self, n_classes: int = 0) -> str:
+        """The one line printed before the first record: pairs and expected time per record."""
+        counts = " + ".join(f"{n} {split}" for split, n in self.sample_counts.items())
+        if self.pairs_per_record() == 0:
+            return (f"plane cost: no mixture estimate ({self.kind} dropout, estimators {list(self.estimators)}); "
+                    f"each record is O(N) on {counts} inputs")
+        cost = self.cost(n_classes)
+        bound = f" + {cost['bound_pairs']:.3g} pairs of the pairwise bracket" if cost["bound_pairs"] else ""
+        subsets = f", {len(self.subsets)} subset sizes x {self.subset_draws} subsets" if self.subsets else ""
+        shared = f", shared by {cost['processes']} processes" if cost["processes"] > 1 else ""
+        return (f"plane cost: {cost['pairs']:.3g} pairs{bound} per record ({counts} inputs, {self.noise_samples} noise "
+                f"samples{subsets}{shared}), about {_duration(cost['seconds'])} per record on {cost['device']} "
+                f"(calibrated at {cost['pairs_per_second']:.3g} pairs/s)")
 
     def samples(self, split: str = "train", *, epoch: int = 0) -> dict:
         """The representations one record would use, without estimating anything: ``features``
@@ -481,47 +707,56 @@ class InformationPlane:
 
     def _estimate(self, captured: dict) -> SplitRecord:
         labels = captured["labels"]
+        auto = None
+        if "auto" in self.estimators:
+            auto = self._estimate_gaussian(captured) if self.kind == "gaussian" else self._estimate_information(captured)
         return SplitRecord(
             n=len(labels),
             mc_accuracy=captured["mc_accuracy"],
             cross_entropy=float(-captured["log_probs"].mean()),
             h_y=_entropy_of_labels(labels),
-            auto=self._estimate_auto(captured) if "auto" in self.estimators else None,
+            auto=auto,
             binning=self._estimate_binning(captured) if "binning" in self.estimators else None,
+            subsets=self._estimate_subsets(captured) if self.subsets else None,
         )
 
-    def _estimate_auto(self, captured: dict) -> MixtureEstimate | VariationalEstimate:
-        if self.kind == "gaussian":
-            estimate = gaussian_dropout_mi(
-                captured["features"],
-                self._variance(),
-                labels=captured["labels"],
-                noise_samples=self.noise_samples,
-                seed=self.seed,
-                device=self.device,
-                bounds=self.bounds,
-            )
+    def _estimate_gaussian(self, captured: dict) -> MixtureEstimate:
+        """The mixture estimator (Sec. 4, Algorithm 1) with its band, ceiling and saturation flags."""
+        estimate = gaussian_dropout_mi(
+            captured["features"],
+            self._variance(),
+            labels=captured["labels"],
+            noise_samples=self.noise_samples,
+            seed=self.seed,
+            device=self.device,
+            bounds=self.bounds,
+            distributed=self.distributed,
+        )
+        return MixtureEstimate(
+            i_xz=float(estimate.i_xz),
+            i_zy=_number(estimate.i_zy),
+            i_xz_bounds=_pair(estimate.i_xz_bounds),
+            i_zy_bounds=_pair(estimate.i_zy_bounds),
+            i_xz_loo=_number(estimate.i_xz_loo),
+            i_xz_stderr=_number(estimate.i_xz_stderr),
+            i_zy_stderr=_number(estimate.i_zy_stderr),
+            h_z=float(estimate.h_z),
+            h_z_given_x=float(estimate.h_z_given_x),
+            h_z_gaussian_upper=_number(estimate.h_z_gaussian_upper),
+            is_mi=True,
+            i_xz_lower=float(estimate.i_xz_lower),
+            i_xz_upper=float(estimate.i_xz_upper),
+            i_zy_lower=_number(estimate.i_zy_lower),
+            i_zy_upper=_number(estimate.i_zy_upper),
+            log_n=float(estimate.log_n),
+            saturated=bool(estimate.saturated),
+            i_xz_sensitivity=float(estimate.i_xz_sensitivity),
+            i_zy_saturated=None if estimate.i_zy_saturated is None else bool(estimate.i_zy_saturated),
+        )
 
-            def number(value: Any) -> float | None:
-                return None if value is None else float(value)
-
-            def pair(value: Any) -> tuple[float, float] | None:
-                return None if value is None else (float(value[0]), float(value[1]))
-
-            return MixtureEstimate(
-                i_xz=float(estimate.i_xz),
-                i_zy=number(estimate.i_zy),
-                i_xz_bounds=pair(estimate.i_xz_bounds),
-                i_zy_bounds=pair(estimate.i_zy_bounds),
-                i_xz_loo=number(getattr(estimate, "i_xz_loo", None)),
-                i_xz_stderr=number(getattr(estimate, "i_xz_stderr", None)),
-                i_zy_stderr=number(getattr(estimate, "i_zy_stderr", None)),
-                h_z=float(estimate.h_z),
-                h_z_given_x=float(estimate.h_z_given_x),
-                h_z_gaussian_upper=number(estimate.h_z_gaussian_upper),
-                is_mi=True,
-            )
-        # Information dropout: the variational bounds of Achille & Soatto that training optimises.
+    def _estimate_information(self, captured: dict) -> VariationalEstimate:
+        """The variational bounds of Achille & Soatto that training optimises, with the band of
+        each bound: +- BAND_Z standard errors of its mean over the N inputs."""
         prior = self._prior()
         options = {"prior": prior}
         if prior == "log-normal":
@@ -529,6 +764,8 @@ class InformationPlane:
         upper = information_dropout_mi(captured["features"], captured["alpha"], **options)
         # Per-input cross-entropy of the MC predictions, averaged over the draws.
         lower = information_dropout_izy_lower(captured["labels"], -captured["log_probs"].mean(dim=0))
+        xz_band = _band(upper.value, upper.stderr)
+        zy_band = _band(lower.value, lower.stderr)
         return VariationalEstimate(
             i_xz=upper.value,
             i_zy=lower.value,
@@ -540,6 +777,16 @@ class InformationPlane:
             note=None if upper.is_mutual_information else (
                 "log-uniform prior (ReLU): the KL is known only up to a constant; not an MI value (Appendix A.1)"
             ),
+            i_xz_lower=xz_band[0],
+            i_xz_upper=xz_band[1],
+            i_zy_lower=zy_band[0],
+            i_zy_upper=zy_band[1],
+            i_xz_stderr=upper.stderr,
+            i_zy_stderr=lower.stderr,
+            log_n=math.log(upper.n_samples),
+            # The KL is computed in closed form per input, not from a mixture of N components:
+            # nothing caps it at log N.
+            saturated=False,
         )
 
     def _estimate_binning(self, captured: dict) -> dict[str, BinningPoint]:
@@ -551,10 +798,43 @@ class InformationPlane:
         span = float(z.max() - z.min())
         out = {}
         for b in self.bins:
+            coverage = binning_coverage(z, bins=b)
             out[str(b)] = BinningPoint(
                 i_xz=binning_mi(z, index, bins=b, y_discrete=True),
                 i_zy=binning_mi(z, labels, bins=b, y_discrete=True),
                 bin_size=span / b,
+                # With the input's index as X the plug-in I(X;Z_b) <= H(X) = log N.
+                log_n=math.log(n),
+                coverage=coverage,
+                saturated=coverage < SATURATION_COVERAGE,
+            )
+        return out
+
+    def _estimate_subsets(self, captured: dict) -> dict[str, SubsetPoint]:
+        """I(X;Z_S) and I(Z_S;Y) over random subsets S of k units, for each k in ``subsets`` (nats):
+        the mean, the standard deviation over subsets and each subset's value, band and flag.
+        ``saturated`` of the point is True when any of its subsets is saturated."""
+        out = {}
+        for k in self.subsets:
+            # Every rank computes the (small) subset estimates itself; they agree, as they use the
+            # same features and seeds.
+            result = unit_subset_mi(captured["features"], self._variance(), k, subsets=self.subset_draws,
+                                    noise_samples=self.noise_samples, seed=self.seed, device=self.device,
+                                    labels=captured["labels"])
+            out[str(k)] = SubsetPoint(
+                k=k,
+                mean=float(result.mean),
+                std=float(result.std),
+                values=[float(value) for value in result.values],
+                i_zy=_number(result.i_zy_mean),
+                i_zy_std=_number(result.i_zy_std),
+                i_zy_values=[float(value) for value in result.i_zy_values],
+                lower=[float(value) for value in result.lower],
+                upper=[float(value) for value in result.upper],
+                units=[[int(unit) for unit in subset] for subset in result.subsets],
+                log_n=math.log(len(captured["labels"])),
+                saturated=bool(any(result.saturated)),
+                saturated_subsets=[bool(flag) for flag in result.saturated],
             )
         return out
 
@@ -570,20 +850,113 @@ class InformationPlane:
         return PlaneDocument.load(path).to_json()
 
 
+CSV_COLUMNS = ["epoch", "split", "estimator", "bins", "k", "i_xz", "i_zy", "i_xz_lower", "i_xz_upper", "i_zy_lower",
+               "i_zy_upper", "log_n", "saturated", "i_xz_std", "i_xz_bounds_lower", "i_xz_bounds_upper",
+               "i_zy_bounds_lower", "i_zy_bounds_upper"]
+
+
 def records_to_csv(document: PlaneDocument | dict) -> str:
-    """One CSV row per (epoch, split, estimator, bins): i_xz, i_zy and the brackets when known."""
+    """One CSV row per (epoch, split, estimator, bins or subset size k), columns ``CSV_COLUMNS``:
+    the estimates, their band (``i_xz_lower``..``i_zy_upper``), ``log_n`` and ``saturated``, the
+    spread over subsets (``i_xz_std``) and the pairwise bracket of the mixture
+    (``i_xz_bounds_*``, ``i_zy_bounds_*``); empty where a value does not exist or was not
+    recorded (files written before bands were recorded)."""
     if isinstance(document, dict):
         document = PlaneDocument.from_json(document)
     buffer = _io.StringIO()
-    writer = _csv.writer(buffer)
-    writer.writerow(["epoch", "split", "estimator", "bins", "i_xz", "i_zy", "i_xz_lower", "i_xz_upper", "i_zy_lower", "i_zy_upper"])
+    writer = _csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, restval="")
+    writer.writeheader()
+
+    def row(**values: Any) -> None:
+        writer.writerow({key: ("" if value is None else value) for key, value in values.items()})
+
     for record in document.records:
         for split, values in record.splits().items():
             auto = values.auto
             if auto is not None:
                 xz = getattr(auto, "i_xz_bounds", None) or (None, None)
                 zy = getattr(auto, "i_zy_bounds", None) or (None, None)
-                writer.writerow([record.epoch, split, "auto", "", auto.i_xz, auto.i_zy, *xz, *zy])
+                row(epoch=record.epoch, split=split, estimator="auto", i_xz=auto.i_xz, i_zy=auto.i_zy,
+                    **{key: getattr(auto, key) for key in ("i_xz_lower", "i_xz_upper", "i_zy_lower", "i_zy_upper", "log_n", "saturated")},
+                    i_xz_bounds_lower=xz[0], i_xz_bounds_upper=xz[1], i_zy_bounds_lower=zy[0], i_zy_bounds_upper=zy[1])
             for b, point in (values.binning or {}).items():
-                writer.writerow([record.epoch, split, "binning", b, point.i_xz, point.i_zy, "", "", "", ""])
+                row(epoch=record.epoch, split=split, estimator="binning", bins=b, i_xz=point.i_xz, i_zy=point.i_zy,
+                    log_n=point.log_n, saturated=point.saturated)
+            for k, point in (values.subsets or {}).items():
+                row(epoch=record.epoch, split=split, estimator="subsets", k=k, i_xz=point.mean, i_zy=point.i_zy,
+                    i_xz_std=point.std, log_n=point.log_n, saturated=point.saturated)
     return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------- saturation
+
+
+def _saturation_flags(document: PlaneDocument) -> dict[str, list[tuple[str, bool | None]]]:
+    """For each estimator (``auto``, ``binning <b> bins``): one (split, saturated) per recorded point;
+    saturated is None in files written before it was recorded."""
+    points: dict[str, list[tuple[str, bool | None]]] = {}
+    for record in document.sorted_records():
+        for split, values in record.splits().items():
+            if values.auto is not None:
+                points.setdefault("auto", []).append((split, getattr(values.auto, "saturated", None)))
+            for b, point in sorted((values.binning or {}).items(), key=lambda item: int(item[0])):
+                points.setdefault(f"binning {b} bins", []).append((split, point.saturated))
+    return points
+
+
+def saturation_counts(document: PlaneDocument | dict) -> dict[str, dict[str, int]]:
+    """How many recorded points are saturated, per estimator and split:
+    ``{estimator: {"saturated", "points", "unknown", "train", "train_points", ...}}`` (``unknown``
+    counts points of files written before saturation was recorded)."""
+    if isinstance(document, dict):
+        document = PlaneDocument.from_json(document)
+    counts: dict[str, dict[str, int]] = {}
+    for name, points in _saturation_flags(document).items():
+        entry = {"saturated": 0, "points": len(points), "unknown": 0}
+        for split, flag in points:
+            entry.setdefault(split, 0)
+            entry[f"{split}_points"] = entry.get(f"{split}_points", 0) + 1
+            if flag is None:
+                entry["unknown"] += 1
+            elif flag:
+                entry["saturated"] += 1
+                entry[split] += 1
+        counts[name] = entry
+    return counts
+
+
+def saturation_summary(document: PlaneDocument | dict) -> list[str]:
+    """Sentences for a run's summary: how many recorded points are saturated (pressed against
+    log N, so they measure the sample size and read "at least about log N"), per estimator."""
+    if isinstance(document, dict):
+        document = PlaneDocument.from_json(document)
+    counts = saturation_counts(document)
+    if not counts:
+        return ["saturation: no points recorded"]
+    auto_name = document.estimators.get("auto", "auto")
+    lines = []
+    for name, entry in counts.items():
+        label = auto_name if name == "auto" else name
+        if entry["unknown"] == entry["points"]:
+            lines.append(f"{label}: saturation not recorded (file written before it was)")
+            continue
+        splits = ", ".join(f"{split} {entry[split]}/{entry[f'{split}_points']}" for split in ("train", "test") if f"{split}_points" in entry)
+        known = entry["points"] - entry["unknown"]
+        if entry["saturated"] == 0:
+            verdict = "none is pressed against log N"
+        elif entry["saturated"] == known:
+            verdict = "all are pressed against log N: they measure the sample size, not the network"
+        else:
+            verdict = "those are pressed against log N and read only as 'at least about log N'"
+        lines.append(f"{label}: {entry['saturated']} of {known} recorded points saturated ({splits}); {verdict}")
+    return lines
+
+
+def __getattr__(name: str) -> Any:
+    # The Lightning callback is imported on first use: importing lightning takes seconds, and
+    # infodrop.plane must import without it.
+    if name == "InformationPlaneCallback":
+        from infodrop.plane_callback import InformationPlaneCallback
+
+        return InformationPlaneCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

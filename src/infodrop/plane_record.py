@@ -8,7 +8,14 @@ holds a :class:`SplitRecord` per split (``train``, and ``test`` when tracked) wi
 - ``auto``: the estimator that suits the dropout kind, :class:`MixtureEstimate` for Gaussian
   dropout (the mixture estimator of Adilova et al., ICLR 2023, Sec. 4) or
   :class:`VariationalEstimate` for information dropout (Achille & Soatto's bounds);
-- ``binning``: a :class:`BinningPoint` per bin count.
+- ``binning``: a :class:`BinningPoint` per bin count;
+- ``subsets``: a :class:`SubsetPoint` per subset size k (planes of random k-unit sub-representations).
+
+Every estimate carries its band (``i_xz_lower``/``i_xz_upper``, ``i_zy_lower``/``i_zy_upper``), the
+ceiling ``log_n`` and ``saturated`` (the value is pressed against log N and measures the sample
+size); :mod:`infodrop.plane` says what each means for each estimator. These fields were added
+after the first files were written: they are None in older files and not written when None, so
+an older file still round-trips key for key.
 
 ``to_json()`` gives the plain dict written to disk, with the same keys in the same order as files
 written before these types existed; ``from_json()`` reads it back and checks its structure, so a
@@ -39,6 +46,7 @@ __all__ = [
     "PlaneDocument",
     "PlaneRecord",
     "SplitRecord",
+    "SubsetPoint",
     "VariationalEstimate",
 ]
 
@@ -74,6 +82,11 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             raise ValueError(f"{where} must be a pair [lower, upper], got {value!r}")
         return tuple(_convert(item, float, f"{where}[{index}]") for index, item in enumerate(value))
+    if typing.get_origin(hint) is list:  # a list of numbers, of flags or of lists of unit indices
+        if not isinstance(value, list):
+            raise ValueError(f"{where} must be a list, got {value!r}")
+        (item_hint,) = typing.get_args(hint)
+        return [_convert(item, item_hint, f"{where}[{index}]") for index, item in enumerate(value)]
     if typing.get_origin(hint) is dict or hint is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{where} must be an object, got {value!r}")
@@ -83,6 +96,16 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _added() -> Any:
+    """A field added after the first files were written: None by default, and not written when
+    None, so that files without it round-trip key for key."""
+    return field(default=None, metadata={"omit_none": True})
+
+
+def _omitted(spec: dataclasses.Field, value: Any) -> bool:
+    return value is None and spec.metadata.get("omit_none", False)
 
 
 def _extra() -> Any:
@@ -101,7 +124,7 @@ class _Flat:
         return [spec for spec in dataclasses.fields(cls) if spec.name != "extra"]
 
     def to_json(self) -> dict:
-        out = {spec.name: _plain(getattr(self, spec.name)) for spec in self._fields()}
+        out = {spec.name: _plain(getattr(self, spec.name)) for spec in self._fields() if not _omitted(spec, getattr(self, spec.name))}
         out.update(self.extra)
         return out
 
@@ -136,6 +159,16 @@ class MixtureEstimate(_Flat):
     h_z_given_x: float | None = None
     h_z_gaussian_upper: float | None = None
     is_mi: bool = True
+    # The band for the continuous input distribution (standard errors included), the ceiling
+    # and the saturation flags of gaussian_dropout_mi (infodrop.mi.band).
+    i_xz_lower: float | None = _added()
+    i_xz_upper: float | None = _added()
+    i_zy_lower: float | None = _added()
+    i_zy_upper: float | None = _added()
+    log_n: float | None = _added()
+    saturated: bool | None = _added()
+    i_xz_sensitivity: float | None = _added()
+    i_zy_saturated: bool | None = _added()
 
 
 @dataclass
@@ -152,6 +185,16 @@ class VariationalEstimate(_Flat):
     kl_training: float | None = None
     n_clamped: int | None = None
     note: str | None = None
+    # Each bound +- 2 standard errors of its mean over the N inputs; log N for reference and
+    # saturated = False (the KL is not capped at log N).
+    i_xz_lower: float | None = _added()
+    i_xz_upper: float | None = _added()
+    i_zy_lower: float | None = _added()
+    i_zy_upper: float | None = _added()
+    i_xz_stderr: float | None = _added()
+    i_zy_stderr: float | None = _added()
+    log_n: float | None = _added()
+    saturated: bool | None = _added()
 
 
 @dataclass
@@ -161,6 +204,38 @@ class BinningPoint(_Flat):
     i_xz: float
     i_zy: float
     bin_size: float | None = None
+    # The ceiling log N (the input's index is X), the Good-Turing coverage of the binned samples
+    # (infodrop.mi.binning_coverage) and saturated = coverage < 1/2.
+    log_n: float | None = _added()
+    coverage: float | None = _added()
+    saturated: bool | None = _added()
+
+
+@dataclass
+class SubsetPoint(_Flat):
+    """The plane of random sub-representations Z_S of k units (``infodrop.mi.unit_subset_mi``):
+    I(X;Z_S) as the mean, the standard deviation over the subsets and each subset's value (with
+    its band ``lower``/``upper`` and flag), I(Z_S;Y) likewise, the subsets' unit indices, log N,
+    and ``saturated`` (any of the subsets is)."""
+
+    k: int
+    mean: float
+    std: float
+    values: list[float]
+    i_zy: float | None = None
+    i_zy_std: float | None = None
+    i_zy_values: list[float] | None = None
+    lower: list[float] | None = None
+    upper: list[float] | None = None
+    units: list[list[int]] | None = None
+    log_n: float | None = None
+    saturated: bool | None = None
+    saturated_subsets: list[bool] | None = None
+
+    # The plane's coordinates under the names every other point uses.
+    @property
+    def i_xz(self) -> float:
+        return self.mean
 
 
 Estimate = Union[MixtureEstimate, VariationalEstimate]
@@ -177,6 +252,7 @@ class SplitRecord:
     h_y: float | None = None
     auto: Estimate | None = None
     binning: dict[str, BinningPoint] | None = None
+    subsets: dict[str, SubsetPoint] | None = None  # by subset size k, as a string
     extra: dict = _extra()
 
     def to_json(self) -> dict:
@@ -185,6 +261,8 @@ class SplitRecord:
             out["auto"] = self.auto.to_json()
         if self.binning is not None:
             out["binning"] = {bins: point.to_json() for bins, point in self.binning.items()}
+        if self.subsets is not None:
+            out["subsets"] = {k: point.to_json() for k, point in self.subsets.items()}
         out.update(self.extra)
         return out
 
@@ -203,7 +281,12 @@ class SplitRecord:
             if not isinstance(data["binning"], dict):
                 raise ValueError(f"{where}.binning must be an object of bin count -> point")
             binning = {str(bins): BinningPoint.from_json(point, f"{where}.binning.{bins}") for bins, point in data["binning"].items()}
-        known = ("n", "mc_accuracy", "cross_entropy", "h_y", "auto", "binning")
+        subsets = None
+        if data.get("subsets") is not None:
+            if not isinstance(data["subsets"], dict):
+                raise ValueError(f"{where}.subsets must be an object of subset size -> point")
+            subsets = {str(k): SubsetPoint.from_json(point, f"{where}.subsets.{k}") for k, point in data["subsets"].items()}
+        known = ("n", "mc_accuracy", "cross_entropy", "h_y", "auto", "binning", "subsets")
         return cls(
             n=_convert(data["n"], int, f"{where}.n"),
             mc_accuracy=_convert(data.get("mc_accuracy"), float | None, f"{where}.mc_accuracy"),
@@ -211,13 +294,17 @@ class SplitRecord:
             h_y=_convert(data.get("h_y"), float | None, f"{where}.h_y"),
             auto=auto,
             binning=binning,
+            subsets=subsets,
             extra={key: value for key, value in data.items() if key not in known},
         )
 
-    def point(self, estimator: str, bins: str | None = None) -> Estimate | BinningPoint | None:
-        """The ``auto`` estimate, or the binning point at ``bins`` (None when not recorded)."""
+    def point(self, estimator: str, bins: str | None = None) -> Estimate | BinningPoint | SubsetPoint | None:
+        """The ``auto`` estimate, the binning point at ``bins``, or (``estimator='subsets'``) the
+        subset point of size ``bins`` (None when not recorded)."""
         if estimator == "auto":
             return self.auto
+        if estimator == "subsets":
+            return (self.subsets or {}).get(bins) if bins is not None else None
         return (self.binning or {}).get(bins) if bins is not None else None
 
 
@@ -277,6 +364,8 @@ class PlaneDocument:
     estimators: dict[str, str] = field(default_factory=dict)  # estimator key -> what it is for this layer
     sample_counts: dict[str, int] = field(default_factory=dict)  # split -> inputs used
     config: dict = field(default_factory=dict)  # the tracker's settings
+    dataset: str | None = None  # the data set's name, for the figures' titles (added later)
+    layer_units: int | None = None  # the tracked layer's width d (added later)
     extra: dict = _extra()
 
     def to_json(self) -> dict:
@@ -292,6 +381,10 @@ class PlaneDocument:
             "config": dict(self.config),
             "records": [record.to_json() for record in self.records],
         }
+        # Added fields are written only when known, so that older files round-trip key for key.
+        for name in ("dataset", "layer_units"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         out.update(self.extra)
         return out
 
@@ -310,6 +403,8 @@ class PlaneDocument:
                 "estimators": _convert(data.get("estimators") or {}, dict, "estimators"),
                 "sample_counts": _convert(data.get("sample_counts") or {}, dict, "sample_counts"),
                 "config": _convert(data.get("config") or {}, dict, "config"),
+                "dataset": _convert(data.get("dataset"), str | None, "dataset"),
+                "layer_units": _convert(data.get("layer_units"), int | None, "layer_units"),
             }
         except ValueError as error:
             raise ValueError(f"{source}: {error}; it is not a plane file this version can read") from None

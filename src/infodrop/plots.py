@@ -55,47 +55,183 @@ def _plane_log_n(records: list[PlaneRecord], split: str) -> float | None:
     return float(np.log(max(sizes))) if sizes else None
 
 
+def _plane_h_y(records: list[PlaneRecord], split: str) -> float | None:
+    """H(Y) of the split's labels (the ceiling of I(Z;Y)), when recorded."""
+    values = [record.splits()[split].h_y for record in records
+              if split in record.splits() and record.splits()[split].h_y is not None]
+    return float(max(values)) if values else None
+
+
 def _plane_splits(records: list[PlaneRecord]) -> list[str]:
     return [split for split in ("train", "test") if any(split in record.splits() for record in records)]
 
 
-def _plane_points(records: list[PlaneRecord], split: str, estimator: str, bins: str | None = None) -> tuple:
-    """(epochs, I(X;Z), I(Z;Y), I(X;Z) brackets or None) of one split and estimator, in nats."""
-    epochs, xz, zy, lower, upper = [], [], [], [], []
+class _Points:
+    """The points of one plane panel (nats): epochs, I(X;Z), I(Z;Y), the bands (lower, upper arrays
+    or None), what the band is, and the saturation flags (None when the file predates them)."""
+
+    def __init__(self) -> None:
+        self.epochs: list = []
+        self.xz: list = []
+        self.zy: list = []
+        self.xz_band: list = []
+        self.zy_band: list = []
+        self.saturated: list = []
+        self.band_label: str | None = None
+
+    def add(self, epoch: int, xz: float, zy: float, xz_band: tuple, zy_band: tuple, saturated: Any) -> None:
+        self.epochs.append(epoch)
+        self.xz.append(xz)
+        self.zy.append(zy)
+        self.xz_band.append(xz_band)
+        self.zy_band.append(zy_band)
+        self.saturated.append(saturated)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.asarray(self.epochs), np.asarray(self.xz, dtype=float), np.asarray(self.zy, dtype=float)
+
+    @staticmethod
+    def _band(pairs: list) -> tuple[np.ndarray, np.ndarray] | None:
+        lower = np.array([np.nan if low is None else low for low, _ in pairs], dtype=float)
+        upper = np.array([np.nan if high is None else high for _, high in pairs], dtype=float)
+        return None if np.all(np.isnan(lower)) and np.all(np.isnan(upper)) else (lower, upper)
+
+    def bands(self) -> tuple[Any, Any]:
+        return self._band(self.xz_band), self._band(self.zy_band)
+
+    def saturation(self) -> np.ndarray | None:
+        """Boolean per point, or None when no point has the flag recorded."""
+        if all(flag is None for flag in self.saturated):
+            return None
+        return np.array([bool(flag) for flag in self.saturated])
+
+
+BAND_LABEL = "band: lower and upper estimate, ±2 s.e."
+BRACKET_LABEL = "pairwise bracket of the N-component mixture"
+SUBSET_LABEL = "±1 sd over random subsets"
+
+
+def _plane_points(records: list[PlaneRecord], split: str, estimator: str, bins: str | None = None) -> _Points:
+    """The points of one split and estimator (``bins``: the bin count of binning). The band is
+    ``i_xz_lower``/``i_xz_upper`` (and ``i_zy_*``) when recorded; files written before the bands
+    were recorded fall back to the pairwise bracket of the mixture, labelled as such."""
+    points = _Points()
+    bracket_only = False
     for record in records:
         values = record.splits().get(split)
         point = values.point(estimator, bins) if values is not None else None
         if point is None or point.i_xz is None or point.i_zy is None:
             continue
-        epochs.append(record.epoch)
-        xz.append(point.i_xz)
-        zy.append(point.i_zy)
-        bracket = getattr(point, "i_xz_bounds", None)
-        lower.append(bracket[0] if bracket else np.nan)
-        upper.append(bracket[1] if bracket else np.nan)
-    bracket = None if np.all(np.isnan(lower)) else (np.asarray(lower), np.asarray(upper))
-    return np.asarray(epochs), np.asarray(xz, dtype=float), np.asarray(zy, dtype=float), bracket
+        xz_band = (getattr(point, "i_xz_lower", None), getattr(point, "i_xz_upper", None))
+        zy_band = (getattr(point, "i_zy_lower", None), getattr(point, "i_zy_upper", None))
+        if xz_band == (None, None) and getattr(point, "i_xz_bounds", None):
+            xz_band, bracket_only = tuple(point.i_xz_bounds), True
+        points.add(record.epoch, point.i_xz, point.i_zy, xz_band, zy_band, getattr(point, "saturated", None))
+    if any(band != (None, None) for band in points.xz_band + points.zy_band):
+        points.band_label = BRACKET_LABEL if bracket_only else BAND_LABEL
+    return points
 
 
-def _plane_axes(ax: Any, epochs: np.ndarray, xz: np.ndarray, zy: np.ndarray, norm: Any, *, bracket: Any = None,
-                log_n: float | None = None) -> Any:
-    """Draw one plane: the trajectory as a grey line, the points coloured by epoch, and log N
-    (the most a plug-in or plain mixture estimate of I(X;Z) from N inputs can give) dotted."""
+def _errors(values: np.ndarray, band: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Error-bar lengths below and above; a missing side is 0, an infinite upper side is drawn to
+    the axis edge by the caller (marked with '>')."""
+    below = np.nan_to_num(values - band[0], nan=0.0)
+    above = values - values
+    finite = np.isfinite(band[1])
+    above[finite] = band[1][finite] - values[finite]
+    return np.clip(below, 0.0, None), np.clip(above, 0.0, None)
+
+
+def _collapsed(xz: np.ndarray, zy: np.ndarray) -> bool:
+    """More than one point, all at the same place (within 1e-3 nats)."""
+    return len(xz) > 1 and float(np.ptp(xz)) < 1e-3 and float(np.ptp(zy)) < 1e-3
+
+
+def _collapse_reason(xz: np.ndarray, zy: np.ndarray, log_n: float | None, h_y: float | None, saturated: Any) -> str:
+    if log_n is not None and h_y is not None and abs(float(xz[0]) - log_n) < 1e-6 and abs(float(zy[0]) - h_y) < 1e-6:
+        return (f"all {len(xz)} epochs at one point:\nevery input has a bin of its own,\n"
+                "so I(X;Z) = log N and I(Z;Y) = H(Y)\nwhatever the network does")
+    if saturated is not None and bool(np.all(saturated)):
+        return f"all {len(xz)} epochs at one point:\nevery estimate is saturated\n(pressed against log N, it measures N)"
+    return f"all {len(xz)} epochs at one point\n(spread < 0.001 nats): the estimate\ndid not change during training"
+
+
+def _place_notes(axes: Sequence[Any]) -> None:
+    """Draw each panel's pending note (a collapsed trajectory's reason) in the corner away from its
+    points, once the axis limits are final, so that the note never hides them."""
+    for ax in axes:
+        note = getattr(ax, "_infodrop_note", None)
+        if note is None:
+            continue
+        text, (x, y) = note
+        (x_axes, y_axes) = ax.transLimits.transform((x, y))
+        right, top = x_axes < 0.5, y_axes < 0.5
+        ax.text(0.97 if right else 0.03, 0.96 if top else 0.04, text, transform=ax.transAxes, fontsize=6.5,
+                ha="right" if right else "left", va="top" if top else "bottom",
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9}, zorder=5)
+        ax._infodrop_note = None
+
+
+def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = None, h_y: float | None = None,
+                band_label: str | None = None) -> list:
+    """Draw one plane: the band as grey error bars, the trajectory as a grey line, the points
+    coloured by epoch (hollow where saturated), log N (the most a plug-in or plain mixture estimate
+    of I(X;Z) from N inputs can give) dotted and H(Y) (the ceiling of I(Z;Y)) dash-dotted.
+    Returns the legend handles of the markings drawn (for one legend per figure)."""
+    from matplotlib.lines import Line2D
+
+    epochs, xz, zy = points.arrays()
     if len(epochs) == 0:
         ax.text(0.5, 0.5, "no points", ha="center", va="center", transform=ax.transAxes)
-        return None
+        return []
+    handles = []
     if log_n is not None:
-        ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0, label="log N")
-        ax.legend(loc="lower right", fontsize=7)
-    if bracket is not None:
-        ax.errorbar(xz, zy, xerr=np.abs(np.vstack([xz - bracket[0], bracket[1] - xz])), fmt="none",
-                    ecolor="0.75", elinewidth=0.8, zorder=1)
+        handles.append(ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0, label="log N (ceiling of I(X;Z) estimates)"))
+    if h_y is not None:
+        handles.append(ax.axhline(h_y, color="0.5", linestyle="-.", linewidth=0.8, label="H(Y) (ceiling of I(Z;Y))"))
+    xz_band, zy_band = points.bands()
+    if xz_band is not None or zy_band is not None:
+        xerr = None if xz_band is None else np.vstack(_errors(xz, xz_band))
+        yerr = None if zy_band is None else np.vstack(_errors(zy, zy_band))
+        ax.errorbar(xz, zy, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.7", elinewidth=0.9, capsize=1.5, zorder=1)
+        handles.append(Line2D([], [], color="0.7", linewidth=0.9, marker="|", label=band_label or points.band_label))
+        if xz_band is not None and np.any(np.isposinf(xz_band[1])):
+            unbounded = np.isposinf(xz_band[1])
+            ax.scatter(xz[unbounded], zy[unbounded], marker=">", s=22, color="0.4", zorder=2)
+            handles.append(Line2D([], [], color="0.4", marker=">", linestyle="none", label="no finite upper estimate"))
     ax.plot(xz, zy, color="0.6", linewidth=0.8, zorder=2)
-    points = ax.scatter(xz, zy, c=epochs, cmap="viridis", norm=norm, s=28, edgecolors="k", linewidths=0.3, zorder=3)
+    saturated = points.saturation()
+    clear = np.ones(len(epochs), dtype=bool) if saturated is None else ~saturated
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    ax.scatter(xz[clear], zy[clear], c=epochs[clear], cmap=cmap, norm=norm, s=28, edgecolors="k",
+                          linewidths=0.3, zorder=3)
+    if saturated is not None:
+        if saturated.any():
+            ax.scatter(xz[saturated], zy[saturated], facecolors="none", edgecolors=cmap(norm(epochs[saturated])), s=30,
+                       linewidths=1.3, zorder=3)
+        handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="0.55", markeredgecolor="k",
+                              markeredgewidth=0.3, label="filled: clear of log N"))
+        handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="0.3",
+                              markeredgewidth=1.3, label="hollow: saturated (at log N, reads ≥)"))
+    if _collapsed(xz, zy):
+        # Placed by _place_notes once the limits are final (the figure may share them).
+        ax._infodrop_note = (_collapse_reason(xz, zy, log_n, h_y, saturated), (float(xz[0]), float(zy[0])))
     ax.set_xlabel("I(X;Z) [nats]")
     ax.set_ylabel("I(Z;Y) [nats]")
     ax.grid(True, alpha=0.3)
-    return points
+    return handles
+
+
+def _figure_legend(figure: Any, handles: list) -> None:
+    """One legend below the panels with every marking used in them (first handle per label)."""
+    unique = {}
+    for handle in handles:
+        unique.setdefault(handle.get_label(), handle)
+    if unique:
+        figure.legend(handles=list(unique.values()), loc="outside lower center", ncol=min(3, len(unique)), fontsize=7,
+                      frameon=False)
 
 
 def _plane_save(figure: Any, out_dir: Path, stem: str, formats: Sequence[str]) -> list[Path]:
@@ -116,7 +252,7 @@ def _plane_check_formats(formats: Any) -> tuple[str, ...]:
     return formats
 
 
-def _plane_norm(records: list[PlaneRecord]) -> Any:
+def _plane_norm(records: list) -> Any:
     from matplotlib.colors import Normalize
 
     epochs = [record.epoch for record in records] or [0]
@@ -141,6 +277,44 @@ def _plane_label(document: PlaneDocument, estimator: str, bins: str | None) -> s
     return name
 
 
+def _plane_title(document: PlaneDocument, title: str | None, note: str | None = None) -> str:
+    """The figure title: ``title`` (e.g. the run name), then what was measured: the data set the
+    file names, the layer and its width, the dropout and the sample sizes N of the splits."""
+    parts = []
+    if document.dataset:
+        parts.append(document.dataset)
+    if document.layer is not None:
+        layer = f"layer '{document.layer}'"
+        details = [f"{document.layer_units} units" if document.layer_units else None,
+                   f"{document.dropout_kind} dropout" if document.dropout_kind else None]
+        details = [detail for detail in details if detail]
+        parts.append(layer + (f" ({', '.join(details)})" if details else ""))
+    counts = document.sample_counts
+    if counts:
+        parts.append("N = " + " / ".join(f"{n} {split}" for split, n in counts.items()))
+    lines = [line for line in (title, ", ".join(parts), note) if line]
+    return "\n".join(lines)
+
+
+def _epoch_colorbar(figure: Any, norm: Any, axes: list) -> None:
+    """The epoch colour bar, with whole-number ticks (epochs are integers)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.ticker import MaxNLocator
+
+    bar = figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, label="epoch")
+    bar.locator = MaxNLocator(integer=True)
+    bar.update_ticks()
+
+
+def _share_limits(axes: Sequence[Any]) -> None:
+    """One x range and one y range for all ``axes`` (the union of their data limits)."""
+    xs = [limit for ax in axes for limit in ax.get_xlim()]
+    ys = [limit for ax in axes for limit in ax.get_ylim()]
+    for ax in axes:
+        ax.set_xlim(min(xs), max(xs))
+        ax.set_ylim(min(ys), max(ys))
+
+
 def plot_information_plane(
     records_or_path: Any,
     out_dir: str | os.PathLike,
@@ -154,17 +328,21 @@ def plot_information_plane(
     """Information planes I(X;Z) (x axis) vs I(Z;Y) (y axis), in nats, points coloured by epoch.
 
     One figure per estimator (``<prefix>_auto``, ``<prefix>_binning``), each with a training and a
-    test panel and an epoch colour bar; for the mixture estimator the pairwise bracket of I(X;Z)
-    is drawn as a grey horizontal bar. When there is more than one estimator a further figure
-    ``<prefix>_side_by_side`` puts them next to each other (rows: splits), as in Fig. 1/5.
+    test panel and an epoch colour bar. The band of each point (``i_xz_lower``..``i_zy_upper``;
+    the pairwise bracket of the mixture in files that predate bands) is drawn as grey error bars,
+    saturated points (pressed against log N, so they measure the sample size) as hollow markers,
+    log N and H(Y) as grey lines; a legend explains each marking. When there is more than one
+    estimator a further figure ``<prefix>_side_by_side`` puts them next to each other (rows:
+    splits) on shared axes, as in Fig. 1/5. Panels of one figure share their axes, and the title
+    says so. The title names the data set, the layer and N (from the file) after ``title``.
 
     Args:
-        records_or_path: a plane JSON path, a :class:`~infodrop.plane_record.PlaneDocument` (or the
-            JSON form ``InformationPlane.load`` returns), or a list of records.
+        records_or_path: a plane JSON path, the document ``InformationPlane.load`` returns, or its
+            list of records.
         out_dir: folder for the figures (created).
         bins: the bin count of the binning plane (default: the middle of the recorded counts).
         prefix: file-name prefix. formats: file formats ('png', 'pdf', 'svg').
-        title: optional figure title prefix (e.g. the run name).
+        title: optional first title line (e.g. the run name).
         min_epoch: draw only records from this epoch on (e.g. 1 to leave out the initialisation,
             whose point near the origin squeezes the rest of the trajectory).
 
@@ -174,7 +352,6 @@ def plot_information_plane(
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.cm import ScalarMappable
     from matplotlib.figure import Figure
 
     document = _plane_document(records_or_path)
@@ -191,31 +368,38 @@ def plot_information_plane(
     norm = _plane_norm(records)
     written: list[Path] = []
 
-    def panel(ax: Any, split: str, estimator: str) -> None:
+    def panel(ax: Any, split: str, estimator: str) -> list:
         key = bin_key if estimator == "binning" else None
-        epochs, xz, zy, bracket = _plane_points(records, split, estimator, key)
-        _plane_axes(ax, epochs, xz, zy, norm, bracket=bracket, log_n=_plane_log_n(records, split))
+        points = _plane_points(records, split, estimator, key)
         ax.set_title(f"{_plane_label(document, estimator, key)} — {split}", fontsize=10)
+        return _plane_axes(ax, points, norm, log_n=_plane_log_n(records, split), h_y=_plane_h_y(records, split))
 
     for estimator in estimators:
-        figure = Figure(figsize=(4.6 * len(splits) + 0.8, 4.0), layout="constrained")
+        figure = Figure(figsize=(4.6 * len(splits) + 0.8, 4.8), layout="constrained")
         axes = figure.subplots(1, len(splits), squeeze=False)[0]
+        handles = []
         for ax, split in zip(axes, splits):
-            panel(ax, split, estimator)
-        figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=list(axes), label="epoch")
-        if title:
-            figure.suptitle(title)
+            handles += panel(ax, split, estimator)
+        _share_limits(axes)
+        _place_notes(axes)
+        _figure_legend(figure, handles)
+        _epoch_colorbar(figure, norm, list(axes))
+        figure.suptitle(_plane_title(document, title, "panels share their axes" if len(splits) > 1 else None), fontsize=9)
         written += _plane_save(figure, out_dir, f"{prefix}_{estimator}", formats)
 
     if len(estimators) > 1:
-        figure = Figure(figsize=(4.6 * len(estimators) + 0.8, 3.8 * len(splits)), layout="constrained")
+        figure = Figure(figsize=(4.6 * len(estimators) + 0.8, 4.0 * len(splits) + 0.4), layout="constrained")
         axes = figure.subplots(len(splits), len(estimators), squeeze=False)
+        handles = []
         for row, split in enumerate(splits):
             for column, estimator in enumerate(estimators):
-                panel(axes[row][column], split, estimator)
-        figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=[ax for row in axes for ax in row], label="epoch")
-        if title:
-            figure.suptitle(title)
+                handles += panel(axes[row][column], split, estimator)
+        flat = [ax for row in axes for ax in row]
+        _share_limits(flat)
+        _place_notes(flat)
+        _figure_legend(figure, handles)
+        _epoch_colorbar(figure, norm, flat)
+        figure.suptitle(_plane_title(document, title, "all panels share the same axes"), fontsize=9)
         written += _plane_save(figure, out_dir, f"{prefix}_side_by_side", formats)
     return written
 
@@ -231,12 +415,11 @@ def plot_binning_planes(
 ) -> list[Path]:
     """Binning information planes for every recorded bin count side by side (Fig. 14 of
     Adilova et al.): columns are bin counts, rows are the training and test sets, points coloured
-    by epoch, values in nats; ``min_epoch`` as in :func:`plot_information_plane`. Returns the paths
-    written (``<prefix>.<format>``)."""
+    by epoch (hollow where saturated), values in nats, all panels on the same axes; ``min_epoch``
+    as in :func:`plot_information_plane`. Returns the paths written (``<prefix>.<format>``)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib.cm import ScalarMappable
     from matplotlib.figure import Figure
 
     document = _plane_document(records_or_path)
@@ -249,17 +432,182 @@ def plot_binning_planes(
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _plane_splits(records)
     norm = _plane_norm(records)
-    figure = Figure(figsize=(3.8 * len(counts) + 0.8, 3.4 * len(splits)), layout="constrained")
+    figure = Figure(figsize=(3.8 * len(counts) + 0.8, 3.6 * len(splits) + 0.4), layout="constrained")
     axes = figure.subplots(len(splits), len(counts), squeeze=False)
+    handles = []
     for row, split in enumerate(splits):
         for column, count in enumerate(counts):
-            epochs, xz, zy, _ = _plane_points(records, split, "binning", str(count))
-            _plane_axes(axes[row][column], epochs, xz, zy, norm, log_n=_plane_log_n(records, split))
+            points = _plane_points(records, split, "binning", str(count))
+            handles += _plane_axes(axes[row][column], points, norm, log_n=_plane_log_n(records, split),
+                                   h_y=_plane_h_y(records, split))
             axes[row][column].set_title(f"{count} bins — {split}", fontsize=10)
-    figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=[ax for row in axes for ax in row], label="epoch")
-    if title:
-        figure.suptitle(title)
+    flat = [ax for row in axes for ax in row]
+    _share_limits(flat)
+    _place_notes(flat)
+    _figure_legend(figure, handles)
+    _epoch_colorbar(figure, norm, flat)
+    figure.suptitle(_plane_title(document, title, "binning planes by bin count; all panels share the same axes"), fontsize=9)
     return _plane_save(figure, out_dir, prefix, formats)
+
+
+def _subset_sizes(records: list[PlaneRecord]) -> list[int]:
+    return sorted({int(k) for record in records for values in record.splits().values() for k in (values.subsets or {})})
+
+
+def plot_subset_planes(
+    records_or_path: Any,
+    out_dir: str | os.PathLike,
+    *,
+    prefix: str = "plane_subsets",
+    formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
+    min_epoch: int | None = None,
+) -> list[Path]:
+    """Planes of sub-representations Z_S (random subsets S of k units of the tracked layer):
+    one column per recorded size k (its panels share their axes; the columns do not, so that
+    small subsets are not squeezed), rows the splits, x = the mean of I(X;Z_S) over the subsets
+    with ±1 standard deviation over them, y = I(Z_S;Y) likewise (the whole layer's I(Z;Y)
+    estimate where the file holds no subset value, said in the axis label), in nats, points
+    coloured by epoch. By data processing I(X;Z_S) <= I(X;Z); for small k it stays below log N,
+    so it can move where the whole layer's estimate is saturated. Returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    document = _plane_document(records_or_path)
+    records = _plane_records(document, min_epoch)
+    sizes = _subset_sizes(records)
+    if not sizes:
+        raise ValueError("the plane has no subset records; record with subsets=(1, 4) (plane_subsets=[1,4] in the experiments)")
+    formats = _plane_check_formats(formats)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits = _plane_splits(records)
+    norm = _plane_norm(records)
+    units = document.layer_units
+    figure = Figure(figsize=(4.2 * len(sizes) + 0.8, 3.8 * len(splits) + 0.5), layout="constrained")
+    axes = figure.subplots(len(splits), len(sizes), squeeze=False)
+    handles = []
+    for row, split in enumerate(splits):
+        for column, k in enumerate(sizes):
+            points, whole_zy = _Points(), False
+            for record in records:
+                values = record.splits().get(split)
+                point = values.point("subsets", str(k)) if values is not None else None
+                if point is None:
+                    continue
+                zy, zy_std = point.i_zy, point.i_zy_std
+                if zy is None:
+                    zy, zy_std, whole_zy = (values.auto.i_zy if values.auto is not None else None), None, True
+                if zy is None:
+                    continue
+                xz_band = (point.mean - point.std, point.mean + point.std)
+                zy_band = (None, None) if zy_std is None else (zy - zy_std, zy + zy_std)
+                points.add(record.epoch, point.mean, zy, xz_band, zy_band, point.saturated)
+            ax = axes[row][column]
+            log_n = _plane_log_n(records, split)
+            h_y = _plane_h_y(records, split)
+            # Small subsets sit far below log N and H(Y); a ceiling is drawn only when the points come
+            # within half of it, so that it does not squeeze their trajectory (the title gives both).
+            near_x = log_n is not None and points.xz and max(points.xz) > 0.5 * log_n
+            near_y = h_y is not None and points.zy and max(points.zy) > 0.5 * h_y
+            handles += _plane_axes(ax, points, norm, log_n=log_n if near_x else None, h_y=h_y if near_y else None,
+                                   band_label=SUBSET_LABEL)
+            ax.set_xlabel(f"I(X;Z_S) [nats], |S| = {k}")
+            ax.set_ylabel("I(Z;Y) of the whole layer [nats]" if whole_zy else "I(Z_S;Y) [nats]")
+            of_units = f" of {units}" if units else ""
+            ax.set_title(f"{k}{of_units} units — {split}", fontsize=10)
+    flat = [ax for row in axes for ax in row]
+    for column in range(len(sizes)):
+        _share_limits([axes[row][column] for row in range(len(splits))])
+    _place_notes(flat)
+    _figure_legend(figure, handles)
+    _epoch_colorbar(figure, norm, flat)
+    draws = document.config.get("subset_draws")
+    note = f"random unit subsets ({draws} per size)" if draws else "random unit subsets"
+    ceilings = ", ".join(f"{split}: log N = {_plane_log_n(records, split):.2f}"
+                         + (f", H(Y) = {_plane_h_y(records, split):.2f}" if _plane_h_y(records, split) is not None else "")
+                         for split in splits)
+    note += f"; {ceilings}; each column (one size) shares its axes, columns differ"
+    figure.suptitle(_plane_title(document, title, note), fontsize=9)
+    return _plane_save(figure, out_dir, prefix, formats)
+
+
+def plot_plane_comparison(
+    records_or_paths: Sequence[Any],
+    labels: Sequence[str],
+    out_dir: str | os.PathLike,
+    *,
+    estimator: str = "auto",
+    stem: str = "plane_comparison",
+    formats: Sequence[str] = ("png", "pdf"),
+    title: str | None = None,
+) -> list[Path]:
+    """Several runs' planes on one pair of axes per split (e.g. information dropout at several
+    beta, Achille & Soatto's trade-off): one colour per run, its trajectory as a line from the
+    first recorded epoch (small marker) to the last (large marker), the bands as error bars,
+    saturated points hollow, values in nats; the panels share their axes. ``labels`` name the
+    runs in the legend. Returns the paths written (``<stem>.<format>``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    documents = [_plane_document(item) for item in records_or_paths]
+    labels = [str(label) for label in labels]
+    if not documents or len(labels) != len(documents):
+        raise ValueError(f"labels must name each of the {len(documents)} planes (got {len(labels)}); pass one label per plane")
+    if estimator not in ("auto", "binning"):
+        raise ValueError(f"estimator must be 'auto' or 'binning', got {estimator!r}")
+    formats = _plane_check_formats(formats)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    all_records = [_plane_records(document, None) for document in documents]
+    splits = [split for split in ("train", "test") if any(split in record.splits() for records in all_records for record in records)]
+    if not splits:
+        raise ValueError("the planes have no records yet; record at least one epoch before plotting")
+    figure = Figure(figsize=(4.8 * len(splits) + 0.4, 4.6), layout="constrained")
+    axes = figure.subplots(1, len(splits), squeeze=False)[0]
+    handles, any_hollow = [], False
+    for ax, split in zip(axes, splits):
+        for index, (document, records, label) in enumerate(zip(documents, all_records, labels)):
+            colour = f"C{index % 10}"
+            bins = _plane_default_bins(document) if estimator == "binning" else None
+            points = _plane_points(records, split, estimator, bins)
+            epochs, xz, zy = points.arrays()
+            if len(epochs) == 0:
+                continue
+            xz_band, zy_band = points.bands()
+            if xz_band is not None or zy_band is not None:
+                ax.errorbar(xz, zy, xerr=None if xz_band is None else np.vstack(_errors(xz, xz_band)),
+                            yerr=None if zy_band is None else np.vstack(_errors(zy, zy_band)), fmt="none",
+                            ecolor=colour, alpha=0.35, elinewidth=0.8, zorder=1)
+            ax.plot(xz, zy, color=colour, linewidth=1.0, zorder=2)
+            saturated = points.saturation()
+            hollow = np.zeros(len(epochs), dtype=bool) if saturated is None else saturated
+            any_hollow = any_hollow or bool(hollow.any())
+            sizes = np.full(len(epochs), 14.0)
+            sizes[-1] = 60.0  # the last recorded epoch
+            ax.scatter(xz[~hollow], zy[~hollow], s=sizes[~hollow], color=colour, edgecolors="k", linewidths=0.3, zorder=3)
+            ax.scatter(xz[hollow], zy[hollow], s=sizes[hollow], facecolors="none", edgecolors=colour, linewidths=1.2, zorder=3)
+            if split == splits[0]:
+                handles.append(Line2D([], [], color=colour, marker="o", label=f"{label} (epochs {epochs[0]}-{epochs[-1]})"))
+        ax.set_title(split, fontsize=10)
+        ax.set_xlabel("I(X;Z) [nats]")
+        ax.set_ylabel("I(Z;Y) [nats]")
+        ax.grid(True, alpha=0.3)
+    _share_limits(list(axes))
+    handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markersize=8, label="large marker: last epoch"))
+    if any_hollow:
+        handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markerfacecolor="none",
+                              label="hollow: saturated (at log N, reads ≥)"))
+    _figure_legend(figure, handles)
+    names = sorted({str(document.estimators.get(estimator, estimator)) for document in documents})
+    figure.suptitle(_plane_title(documents[0], title, f"estimator: {', '.join(names)}; error bars: each point's band; "
+                                                      "panels share their axes"), fontsize=9)
+    return _plane_save(figure, out_dir, stem, formats)
 
 
 def plot_plane_figures(
@@ -269,12 +617,15 @@ def plot_plane_figures(
     formats: Sequence[str] = ("png", "pdf"),
     title: str | None = None,
 ) -> list[Path]:
-    """Every figure of a recorded plane: one plane per estimator (and ours beside binning), plus
-    the binning planes per bin count when binning was recorded. Returns the paths written."""
+    """Every figure of a recorded plane: one plane per estimator (and ours beside binning), the
+    binning planes per bin count when binning was recorded, and the sub-representation planes
+    when subsets were. Returns the paths written."""
     document = _plane_document(records_or_path)
     figures = plot_information_plane(document, out_dir, formats=tuple(formats), title=title)
     if "binning" in document.estimators:
         figures += plot_binning_planes(document, out_dir, formats=tuple(formats), title=title)
+    if _subset_sizes(document.records):
+        figures += plot_subset_planes(document, out_dir, formats=tuple(formats), title=title)
     return figures
 
 
@@ -493,11 +844,18 @@ def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title:
     rows = list(rows)
     if not rows:
         raise ValueError("rows is empty; pass the rows of at least one run")
+    # The mixture estimate and the pairwise bounds are of h of the N-component mixture, which is
+    # below h(Z) of the continuous input whenever N is small against exp(h(Z)): an "upper bound"
+    # below the truth bounds that mixture, and the labels say so. The Gaussian bound uses a
+    # covariance estimated from the samples, so it holds only up to that estimate's error.
     series = (
-        ("h_z_mixture", "mixture estimate", "tab:blue", "o", "-"),
-        ("h_z_gaussian_upper", "Gaussian upper bound (Ledoit-Wolf)", "tab:red", "s", "-"),
-        ("h_z_pairwise_upper", "pairwise upper bound (KL)", "tab:orange", "^", "--"),
-        ("h_z_pairwise_lower", "pairwise lower bound (Bhattacharyya)", "tab:green", "v", "--"),
+        ("h_z_mixture", "mixture estimate (h of the N-component mixture)", "mixture estimate", "tab:blue", "o", "-"),
+        ("h_z_gaussian_upper", "Gaussian upper bound on h(Z) (Ledoit-Wolf covariance, estimated)", "Gaussian bound",
+         "tab:red", "s", "-"),
+        ("h_z_pairwise_upper", "pairwise upper bound (KL) on h of the N-component mixture", "pairwise upper (mixture)",
+         "tab:orange", "^", "--"),
+        ("h_z_pairwise_lower", "pairwise lower bound (Bhattacharyya) on h of the N-component mixture",
+         "pairwise lower (mixture)", "tab:green", "v", "--"),
     )
     sizes = sorted({int(r["n_samples"]) for r in rows})
     largest = sizes[-1]
@@ -505,7 +863,7 @@ def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title:
     dims = sorted(truth)
     figure, axes = _toy_figure(1, 2, width=5.2, height=4.0)
     left, right = axes[0]
-    for key, label, color, marker, style in series:
+    for key, label, _, color, marker, style in series:
         stats = _toy_group([r for r in rows if int(r["n_samples"]) == largest], ("dim",), key)
         points = sorted((d, m, s) for (d,), (m, s) in stats.items())
         if points:
@@ -516,17 +874,17 @@ def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title:
     left.set_ylabel("h(Z) [nats]")
     left.set_title(f"N = {largest} inputs")
     left.grid(alpha=0.3)
-    left.legend(fontsize=8, loc="best")
+    left.legend(fontsize=7, loc="best")
 
     dashes = ["-", "--", "-.", ":"]
-    for key, label, color, marker, _ in series:
+    for key, _, label, color, marker, _ in series:
         stats = _toy_group(rows, ("dim", "n_samples"), key)
         for index, size in enumerate(sizes):
             points = sorted((d, m - truth[d]) for (d, n), (m, _) in stats.items() if n == size)
             if points:
                 d, gap = zip(*points)
                 right.plot(d, gap, marker=marker, ms=4, color=color, ls=dashes[index % len(dashes)],
-                           label=f"{label.split(' (')[0]}, N = {size}")
+                           label=f"{label}, N = {size}")
     right.axhline(0.0, color="black", lw=1.0, ls=":")
     right.set_xlabel("input dimension n")
     right.set_ylabel("estimate − truth of h(Z) [nats]")
@@ -535,6 +893,8 @@ def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title:
     right.legend(fontsize=7, loc="best", ncol=1)
     variance = rows[0].get("variance")
     figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: estimate and bounds of h(Z)")
+    figure.text(0.5, -0.01, "The mixture estimate and the pairwise bounds are of the entropy of the N-component mixture; "
+                "below the truth, they measure N, not h(Z).", ha="center", va="top", fontsize=8)
     figure.tight_layout()
     return _toy_save(figure, path)
 

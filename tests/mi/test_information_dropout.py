@@ -112,3 +112,33 @@ def test_log_normal_estimate_equals_the_training_kl_of_the_layer():
     training = log_normal_kl(features, alpha, 0.3, 1.2).sum(1).mean()
     ours = information_dropout_mi(features, alpha, mu=0.3, sigma=1.2)
     assert ours.value == pytest.approx(float(training), abs=1e-12)
+
+
+def test_standard_error_of_the_kl_bound_covers_its_population_mean_at_the_normal_rate():
+    """The plane's band for the KL bound: its standard error is sd / sqrt(N) of the per-sample KL,
+    and mean +- 2 standard errors holds the population mean of the bound in about 95% of data sets.
+    With log f ~ N(m, s^2) and a constant alpha, the mean of Eq. (7) is known in closed form:
+    log(sigma / alpha) + (alpha^2 + s^2 + (m - mu)^2) / (2 sigma^2) - 1/2 per unit."""
+    from infodrop.nn.information import log_normal_kl
+
+    m, s, alpha, mu, sigma, units, n = 0.3, 0.8, 0.4, 0.0, 1.0, 3, 100
+    truth = units * (math.log(sigma / alpha) + (alpha**2 + s**2 + (m - mu) ** 2) / (2 * sigma**2) - 0.5)
+    rng = np.random.default_rng(5)
+    hits, trials = 0, 400
+    for trial in range(trials):
+        features = np.exp(rng.normal(m, s, size=(n, units)))
+        result = information_dropout_mi(features, alpha, mu=mu, sigma=sigma)
+        if trial == 0:
+            per_sample = log_normal_kl(torch.tensor(features), torch.full((n, units), alpha, dtype=torch.float64), mu, sigma).sum(1)
+            assert result.stderr == pytest.approx(float(per_sample.std()) / math.sqrt(n), rel=1e-9)
+        hits += abs(result.value - truth) <= 2 * result.stderr
+    # 95.4% nominal; the binomial sd of the rate over 400 data sets is 1.0%: 3 sd either side.
+    assert 0.924 <= hits / trials <= 0.985
+
+
+def test_izy_lower_bound_has_the_standard_error_of_the_cross_entropy():
+    labels = np.array([0, 1, 0, 1, 2])
+    ce = np.array([0.1, 0.5, 0.2, 0.9, 1.3])
+    result = information_dropout_izy_lower(labels, ce)
+    assert result.stderr == pytest.approx(ce.std(ddof=1) / math.sqrt(5), rel=1e-12)
+    assert information_dropout_izy_lower(labels, 0.4).stderr is None  # a scalar carries no spread

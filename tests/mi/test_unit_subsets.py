@@ -81,3 +81,23 @@ def test_non_finite_features_raise_naming_features():
     features[2, 1] = np.nan
     with pytest.raises(ValueError, match="features"):
         unit_subset_mi(features, 0.1, 1, device="cpu")
+
+
+def test_with_labels_each_subset_also_gives_its_information_about_the_labels():
+    """The y coordinate of a sub-representation plane: I(Z_S;Y) of each subset is the mixture
+    estimate of gaussian_dropout_mi on that subset's columns with the same noise, and by data
+    processing it is at most H(Y) (up to its Monte Carlo error)."""
+    from infodrop.mi.subsets import _subset_seed
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 300)
+    features = np.log1p(np.exp(rng.normal(size=(300, 6)) + labels[:, None] * np.linspace(0.0, 1.5, 6)))
+    result = unit_subset_mi(features, 0.2, 2, subsets=3, noise_samples=4, seed=1, device="cpu", labels=labels)
+    for index, units in enumerate(result.subsets):
+        alone = gaussian_dropout_mi(features[:, list(units)], 0.2, labels=labels, noise_samples=4,
+                                    seed=_subset_seed(1, index), device="cpu", bounds=False)
+        assert result.i_zy_values[index] == pytest.approx(alone.i_zy, rel=1e-12)
+        assert result.values[index] == pytest.approx(alone.i_xz, rel=1e-12)
+        assert result.i_zy_values[index] <= alone.h_y + 4 * alone.i_zy_stderr
+    assert result.i_zy_mean == pytest.approx(np.mean(result.i_zy_values))
+    assert unit_subset_mi(features, 0.2, 2, subsets=3, noise_samples=4, seed=1, device="cpu").i_zy_values is None

@@ -2,7 +2,7 @@
 infodrop.checks, so it can be used on any network's representations."""
 
 # Baseline estimators (binning, KSG, EDGE, DoE, MINE, InfoNCE).
-from infodrop.mi.binning import binning_entropy, binning_mi
+from infodrop.mi.binning import binning_coverage, binning_entropy, binning_mi
 from infodrop.mi.edge import edge_mi
 from infodrop.mi.ksg import ksg_mi
 from infodrop.mi.neural import doe_mi, infonce_mi, mine_mi
@@ -36,6 +36,7 @@ __all__ = [
     # baselines
     "binning_mi",
     "binning_entropy",
+    "binning_coverage",
     "ksg_mi",
     "edge_mi",
     "doe_mi",

@@ -22,7 +22,7 @@ import torch
 
 from infodrop.checks import as_labels, as_matrix, check_int, check_positive
 
-__all__ = ["binning_mi", "binning_entropy"]
+__all__ = ["binning_mi", "binning_entropy", "binning_coverage"]
 
 
 # --------------------------------------------------------------------------- shared input handling
@@ -189,3 +189,23 @@ def binning_mi(
     else:
         y_symbols = _symbols(_bin_indices(y_values, bins, bin_size))
     return _plugin_mi_of_symbols(x_symbols, y_symbols)
+
+
+def binning_coverage(x: Any, *, bins: int | None = None, bin_size: float | None = None) -> float:
+    """Good-Turing sample coverage of the binned rows of ``x``: ``1 - f1 / N``, f1 the number of
+    binned rows that occur exactly once among the N rows.
+
+    f1 / N is Good's (1953) estimate of the probability that one more row falls into a cell not
+    seen in the sample, so the coverage estimates the probability mass of the cells that were
+    seen. Near 1 the histogram has seen the distribution of the binned variable and the plug-in
+    entropy measures it; near 0 almost every row sits in a cell of its own, the plug-in entropy
+    is pressed against log N and measures the sample size (with one row per input, every
+    row alone gives exactly log N). Bins as in :func:`binning_entropy` (global range).
+
+    Returns:
+        A number in [0, 1].
+    """
+    bins, bin_size = _check_bins(bins, bin_size)
+    matrix = as_matrix(x, "x").numpy()
+    counts = np.bincount(_symbols(_bin_indices(matrix, bins, bin_size)))
+    return 1.0 - float(np.count_nonzero(counts == 1)) / matrix.shape[0]

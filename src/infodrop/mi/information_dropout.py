@@ -52,6 +52,10 @@ class InformationDropoutEstimate:
     n_samples / n_units: the data's shape. n_clamped: entries where f < clamp was raised to
     clamp (log-normal prior). n_zero: entries with f == 0 (left out under the log-uniform prior).
     h_y / cross_entropy: the two terms of the I(Z;Y) lower bound (else None).
+    stderr: standard error of ``value`` as an estimate of its population mean, the sample
+    standard deviation of the N per-sample terms (KL, or cross-entropy) over sqrt(N); None when
+    only a scalar was given or N = 1. It measures the data's sampling error of the bound, not
+    the gap between the bound and the mutual information.
     """
 
     value: float
@@ -65,6 +69,15 @@ class InformationDropoutEstimate:
     n_zero: int = 0
     h_y: float | None = None
     cross_entropy: float | None = None
+    stderr: float | None = None
+
+
+def _standard_error(per_sample: torch.Tensor) -> float | None:
+    """Standard error of the mean of N per-sample values: sd (ddof 1) / sqrt(N); None for N < 2."""
+    values = per_sample.reshape(-1).to(torch.float64)
+    if values.numel() < 2:
+        return None
+    return float(values.std(unbiased=True) / math.sqrt(values.numel()))
 
 
 def _as_per_sample(x: Any, name: str) -> torch.Tensor:
@@ -124,6 +137,7 @@ def information_dropout_mi(
         per_sample = torch.where(nonzero, -a.log(), torch.zeros_like(a)).sum(1)
         return InformationDropoutEstimate(
             value=float(per_sample.mean()),
+            stderr=_standard_error(per_sample),
             kind="kl-up-to-constant",
             bound="none",
             is_mutual_information=False,
@@ -141,8 +155,10 @@ def information_dropout_mi(
     log_f = f.clamp(min=clamp).log()
     kl = math.log(sigma) - a.log() + (a.square() + (log_f - mu).square()) / (2 * sigma**2) - 0.5
     check_finite(kl, "the KL (check features and alpha)")
+    per_sample = kl.sum(1)
     return InformationDropoutEstimate(
-        value=float(kl.sum(1).mean()),
+        value=float(per_sample.mean()),
+        stderr=_standard_error(per_sample),
         kind="kl-upper-bound-on-i_xz",
         bound="upper",
         is_mutual_information=True,
@@ -166,6 +182,7 @@ def information_dropout_izy_lower(labels: Any, cross_entropy: Any) -> Informatio
         :class:`InformationDropoutEstimate` with kind 'cross-entropy-lower-bound-on-i_zy'.
     """
     y = as_labels(labels, "labels", _length(labels))
+    stderr = None
     if isinstance(cross_entropy, (int, float)) and not isinstance(cross_entropy, bool):
         ce = check_positive(cross_entropy, "cross_entropy", allow_zero=True)
     else:
@@ -177,6 +194,8 @@ def information_dropout_izy_lower(labels: Any, cross_entropy: Any) -> Informatio
         if bool((values < 0).any()):
             raise ValueError("cross_entropy must be >= 0 (it is a negative log-likelihood in nats)")
         ce = float(values.mean())
+        # H(Y) is the plug-in entropy of the same labels; the spread is the cross-entropy's.
+        stderr = _standard_error(values)
     _, counts = torch.unique(y, return_counts=True)
     p = counts.to(torch.float64) / y.shape[0]
     h_y = float(-(p * p.log()).sum())
@@ -190,6 +209,7 @@ def information_dropout_izy_lower(labels: Any, cross_entropy: Any) -> Informatio
         n_units=0,
         h_y=h_y,
         cross_entropy=ce,
+        stderr=stderr,
     )
 
 

@@ -31,6 +31,8 @@ class UnitSubsetMI:
     over the subsets. values: i_xz of each subset. lower, upper: each subset's band
     (i_xz_lower, i_xz_upper). saturated: each subset's flag. subsets: the unit indices of
     each subset (sorted). k: units per subset.
+    i_zy_mean, i_zy_std, i_zy_values: the same for I(Z_S;Y) when ``labels`` are given (the
+    y coordinate of a sub-representation's information plane), else None.
     """
 
     mean: float
@@ -41,6 +43,9 @@ class UnitSubsetMI:
     saturated: tuple[bool, ...]
     subsets: tuple[tuple[int, ...], ...]
     k: int
+    i_zy_mean: float | None = None
+    i_zy_std: float | None = None
+    i_zy_values: tuple[float, ...] | None = None
 
 
 def choose_unit_subsets(n_units: int, k: int, subsets: int, seed: int) -> list[tuple[int, ...]]:
@@ -73,6 +78,7 @@ def unit_subset_mi(
     noise_samples: int = 10,
     seed: int = 0,
     device: Any = None,
+    labels: Any = None,
 ) -> UnitSubsetMI:
     """Estimate I(X;Z_S) for random subsets S of k units of a Gaussian-dropout representation.
 
@@ -84,6 +90,7 @@ def unit_subset_mi(
             subset is used once, so ``values`` may be shorter than ``subsets``.
         noise_samples, device: as for gaussian_dropout_mi (pairwise bounds are not computed).
         seed: chooses the subsets and, with each subset's position, its noise (>= 0).
+        labels: optional N class labels: I(Z_S;Y) of each subset too (``i_zy_*``).
 
     Returns:
         :class:`UnitSubsetMI`; ``mean`` estimates the average of I(X;Z_S) over k-subsets.
@@ -106,10 +113,16 @@ def unit_subset_mi(
                 seed=_subset_seed(seed, index),
                 device=dev,
                 bounds=False,
+                labels=labels,
             )
         )
     values = tuple(r.i_xz for r in results)
     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    zy = {}
+    if labels is not None:
+        zy_values = tuple(r.i_zy for r in results)
+        zy = {"i_zy_values": zy_values, "i_zy_mean": float(np.mean(zy_values)),
+              "i_zy_std": float(np.std(zy_values, ddof=1)) if len(zy_values) > 1 else 0.0}
     return UnitSubsetMI(
         mean=float(np.mean(values)),
         std=std,
@@ -119,4 +132,5 @@ def unit_subset_mi(
         saturated=tuple(r.saturated for r in results),
         subsets=tuple(chosen),
         k=int(k),
+        **zy,
     )
