@@ -125,6 +125,7 @@ __all__ = [
     "VariationalEstimate",
     "InformationPlaneCallback",
     "records_to_csv",
+    "representation_width",
     "saturation_counts",
     "saturation_summary",
 ]
@@ -283,6 +284,14 @@ def _is_writer() -> bool:
     import torch.distributed as dist
 
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def representation_width(model: nn.Module, data: Any, layer: Any = None) -> int:
+    """Width d of the representation at ``layer`` (as :class:`InformationPlane` resolves it: None =
+    the first continuous-dropout layer, a name or a module) for the inputs of ``data`` (a Dataset
+    or an (inputs, labels) pair), from one forward pass of two inputs."""
+    _, module = _resolve_layer(model, layer)
+    return tracked_units(model, module, _dropout_kind(module), _as_dataset(data, "data"))
 
 
 @torch.no_grad()
