@@ -81,7 +81,6 @@ import csv as _csv
 import io as _io
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
