@@ -81,7 +81,6 @@ import csv as _csv
 import io as _io
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,6 +124,7 @@ __all__ = [
     "VariationalEstimate",
     "InformationPlaneCallback",
     "records_to_csv",
+    "representation_width",
     "saturation_counts",
     "saturation_summary",
 ]
@@ -283,6 +283,14 @@ def _is_writer() -> bool:
     import torch.distributed as dist
 
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def representation_width(model: nn.Module, data: Any, layer: Any = None) -> int:
+    """Width d of the representation at ``layer`` (as :class:`InformationPlane` resolves it: None =
+    the first continuous-dropout layer, a name or a module) for the inputs of ``data`` (a Dataset
+    or an (inputs, labels) pair), from one forward pass of two inputs."""
+    _, module = _resolve_layer(model, layer)
+    return tracked_units(model, module, _dropout_kind(module), _as_dataset(data, "data"))
 
 
 @torch.no_grad()

@@ -191,10 +191,15 @@ def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = No
         handles.append(ax.axhline(h_y, color="0.5", linestyle="-.", linewidth=0.8, label="H(Y) (ceiling of I(Z;Y))"))
     xz_band, zy_band = points.bands()
     if xz_band is not None or zy_band is not None:
+        label = band_label or points.band_label
+        if zy_band is not None and h_y is not None and np.any(zy_band[1] > h_y):
+            # I(Z;Y) <= H(Y) for discrete labels, so the upper estimate is drawn no higher.
+            zy_band = (zy_band[0], np.minimum(zy_band[1], h_y))
+            label += "; I(Z;Y) upper capped at H(Y)"
         xerr = None if xz_band is None else np.vstack(_errors(xz, xz_band))
         yerr = None if zy_band is None else np.vstack(_errors(zy, zy_band))
         ax.errorbar(xz, zy, xerr=xerr, yerr=yerr, fmt="none", ecolor="0.7", elinewidth=0.9, capsize=1.5, zorder=1)
-        handles.append(Line2D([], [], color="0.7", linewidth=0.9, marker="|", label=band_label or points.band_label))
+        handles.append(Line2D([], [], color="0.7", linewidth=0.9, marker="|", label=label))
         if xz_band is not None and np.any(np.isposinf(xz_band[1])):
             unbounded = np.isposinf(xz_band[1])
             ax.scatter(xz[unbounded], zy[unbounded], marker=">", s=22, color="0.4", zorder=2)
@@ -739,7 +744,8 @@ def plot_kl_maps(
         for i, kl_map in enumerate(maps):
             shown = axes[0, i + 1].imshow(kl_map[j], cmap="Blues", interpolation="none")
             axes[0, i + 1].set_title(f"KL, dropout layer {i + 1}", fontsize=9)
-            figure.colorbar(shown, ax=axes[0, i + 1], fraction=0.046, pad=0.04)
+            bar = figure.colorbar(shown, ax=axes[0, i + 1], fraction=0.046, pad=0.04)
+            bar.set_label("KL per location [nats]", fontsize=8)
         for axis in axes[0]:
             axis.axis("off")
         figure.tight_layout()

@@ -96,6 +96,9 @@ def test_demo_prints_a_one_screen_summary(tmp_path, capsys, monkeypatch):
                              "progress=false", "plot_formats=[png]"))
     printed = capsys.readouterr().out
     assert "test accuracy:" in printed and "train I(X;Z)" in printed and "plane JSON:" in printed
+    # The summary says in words how many recorded points are saturated, once.
+    assert printed.count("recorded points saturated") == 4  # the mixture and the three bin counts
+    assert "gaussian-mixture: " in printed and printed.count("saturation (pressed against log N") == 1
     records = json.loads((tmp_path / "runs" / "mnist" / "demo" / "plane.json").read_text())["records"]
     assert [record["epoch"] for record in records] == [0, 1]
     assert (tmp_path / "plots" / "mnist" / "demo" / "plane_side_by_side.png").exists()
@@ -125,3 +128,73 @@ def test_the_tracked_layer_is_the_first_continuous_dropout_else_the_first_binary
     assert plane_recipe.tracked_layer(gaussian) == "fc2.2"
     assert plane_recipe.tracked_layer(binary) == "fc2.2"
     assert isinstance(dict(binary.named_modules())["fc2.2"], torch.nn.Dropout)
+
+
+# ---------------------------------------------------------------- bands, saturation and sub-representations (issue 9)
+
+
+def test_train_records_bands_saturation_and_subset_planes_and_says_how_many_points_are_saturated(tmp_path, capsys):
+    overrides = TINY + ["epochs=2", "plane_every=1", "plane_subsets=[1,4]", "subset_draws=2"] + _folders(tmp_path)
+    result = run_command("mnist", "train", overrides)[0]
+    printed = capsys.readouterr().out
+    document = InformationPlane.load(result["plane"])
+    assert document["dataset"] == "8x8 digits (scikit-learn)" and document["layer_units"] == 32
+    for record in document["records"]:
+        for split in ("train", "test"):
+            auto = record[split]["auto"]
+            assert {"i_xz", "i_xz_lower", "i_xz_upper", "log_n", "saturated", "i_zy_lower", "i_zy_upper"} <= set(auto)
+            assert auto["log_n"] == pytest.approx(math.log(100))
+            assert set(record[split]["subsets"]) == {"1", "4"} and len(record[split]["subsets"]["4"]["values"]) == 2
+            assert all("saturated" in point and "log_n" in point for point in record[split]["binning"].values())
+    assert sorted(Path(path).name for path in result["figures"]) == [
+        "plane_auto.png", "plane_binning.png", "plane_binning_bins.png", "plane_side_by_side.png", "plane_subsets.png"]
+    # One cost line before the first record, and the end-of-run summary in words.
+    assert sum(line.startswith("plane cost:") for line in printed.splitlines()) == 1
+    saturated = sum(record[split]["auto"]["saturated"] for record in document["records"] for split in ("train", "test"))
+    assert f"gaussian-mixture: {saturated} of 6 recorded points saturated" in printed
+
+
+def test_a_subset_size_larger_than_the_layer_is_refused_naming_plane_subsets(tmp_path):
+    with pytest.raises(ConfigError, match=r"plane_subsets=\[1, 40\]: \[40\] exceed the 32 units of the tracked layer"):
+        run_command("mnist", "train", TINY + ["epochs=1", "plane_subsets=[1,40]"] + _folders(tmp_path))
+    with pytest.raises(ConfigError, match="plane_subsets=.*needs dropout=gaussian"):
+        run_command("mnist", "train", TINY + ["epochs=1", "dropout=information", "plane_subsets=[1]"] + _folders(tmp_path))
+    with pytest.raises(ConfigError, match=r"plane_subsets\[0\]"):
+        run_command("mnist", "train", TINY + ["epochs=1", "plane_subsets=[0]"] + _folders(tmp_path))
+
+
+def test_information_dropout_planes_at_several_beta_take_one_command(tmp_path, monkeypatch):
+    """Achille & Soatto's trade-off in one sweep: one run, plane and figure per beta; the KL bound is
+    not capped at log N (never saturated) and carries its band."""
+    from infodrop import cli
+
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["mnist", "train", "--multirun", "with", "information", "beta=0.5,50", "epochs=1", *TINY])
+    assert status == 0
+    planes = sorted((tmp_path / "runs" / "mnist").glob("*/plane.json"))
+    assert [path.parent.name.split(",")[1] for path in planes] == ["beta=0.5", "beta=50.0"]
+    for path in planes:
+        auto = InformationPlane.load(path)["records"][-1]["train"]["auto"]
+        assert auto["saturated"] is False and auto["i_xz_lower"] < auto["i_xz"] < auto["i_xz_upper"]
+        assert (tmp_path / "plots" / "mnist" / path.parent.name / "plane_auto.png").exists()
+
+
+def test_train_under_torchrun_with_two_cpu_processes_shares_the_plane_estimate(tmp_path):
+    """Every rank records (the mixture estimate's samples of Z are split over the two processes),
+    rank 0 alone writes and prints: one cost line, every epoch once."""
+    import subprocess
+    import sys
+
+    from tests._subprocess import subprocess_env
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "infodrop.cli",
+               "mnist", "train", "with", "epochs=2", "plane_every=1", "device=cpu", "plane_subsets=[2]", "subset_draws=2",
+               *TINY]
+    process = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stderr[-3000:]
+    (path,) = (tmp_path / "runs" / "mnist").glob("*/plane.json")
+    document = InformationPlane.load(path)
+    assert document["config"]["distributed"] is True
+    assert [record["epoch"] for record in document["records"]] == [0, 1, 2]
+    assert process.stdout.count("plane cost:") == 1 and "shared by 2 processes" in process.stdout
+    assert process.stdout.count("recorded points saturated") == 3  # the mixture and two bin counts, printed once

@@ -54,7 +54,7 @@ from infodrop.experiments.session import compose
 from infodrop.io import write_text
 from infodrop.mi import binning_mi, gaussian_dropout_mi
 from infodrop.models import LeNet, MLP
-from infodrop.plane import InformationPlane, PlaneDocument
+from infodrop.plane import InformationPlane, PlaneDocument, saturation_summary
 from infodrop.plots import plot_bin_sweep
 
 __all__ = ["COMMANDS", "Config", "EXPERIMENT", "NAMED_CONFIGS", "binary", "build_model", "demo", "load_data", "plot", "train", "validate"]
@@ -82,10 +82,12 @@ class Config:
     weight_decay: float = entry(1e-3, "SGD weight decay")
     seed: int = entry(0, "random seed (initialisation, batches, noise)")
     plane_every: int = entry(2, "record the information plane every k epochs (and at the first and last)", in_run_name=False)
-    plane_samples: int = entry(5000, "inputs per split for the plane estimates (0 = all; the mixture costs O(N^2))", in_run_name=False)
+    plane_samples: int = entry(5000, "inputs per split for the plane estimates (0 = all, e.g. the 60,000 of Fashion-MNIST; the mixture costs O(N^2): the cost line says how long)", in_run_name=False)
     noise_samples: int = entry(10, "noise draws per input in the Gaussian mixture estimator", in_run_name=False)
     mc_draws: int = entry(1, "MC-dropout samples of Z per input for binning and MC predictions", in_run_name=False)
     plane_bounds: bool = entry(True, "pairwise bracket of the mixture estimate (O(N^2 d) elementwise: slow on a CPU for large N)", in_run_name=False)
+    plane_subsets: List[int] = entry([], "sizes k of random unit subsets whose planes are recorded too, e.g. [1,4] (Gaussian dropout; each size costs subset_draws mixture estimates)", in_run_name=False)
+    subset_draws: int = entry(8, "random unit subsets per size in plane_subsets", in_run_name=False)
     bins: List[int] = entry([10, 30, 100], "bin counts of the binning planes (Fig. 14)", in_run_name=False)
     estimators: List[str] = entry(["auto", "binning"], "plane estimators: auto (ours / variational) and binning", in_run_name=False)
     binary_bins: List[int] = entry([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], "binary: bin counts of the sweep", in_run_name=False)
@@ -315,7 +317,7 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
     if paths.model_file.exists():
         paths.model_file.unlink()  # the demo always starts afresh
     started = time.perf_counter()
-    result = plane_recipe.train(cfg, EXPERIMENT, paths)
+    result = plane_recipe.train(cfg, EXPERIMENT, paths, summary=False)
     elapsed = time.perf_counter() - started
     document = PlaneDocument.load(result["plane"])
     history = result["history"]
@@ -323,7 +325,7 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
     lines = [
         "",
         f"infodrop demo: FC 784-512-128-32-10 softplus network, Gaussian dropout (variance {cfg.variance}) "
-        f"on {result['dataset']}, {cfg.epochs} epochs in {elapsed:.0f} s",
+        f"on {plane_recipe.dataset_name(result['dataset'])}, {cfg.epochs} epochs in {elapsed:.0f} s",
         f"test accuracy: {accuracy}",
         f"information plane at layer {document.layer!r} ({document.sample_counts['train']} train / "
         f"{document.sample_counts['test']} test inputs, nats; the plain mixture estimate of I(X;Z) "
@@ -335,6 +337,8 @@ def demo(*, overrides: tuple[str, ...] = (), runs_dir: str = "runs", plots_dir: 
             values = document.trajectory(split, key)
             if values:
                 lines.append(f"  {split + ' ' + name:14s} {values[0]:8.3f} {max(values):8.3f} {values[-1]:8.3f}")
+    lines += ["saturation (pressed against log N, the point measures N, not the network):"]
+    lines += [f"  {line}" for line in saturation_summary(document)]
     lines += [f"plane JSON: {result['plane']}", "figures:"] + [f"  {path}" for path in result["figures"] if path.endswith(".png")]
     lines.append(f"re-plot in Python: infodrop.plots.plot_information_plane({result['plane']!r}, {str(paths.plots_dir)!r})")
     print("\n".join(lines))

@@ -37,10 +37,10 @@ from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.losses import information_loss
 from infodrop.nn import continuous_dropout_layers
-from infodrop.plane import InformationPlane
+from infodrop.plane import InformationPlane, PlaneDocument, representation_width, saturation_summary
 from infodrop.plots import plot_plane_figures
 
-__all__ = ["PlaneExperiment", "build_model", "fit_network", "plot", "tracked_layer", "train", "validate"]
+__all__ = ["PlaneExperiment", "build_model", "dataset_name", "fit_network", "plane_summary", "plot", "tracked_layer", "train", "validate"]
 
 DROPOUT_KINDS = ("gaussian", "information", "binary")  # a plane needs a dropout layer
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -80,8 +80,15 @@ def validate(cfg: Any, experiment: PlaneExperiment) -> None:
     check_positive(cfg.beta, "beta", allow_zero=True)
     check_subset(cfg.train_subset, "train_subset")
     check_subset(cfg.test_subset, "test_subset")
-    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "checkpoint_every"):
+    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "checkpoint_every", "subset_draws"):
         check_int(cfg[name], name, minimum=1)
+    for index, size in enumerate(cfg.plane_subsets):
+        check_int(size, f"plane_subsets[{index}]", minimum=1)
+    if len(cfg.plane_subsets) and cfg.dropout != "gaussian":
+        raise ValueError(
+            f"plane_subsets={list(cfg.plane_subsets)} needs dropout=gaussian (the mixture estimator of I(X;Z_S)); "
+            f"with dropout={cfg.dropout} use plane_subsets=[]"
+        )
     check_int(cfg.seed, "seed", minimum=0)
     check_subset(cfg.plane_samples, "plane_samples")
     if 0 < cfg.plane_samples < 2:
@@ -144,15 +151,18 @@ def fit_network(cfg: Any, experiment: PlaneExperiment, model: nn.Module, splits:
     )
 
 
-def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None) -> dict:
+def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, *, summary: bool = True) -> dict:
     """Train the network and record its information plane every ``plane_every`` epochs.
 
     Returns ``{'history': last metrics, 'plane': plane.json path, 'figures': paths, 'dataset': name}``.
-    ``paths`` overrides where the run's artefacts go (the demo's fixed ``demo`` run).
+    ``paths`` overrides where the run's artefacts go (the demo's fixed ``demo`` run); ``summary``
+    prints the end-of-run summary (:func:`plane_summary`; the demo prints its own).
     """
     paths = run_paths(cfg, experiment.config, experiment.name) if paths is None else paths
     splits, dataset = experiment.load_data(cfg)
     model = build_model(cfg, experiment, splits["train"][0].shape[1:])
+    layer = tracked_layer(model)
+    _check_subsets(cfg, model, layer, splits["train"])
     plane_file = paths.run_dir / "plane.json"
     # A run that resumes from its checkpoint keeps the plane points recorded before.
     resuming = paths.model_file.exists()
@@ -160,7 +170,7 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None) 
         model,
         splits["train"],
         splits["test"],
-        layer=tracked_layer(model),
+        layer=layer,
         estimators=tuple(cfg.estimators),
         bins=tuple(cfg.bins),
         noise_samples=cfg.noise_samples,
@@ -173,6 +183,9 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None) 
         device=cfg.device,
         append=resuming,
         bounds=cfg.plane_bounds,
+        subsets=tuple(cfg.plane_subsets),
+        subset_draws=cfg.subset_draws,
+        dataset=dataset_name(dataset),
     )
     main = is_main_process()
     if main:
@@ -182,18 +195,56 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None) 
             f"plane at layer {plane.layer_name!r} on {plane.sample_counts} inputs -> {plane_file}"
         )
         sys.stdout.flush()
-        if not resuming:
-            plane.record(0)  # the initialisation: the start of the trajectory (hooks run on rank 0 only)
+    # The initialisation: the start of the trajectory. The epoch hooks run on rank 0 only, unless
+    # the ranks share the estimate (under torchrun), when every rank records.
+    if not resuming and (main or plane.distributed):
+        plane.record(0)
     hook = plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
     history = fit_network(cfg, experiment, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir,
                           checkpoint=paths.model_file, hooks=(hook,))
     figures = _figures(cfg, experiment, paths) if main else []
+    if main and summary:
+        print("\n".join(plane_summary(plane_file, figures)))
     return {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
 
 
+DATASET_NAMES = {"fashion": "Fashion-MNIST", "mnist": "MNIST", "digits": "8x8 digits (scikit-learn)",
+                 "cifar10": "CIFAR-10-format npz files"}
+
+
+def dataset_name(dataset: str) -> str:
+    """The name a figure's title gives the data set an experiment's ``load_data`` reports."""
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def _check_subsets(cfg: Any, model: nn.Module, layer: str | None, train: Split) -> None:
+    """Refuse a ``plane_subsets`` size larger than the tracked layer, naming the entry."""
+    if not len(cfg.plane_subsets):
+        return
+    width = representation_width(model, train, layer)
+    too_large = [int(k) for k in cfg.plane_subsets if k > width]
+    if too_large:
+        raise ValueError(
+            f"plane_subsets={list(cfg.plane_subsets)}: {too_large} exceed the {width} units of the tracked layer "
+            f"{layer!r}; use sizes from 1 to {width}"
+        )
+
+
+def plane_summary(plane_file: Path, figures: Sequence[Path]) -> list[str]:
+    """The end of a run: where the plane is, how many of its points are saturated (in words), and
+    the figures."""
+    document = PlaneDocument.load(plane_file)
+    lines = [f"plane: {plane_file} ({len(document.records)} records, nats)", "saturation (pressed against log N):"]
+    lines += [f"  {line}" for line in saturation_summary(document)]
+    lines += ["figures:"] + [f"  {path}" for path in figures if str(path).endswith(".png")]
+    return lines
+
+
 def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Path]:
+    # The data set, layer and N come from the plane file (the second title line): the experiment's
+    # name alone would call a Fashion-MNIST run "mnist".
     return plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats,
-                              title=f"{experiment.name} {paths.name}")
+                              title=f"{experiment.name} experiment, run {paths.name}")
 
 
 def plot(cfg: Any, experiment: PlaneExperiment) -> list[str]:
