@@ -201,7 +201,7 @@ def test_the_same_train_command_runs_under_torchrun_with_two_cpu_processes(workd
     assert (tmp_path / "models" / "cifar" / f"{RELU_NAME}.pt").is_file()
 
 
-def test_fullcnn_train_records_the_information_plane_of_its_one_dropout_layer(inside):
+def test_fullcnn_train_records_the_information_plane_of_its_one_dropout_layer(inside, capsys):
     # Fig. 7: the plane of the information-dropout layer after the third convolution, every epoch.
     overrides = ["fullcnn", *SOFTPLUS, "epochs=2", "plane_samples=0", "bins=[4]", "plot_formats=[png]", *SMALL]
     assert cli.main(["cifar", "train", "with", *overrides]) == 0
@@ -217,12 +217,16 @@ def test_fullcnn_train_records_the_information_plane_of_its_one_dropout_layer(in
             # a KL (>= 0) summed over the 4 channels x 16 x 16 locations, not capped at log N.
             assert auto["is_mi"] and auto["i_xz_kind"] == "kl-upper-bound-on-i_xz"
             assert 0.0 <= auto["i_xz"] < float("inf")
+            # Its band is the bound's own (2 standard errors of the mean over the inputs), and it
+            # is never pressed against log N.
+            assert auto["i_xz_lower"] <= auto["i_xz"] <= auto["i_xz_upper"] and auto["saturated"] is False
             # H(Y) - CE is a lower bound on I(Z;Y), which never exceeds H(Y).
             assert auto["i_zy"] <= record[split]["h_y"] + 1e-12
             # Binning with the input's index as X is capped by H(X) = log N.
             assert 0.0 <= record[split]["binning"]["4"]["i_xz"] <= math.log(10) + 1e-9
     figures = sorted(path.name for path in (inside / "plots" / "cifar" / name).glob("plane_*.png"))
     assert "plane_auto.png" in figures and "plane_binning.png" in figures
+    assert "saturation (pressed against log N):" in capsys.readouterr().out
 
 
 def test_cifar_train_without_plane_every_records_no_plane(inside):

@@ -32,6 +32,7 @@ from infodrop.distributed import is_main_process
 from infodrop.experiments.config import check_subset
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths
+from infodrop.experiments.plane_recipe import dataset_name, plane_summary
 
 __all__ = ["ESTIMATORS", "PLOT_FORMATS", "draw", "start", "validate"]
 
@@ -57,7 +58,8 @@ def validate(cfg: Any) -> None:
         raise ValueError(f"plot_formats must be a non-empty subset of {list(PLOT_FORMATS)}, got {list(cfg.plot_formats)}")
 
 
-def start(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths) -> Callable[[int, nn.Module], dict | None]:
+def start(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths, *,
+          dataset: str = "cifar10") -> Callable[[int, nn.Module], dict | None]:
     """Set up the tracker on ``model``'s first continuous-dropout layer, record the initialisation
     (unless the run resumes from its checkpoint, whose earlier points the file keeps) and return
     the engine epoch hook that records the rest."""
@@ -81,21 +83,26 @@ def start(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths
         device=cfg.device,
         append=resuming,
         bounds=cfg.plane_bounds,
+        dataset=dataset_name(dataset),
     )
     if is_main_process():
         print(f"plane at layer {plane.layer_name!r} ({plane.kind} dropout) on {plane.sample_counts} inputs -> {plane_file}")
-        if not resuming:
-            plane.record(0)  # the initialisation: the start of the trajectory
+    # The initialisation: the start of the trajectory. Every rank records when the ranks share the
+    # mixture estimate (under torchrun), else rank 0 alone, as the epoch hooks do.
+    if not resuming and (is_main_process() or plane.distributed):
+        plane.record(0)
     return plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
 
 
 def draw(cfg: Any, paths: RunPaths, experiment: str) -> list[Path]:
-    """The plane figures of the run (rank 0; other ranks draw nothing)."""
+    """The plane figures of the run, then the end-of-run summary with the saturation counts in
+    words (rank 0; other ranks draw nothing)."""
     from infodrop.plots import plot_plane_figures
 
     if not is_main_process():
         return []
-    figures = plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=tuple(cfg.plot_formats),
-                                 title=f"{experiment} {paths.name}")
-    print(f"plane: {paths.run_dir / 'plane.json'}; figures in {paths.plots_dir}")
+    plane_file = paths.run_dir / "plane.json"
+    figures = plot_plane_figures(plane_file, paths.plots_dir, formats=tuple(cfg.plot_formats),
+                                 title=f"{experiment} experiment, run {paths.name}")
+    print("\n".join(plane_summary(plane_file, figures)))
     return figures
