@@ -43,7 +43,7 @@ from infodrop.experiments.config import check_keep_prob, check_milestones, check
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
-from infodrop.io import append_line, write_json
+from infodrop.io import append_jsonl, write_json
 from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout, set_mc
@@ -150,7 +150,8 @@ def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
     if not is_main_process():
         return
     line = {"command": command, **results}
-    append_line(paths.run_dir / "metrics.jsonl", json.dumps(line))
+    # A new line even after a cut-off last one (which is dropped with a warning naming the file).
+    append_jsonl(paths.run_dir / "metrics.jsonl", line)
     write_json(paths.run_dir / f"{command}.json", line)
 
 

@@ -2,8 +2,8 @@
 is flushed to the disk and renamed into place, so a crash, Ctrl-C or kill -9 mid-write never
 leaves a truncated file behind, and a full disk never damages the previous version.
 
-The temporary file is named ``.<name>.<8 random characters>.tmp`` beside ``<name>`` (what
-``tempfile.mkstemp`` makes of our prefix and suffix). A process killed between creating it
+The temporary file is named ``.<name>.<random characters>.tmp`` beside ``<name>`` (what
+``tempfile.mkstemp`` makes of our prefix and suffix: 8 of ``[a-z0-9_]``). A process killed between creating it
 and renaming it leaves it behind; :func:`remove_temporaries` deletes such leftovers (and only
 names of exactly that form), which a run does at its start.
 
@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-# tempfile.mkstemp's random part: 8 characters of [a-z0-9_].
-_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
+# tempfile.mkstemp's random part is 8 characters of [a-z0-9_]; any length is accepted.
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]+\.tmp$")
 
 
 def _current_umask() -> int:

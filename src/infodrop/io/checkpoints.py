@@ -60,9 +60,10 @@ def checkpoint_exists(path: str | os.PathLike) -> bool:
 
 
 def _first_line(error: BaseException) -> str:
+    # The first sentence: torch's messages go on for paragraphs.
     text = str(error).strip().splitlines()
-    line = text[0] if text else ""
-    return f"{type(error).__name__}: {line[:200]}" if line else type(error).__name__
+    line = text[0].split(". ")[0][:200] if text else ""
+    return f"{type(error).__name__}: {line}" if line else type(error).__name__
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
