@@ -180,11 +180,11 @@ def test_doe_warns_above_the_dimensions_where_it_was_measured():
     assert message.startswith("doe_mi: x has 22 dimensions; with class labels")
 
 
-def test_the_gaussian_total_correlation_matches_its_closed_form():
-    from infodrop.mi.regimes import gaussian_total_correlation
+def test_the_total_correlation_of_the_columns_of_y_matches_its_closed_form():
+    from infodrop.mi.regimes import total_correlation_of_columns
 
     _, y = _equicorrelated(5, 0.5, n=20000)
     # det of a 5 x 5 equicorrelation matrix: (1 - c)^4 (1 + 4c) = 0.1875; TC = -log(0.1875)/2 = 0.837.
-    assert gaussian_total_correlation(y) == pytest.approx(-0.5 * math.log(0.1875), abs=0.02)
-    assert gaussian_total_correlation(y[:, :1]) == 0.0
-    assert gaussian_total_correlation(np.hstack([y[:, :1], y[:, :1]])) == math.inf
+    assert total_correlation_of_columns(y) == pytest.approx(-0.5 * math.log(0.1875), abs=0.02)
+    assert total_correlation_of_columns(y[:, :1]) == 0.0
+    assert total_correlation_of_columns(np.hstack([y[:, :1], y[:, :1]])) == math.inf

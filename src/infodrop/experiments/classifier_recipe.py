@@ -25,7 +25,6 @@ plot_images, checkpoint_every, models_dir, runs_dir, plots_dir, device, progress
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence

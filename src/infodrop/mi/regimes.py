@@ -32,13 +32,15 @@ import warnings
 
 import numpy as np
 
+from infodrop.mi.total_correlation import gaussian_total_correlation
+
 __all__ = [
     "OutsideMeasuredRegimeWarning",
     "EDGE_MAX_JOINT_DIMENSIONS",
     "EDGE_MAX_DIMENSIONS_WITH_LABELS",
     "DOE_MAX_DIMENSIONS",
     "DOE_MAX_DIMENSIONS_WITH_LABELS",
-    "gaussian_total_correlation",
+    "total_correlation_of_columns",
     "warn_edge_regime",
     "warn_doe_regime",
 ]
@@ -82,15 +84,17 @@ def warn_edge_regime(x_dimensions: int, y_dimensions: int | None) -> None:
         )
 
 
-def gaussian_total_correlation(y: np.ndarray) -> float:
-    """TC(Y) = sum_i H(Y_i) - H(Y) of a Gaussian with the sample correlation matrix R of the
-    columns of ``y`` (N x d): -1/2 log det R in nats; 0 for one column, inf for collinear columns."""
+def total_correlation_of_columns(y: np.ndarray) -> float:
+    """TC(Y) = sum_i H(Y_i) - H(Y) of a Gaussian with the sample correlation R of the columns of
+    ``y`` (N x d): -1/2 log det R in nats (the per-dimension
+    :func:`~infodrop.mi.total_correlation.gaussian_total_correlation` times d); 0 for one
+    column, inf when R is singular (collinear columns)."""
     if y.ndim != 2 or y.shape[1] < 2:
         return 0.0
-    sign, logdet = np.linalg.slogdet(np.corrcoef(y, rowvar=False))
-    if sign <= 0 or not math.isfinite(logdet):
+    try:
+        return y.shape[1] * gaussian_total_correlation(y)
+    except ValueError:
         return math.inf
-    return max(-0.5 * float(logdet), 0.0)
 
 
 def warn_doe_regime(x_dimensions: int, y: np.ndarray | None, estimate: float) -> None:
@@ -111,7 +115,7 @@ def warn_doe_regime(x_dimensions: int, y: np.ndarray | None, estimate: float) ->
         )
         return
     limit = max(DOE_TOTAL_CORRELATION_SHARE * abs(estimate), DOE_TOTAL_CORRELATION_FLOOR)
-    if gaussian_total_correlation(y) > limit:
+    if total_correlation_of_columns(y) > limit:
         _warn(
             "doe_mi: the coordinates of y are correlated (their Gaussian total correlation is above 20 % of the "
             "estimate), outside the regime where DoE was measured within 20 % of the truth; its per-coordinate "
