@@ -61,7 +61,7 @@ from tqdm.auto import tqdm
 
 from infodrop.batches import DeviceTensors, LastKnown, epoch_indices, evaluation_batches, index_loader, place_on_device
 from infodrop.checkpoints import check_same_config, cpu_copy, load_checkpoint, remove_stale_temporaries, rng_state, set_rng_state
-from infodrop.checks import check_int, resolve_device
+from infodrop.checks import check_int, check_seed, resolve_device
 from infodrop.distributed import check_local_rank_has_a_gpu, ddp_info, is_distributed, process_group, training_device
 from infodrop.io import resume_checkpoint, save_checkpoint
 from infodrop.runs import Run, jsonable, plain_config
@@ -116,9 +116,7 @@ def set_seed(seed: int) -> None:
 
     ``seed`` is an integer in [0, 2**32 - 1] (numpy's range).
     """
-    seed = check_int(seed, "seed", minimum=0)
-    if seed >= 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32 - 1] (numpy's range), got {seed}")
+    seed = check_seed(seed, "seed")
     # cuBLAS is only deterministic with a fixed workspace; it reads this when CUDA starts.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
@@ -194,7 +192,7 @@ class Training:
         if self.eval_batch_size is not None:
             set_field(self, "eval_batch_size", check_int(self.eval_batch_size, "eval_batch_size", minimum=1))
         set_field(self, "num_workers", check_int(self.num_workers, "num_workers", minimum=0))
-        set_field(self, "seed", check_int(self.seed, "seed", minimum=0))
+        set_field(self, "seed", check_seed(self.seed, "seed"))
         if not callable(self.make_optimizer):
             raise ValueError(
                 "make_optimizer must be a callable model -> torch.optim.Optimizer, e.g. lambda m: torch.optim.SGD(m.parameters(), lr=0.05)"

@@ -69,7 +69,7 @@ def test_a_second_process_on_the_same_run_exits_at_once_naming_the_run_and_the_h
         first.communicate()
     assert second.returncode == 2
     line = _error_line(second.stderr)
-    assert f"mnist/{DIGITS_RUN} is in use by process {first.pid} on {socket.gethostname()}" in line
+    assert f"run mnist/{DIGITS_RUN} is in use by process {first.pid} on {socket.gethostname()}" in line
     assert "epoch 1/" not in second.stdout  # it trained nothing
     epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
     assert epochs == sorted(set(epochs))  # one writer: no epoch twice, none out of order
@@ -206,3 +206,139 @@ def test_cifar_test_appends_its_record_on_a_line_boundary_after_a_cut_off_line(c
         assert cli.main(["cifar", "test", "with", *CIFAR]) == 0
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [record.get("epoch", record.get("command")) for record in records] == [1, "test"]
+
+
+# --------------------------------------------------------------------------- the experiments
+
+
+def _plane_epochs(run: Path) -> list[int]:
+    return [record["epoch"] for record in json.loads((run / "plane.json").read_text())["records"]]
+
+
+PLANE = [*DIGITS, "epochs=8", "plane_every=3", "estimators=[auto,binning]"]
+
+
+def test_a_run_interrupted_and_resumed_records_the_plane_at_the_epochs_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    # plane_every=3 over 8 epochs: 0 (initialisation), 1 (first epoch), 3, 6 and 8 (last).
+    # Before, the resumed run also recorded the first epoch it saw: 0, 1, 3, 4, 6, 8.
+    import infodrop.engine as engine
+
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    monkeypatch.chdir(straight)
+    assert cli.main(["mnist", "train", "with", *PLANE]) == 0
+    expected = json.loads((straight / "runs" / "mnist" / DIGITS_RUN / "plane.json").read_text())["records"]
+    assert [record["epoch"] for record in expected] == [0, 1, 3, 6, 8]
+
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    monkeypatch.chdir(interrupted)
+    real_epoch = engine._train_one_epoch
+
+    def ctrl_c_in_epoch_5(state, data, training, place, epoch, **options):
+        if epoch == 5:
+            raise KeyboardInterrupt
+        return real_epoch(state, data, training, place, epoch, **options)
+
+    monkeypatch.setattr(engine, "_train_one_epoch", ctrl_c_in_epoch_5)
+    assert cli.main(["mnist", "train", "with", *PLANE]) == 130
+    run = interrupted / "runs" / "mnist" / DIGITS_RUN
+    assert _plane_epochs(run) == [0, 1, 3]
+    monkeypatch.setattr(engine, "_train_one_epoch", real_epoch)
+    assert cli.main(["mnist", "train", "with", *PLANE]) == 0
+    assert json.loads((run / "plane.json").read_text())["records"] == expected  # the same epochs, the same numbers
+
+
+def test_a_run_killed_with_sigkill_and_resumed_records_the_plane_at_the_same_epochs(tmp_path):
+    # A real process killed at a random point after epoch 4 (its last checkpoint: epoch 4 or 6).
+    command = ["mnist", "train", "with", *PLANE, "train_subset=1400", "checkpoint_every=2"]
+    run_name = DIGITS_RUN.replace("train_subset=400", "train_subset=1400")
+    run = tmp_path / "runs" / "mnist" / run_name
+    first = _infodrop(tmp_path, *command)
+    _wait_for_epochs(run / "metrics.jsonl", 4, first)
+    first.send_signal(signal.SIGKILL)
+    first.communicate()
+    assert first.returncode == -signal.SIGKILL
+    again = subprocess.run([sys.executable, "-m", "infodrop.cli", *command], cwd=tmp_path, env=subprocess_env(),
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "resuming from" in again.stdout
+    assert _plane_epochs(run) == [0, 1, 3, 6, 8]
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 9))
+
+
+@pytest.fixture
+def gaussian_run(tmp_path, monkeypatch):
+    """A trained Gaussian-dropout mnist run on the digits (1 epoch) and its checkpoint."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1"]) == 0
+    # Under a plain name: the run name's '=' and ',' would need quoting in a Hydra override.
+    checkpoint = tmp_path / "gaussian.pt"
+    shutil.copy(tmp_path / "models" / "mnist" / f"{DIGITS_RUN}.pt", checkpoint)
+    return checkpoint
+
+
+BINARY = [*DIGITS, "binary_epochs=1", "binary_samples=50", "binary_draws=2", "binary_bins=[2,4]"]
+
+
+@pytest.mark.parametrize(
+    "problem, message",
+    [
+        ("missing", r"binary_checkpoint=.*missing.pt: file not found; give a checkpoint written by `infodrop mnist train`"),
+        ("payload", r"binary_checkpoint=.*payload.pt: checkpoint .*payload.pt cannot be read \(UnpicklingError"),
+        ("not a checkpoint", r"binary_checkpoint=.*tensor.pt: checkpoint .*tensor.pt holds a Tensor, not a checkpoint dict"),
+        ("gaussian", r"binary_checkpoint=.*\.pt: .* holds a gaussian-dropout network, not a binary-dropout one; "
+                     r"give the checkpoint of a run trained with dropout=binary"),
+    ],
+)
+def test_mnist_binary_refuses_a_checkpoint_it_cannot_use_in_one_line(gaussian_run, capsys, problem, message):
+    # Before: tracebacks for the missing file and the payload, and "loaded the binary-dropout
+    # network" for the Gaussian-dropout checkpoint.
+    import re
+
+    import torch
+
+    folder = gaussian_run.parent
+    if problem == "payload":
+        class Payload:
+            def __reduce__(self):
+                return (os.system, ("touch pwned",))
+
+        torch.save({"model": Payload()}, folder / "payload.pt")
+    files = {"missing": folder / "missing.pt", "payload": folder / "payload.pt", "not a checkpoint": folder / "tensor.pt",
+             "gaussian": gaussian_run}
+    if problem == "not a checkpoint":
+        torch.save(torch.zeros(3), files[problem])
+    capsys.readouterr()
+    assert cli.main(["mnist", "binary", "with", *BINARY, f"binary_checkpoint={files[problem]}"]) == 2
+    captured = capsys.readouterr()
+    line = _error_line(captured.err)
+    assert re.search(message, line), line
+    assert "loaded the binary-dropout network" not in captured.out and not Path("pwned").exists()
+
+
+def test_mnist_binary_uses_a_checkpoint_of_the_right_kind(gaussian_run, capsys):
+    assert cli.main(["mnist", "binary", "with", *BINARY, f"gaussian_checkpoint={gaussian_run}"]) == 0
+    assert f"binary: loaded the gaussian-dropout network from {gaussian_run}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", ["18446744073709551616", "4294967296", "-1"])
+def test_a_seed_out_of_range_is_refused_naming_seed(tmp_path, monkeypatch, capsys, seed):
+    # Before: "Overflow when unpacking long long", naming nothing.
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1", f"seed={seed}"]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert "seed must be an integer in [0, 2**32 - 1]" in line and seed in line
+    assert not (tmp_path / "runs").exists()  # refused before any work
+
+
+def test_a_plane_json_of_the_wrong_structure_is_one_line_naming_the_file(gaussian_run, capsys):
+    # Before: a TypeError traceback.
+    plane = gaussian_run.parent / "runs" / "mnist" / DIGITS_RUN / "plane.json"
+    document = json.loads(plane.read_text())
+    document["records"][0]["train"] = [1, 2, 3]
+    plane.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert cli.main(["mnist", "plot", "with", *DIGITS]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert f"runs/mnist/{DIGITS_RUN}/plane.json" in line
