@@ -8,9 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
-from infodrop.io import RunLock, RunLockedError
+from infodrop.io import RunLock
 from tests._subprocess import subprocess_env
 
 HOLDER = textwrap.dedent(

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
 import torch
 
 from infodrop.io.errors import DiskFullError
