@@ -32,11 +32,12 @@ environment.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 # The module, not its functions: tests replace experiments.load_experiment to hide an experiment.
 from infodrop import experiments
@@ -64,19 +65,22 @@ def _actionable_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, DiskFullError, RunLockedError, TrainingDiverged)
 
 
-def _one_line_warnings() -> None:
-    """Show infodrop's own warnings as ``infodrop: warning: <message>``, others as Python does."""
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Within the block, show infodrop's own warnings as ``infodrop: warning: <message>`` and
+    others as Python does; Python's format is put back after it."""
     python_format = warnings.formatwarning
-    if getattr(python_format, "infodrop_one_line", False):
-        return
 
     def format_warning(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
         if category.__module__.startswith("infodrop."):
             return f"infodrop: warning: {message}\n"
         return python_format(message, category, filename, lineno, line)
 
-    format_warning.infodrop_one_line = True  # type: ignore[attr-defined]
     warnings.formatwarning = format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = python_format
 
 
 def _guarded(command: Callable[[], object]) -> int:
@@ -84,9 +88,8 @@ def _guarded(command: Callable[[], object]) -> int:
     one line and an exit status (0; 2 refused; 1 failed sweep jobs; 130 Ctrl-C; 143 SIGTERM)."""
     from infodrop.signals import TERMINATED_EXIT_STATUS, Terminated, sigterm_raises
 
-    _one_line_warnings()
     try:
-        with sigterm_raises():
+        with sigterm_raises(), _one_line_warnings():
             command()
     except Terminated:
         print("infodrop: terminated (SIGTERM); a training run saved its last completed epoch: run the same command to resume",

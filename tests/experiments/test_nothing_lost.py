@@ -192,8 +192,10 @@ def test_cifar_train_resumes_from_the_previous_checkpoint_when_the_latest_is_dam
         assert cli.main(["cifar", "train", "with", "epochs=3", "checkpoint_every=1", *CIFAR]) == 0
     (message,) = [str(w.message) for w in caught if w.category is RecoveredFileWarning]
     assert "cannot be read" in message and "using the previous checkpoint" in message and "(epoch 1)" in message
-    # The command line shows it as one line.
-    assert warnings.formatwarning(message, RecoveredFileWarning, "x.py", 1) == f"infodrop: warning: {message}\n"
+    # The command line shows it as one line (and leaves Python's format alone afterwards).
+    with cli._one_line_warnings():
+        assert warnings.formatwarning(message, RecoveredFileWarning, "x.py", 1) == f"infodrop: warning: {message}\n"
+    assert warnings.formatwarning(message, RecoveredFileWarning, "x.py", 1) != f"infodrop: warning: {message}\n"
     captured = capsys.readouterr()
     assert "after epoch 1" in captured.out and "epoch 2/3:" in captured.out
 
