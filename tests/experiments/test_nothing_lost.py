@@ -87,7 +87,9 @@ def test_sigterm_in_the_middle_of_a_real_run_saves_its_epoch_exits_143_and_the_r
     saved = [line for line in stdout.splitlines() if line.startswith("terminated: saved epoch")]
     assert len(saved) == 1, stdout
     epoch = int(saved[0].split()[3])
-    assert epoch >= 3
+    # The third line was logged; a signal landing between an epoch's log line and its in-memory
+    # snapshot saves the epoch before, whose successor the rerun then trains (and logs) again.
+    assert epoch >= 2
     assert json.loads((run / "result.json").read_text())["status"] == "terminated"
 
     again = subprocess.run([sys.executable, "-m", "infodrop.cli", *command], cwd=tmp_path, env=subprocess_env(),
