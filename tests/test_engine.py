@@ -130,8 +130,8 @@ def test_run_writes_config_yaml_and_result_json_fields(tmp_path):
 
 def test_checkpoint_every_k_epochs_and_at_the_end(tmp_path, monkeypatch):
     saved = []
-    real = engine.save_torch
-    monkeypatch.setattr(engine, "save_torch", lambda state, path: (saved.append(state["epoch"]), real(state, path)))
+    real = engine.save_checkpoint
+    monkeypatch.setattr(engine, "save_checkpoint", lambda state, path: (saved.append(state["epoch"]), real(state, path)))
     path = tmp_path / "checkpoint.pt"
     train(epochs=5, checkpoint_path=path, checkpoint_every=2, config={"width": 8})
     assert saved == [2, 4, 5]
@@ -379,10 +379,10 @@ def test_a_non_finite_loss_stops_training_and_marks_the_run_failed(tmp_path):
         return loss, {}
 
     run = Run(tmp_path)
-    with pytest.raises(FloatingPointError, match="epoch 1"):
+    with pytest.raises(engine.TrainingDiverged, match=r"^training diverged at epoch 1 \(training loss nan\); lower lr$"):
         train(epochs=2, run=run, loss=nan_loss)
     result = json.loads((tmp_path / "result.json").read_text())
-    assert result["status"] == "failed" and "FloatingPointError" in result["results"]["error"]
+    assert result["status"] == "failed" and "training diverged at epoch 1" in result["results"]["error"]
     assert run.history() == []
 
 
@@ -435,3 +435,121 @@ def test_freed_activation_buffers_are_reused_instead_of_faulted_in_again():
     kept = faults()
     assert default > 35 * 16384
     assert kept < default / 4
+
+
+# --------------------------------------------------------------------------- issue 11: nothing lost, nothing wrong
+
+
+def test_flipped_bytes_in_the_latest_checkpoint_fall_back_to_the_previous_and_resume_exactly(tmp_path, uninterrupted):
+    # Several offsets of a real checkpoint (pickle, tensor data, archive directory): every time
+    # the result is the previous checkpoint (a warning) or the intact one, and the resumed run
+    # ends with the uninterrupted run's weights, never with other numbers.
+    path = tmp_path / "checkpoint.pt"
+    train(epochs=3, checkpoint_path=path, checkpoint_every=1)
+    good, previous = path.read_bytes(), (tmp_path / "checkpoint.prev.pt").read_bytes()
+    for offset in (100, len(good) // 3, len(good) // 2, len(good) - 3000, len(good) - 200):
+        damaged = bytearray(good)
+        damaged[offset : offset + 64] = bytes(byte ^ 0x5A for byte in damaged[offset : offset + 64])
+        path.write_bytes(damaged)
+        (tmp_path / "checkpoint.prev.pt").write_bytes(previous)
+        with pytest.warns(engine_warning()) as caught:
+            model, metrics = train(epochs=4, checkpoint_path=path, checkpoint_every=1)
+        messages = [str(w.message) for w in caught if issubclass(w.category, engine_warning())]
+        assert len(messages) == 1 and "using the previous checkpoint" in messages[0] and "(epoch 2)" in messages[0]
+        assert same_weights(model, uninterrupted[0]) and metrics["test_error"] == uninterrupted[1]["test_error"]
+
+
+def engine_warning():
+    from infodrop.io import RecoveredFileWarning
+
+    return RecoveredFileWarning
+
+
+def test_a_damaged_checkpoint_without_a_previous_one_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    train(epochs=2, checkpoint_path=path, checkpoint_every=2)  # one save: no previous checkpoint
+    data = bytearray(path.read_bytes())
+    for offset in (len(data) // 3, len(data) // 2):
+        damaged = bytearray(data)
+        damaged[offset : offset + 4096] = bytes(4096)
+        path.write_bytes(damaged)
+        with pytest.raises(ValueError) as caught:
+            train(epochs=3, checkpoint_path=path)
+        message = str(caught.value)
+        assert "\n" not in message and str(path) in message and "delete it and train again" in message
+
+
+def test_weights_that_turn_nan_stop_training_as_divergence_before_the_hooks_see_them(tmp_path):
+    # The last step of epoch 1 turns the weights NaN: every training loss of the epoch was
+    # computed before it and is finite; the test loss is not, and the hooks never see the NaN.
+    class NanAtTheLastStep(torch.optim.SGD):
+        steps = 0
+
+        def step(self, closure=None):
+            super().step(closure)
+            NanAtTheLastStep.steps += 1
+            if NanAtTheLastStep.steps == 8:  # 256 samples / 32 per batch
+                with torch.no_grad():
+                    self.param_groups[0]["params"][0].fill_(float("nan"))
+
+    seen = []
+    set_seed(0)
+    with pytest.raises(engine.TrainingDiverged, match=r"^training diverged at epoch 1 \(test loss nan\); lower lr$") as caught:
+        fit_with(TinyNet(), TRAIN, TEST, epochs=2, batch_size=32, progress=False, device="cpu",
+                 make_optimizer=lambda model: NanAtTheLastStep(model.parameters(), lr=0.01),
+                 epoch_hooks=[lambda epoch, model: seen.append(epoch)], checkpoint_path=tmp_path / "c.pt")
+    assert isinstance(caught.value, ValueError) and caught.value.epoch == 1
+    assert seen == [] and not (tmp_path / "c.pt").exists()
+
+
+def test_sigterm_mid_epoch_saves_the_last_complete_epoch_marks_the_run_terminated_and_resumes_exactly(tmp_path, uninterrupted):
+    import os
+
+    from infodrop.signals import Terminated
+
+    calls = {"n": 0}
+
+    def loss_that_gets_sigterm(model, logits, targets):
+        calls["n"] += 1
+        if calls["n"] == 2 * 8 + 3:  # third batch of epoch 3: SLURM's time is up
+            os.kill(os.getpid(), signal.SIGTERM)
+        loss = nn.functional.cross_entropy(logits, targets)
+        return loss, {"cross_entropy": loss.detach()}
+
+    path = tmp_path / "checkpoint.pt"
+    run = Run(tmp_path / "run")
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):
+        train(epochs=4, checkpoint_path=path, checkpoint_every=10, run=run, loss=loss_that_gets_sigterm)
+    assert signal.getsignal(signal.SIGTERM) == before  # fit puts the handler back
+    assert load_checkpoint(path)["epoch"] == 2
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "terminated" and result["results"]["epoch"] == 2
+    resumed, _ = train(epochs=4, checkpoint_path=path, run=run)
+    assert same_weights(resumed, uninterrupted[0])
+    assert [line["epoch"] for line in run.history()] == [1, 2, 3, 4]
+
+
+def test_a_cut_off_last_line_of_metrics_jsonl_is_dropped_with_a_warning_on_resume(tmp_path, uninterrupted):
+    path = tmp_path / "checkpoint.pt"
+    run = Run(tmp_path / "run")
+    train(epochs=2, checkpoint_path=path, checkpoint_every=1, run=run)
+    text = run.metrics_path.read_text()
+    run.metrics_path.write_text(text[: len(text) - 40])  # "Expecting ',' delimiter" before
+    with pytest.warns(engine_warning(), match=r"metrics.jsonl: dropped its last line 2"):
+        resumed, _ = train(epochs=4, checkpoint_path=path, checkpoint_every=1, run=run)
+    assert [line["epoch"] for line in run.history()] == [1, 3, 4]  # epoch 2's line is lost, not the run
+    assert same_weights(resumed, uninterrupted[0])
+
+
+def test_a_run_has_one_writer_and_its_temp_files_are_cleaned_when_it_starts(tmp_path):
+    from infodrop.io import RunLock
+
+    leftovers = [tmp_path / "run" / ".metrics.jsonl.k2j4h5g6.tmp", tmp_path / "run" / ".plane.json.abcd_123.tmp"]
+    leftovers[0].parent.mkdir()
+    for leftover in leftovers:
+        leftover.write_text("half")
+    run = Run(tmp_path / "run", name="tiny/run")
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert RunLock(tmp_path / "run").acquire().held  # re-entrant within this process
+    run.close()

@@ -119,8 +119,8 @@ def test_engine_hook_records_every_k_epochs(tmp_path, data):
         device="cpu",
     )
     recorded = [record["epoch"] for record in InformationPlane.load(tmp_path / "plane.json")["records"]]
-    # The engine counts epochs from 1; the first epoch the hook sees is always recorded (the early
-    # rise of I(X;Z)), then every 2nd.
+    # The engine counts epochs from 1; epoch 1 is always recorded (the early rise of I(X;Z)),
+    # then every 2nd.
     assert recorded == [1, 2, 4]
 
 

@@ -1,7 +1,9 @@
 """Checkpoints of :func:`infodrop.engine.fit`: reading them back, and the random states they carry.
 
-A checkpoint is a plain dict, saved atomically (``infodrop.io.save_torch``) and read back with
-``weights_only=True``::
+A checkpoint is a plain dict, saved atomically with its SHA-256, the previous good one kept as
+``<name>.prev.pt`` (``infodrop.io.save_checkpoint``), and read back with ``weights_only=True``
+and verified (``infodrop.io.load_checkpoint``; a damaged latest one falls back to the previous
+one through ``infodrop.io.resume_checkpoint``)::
 
     {'model': state_dict, 'optimizer': ..., 'scheduler': ..., 'epoch': last completed epoch,
      'config': dict, 'metrics': that epoch's metrics, 'rng': [per-rank random states]}
@@ -22,33 +24,28 @@ from typing import Any
 import numpy as np
 import torch
 
+from infodrop.io import load_checkpoint as _load_verified
+from infodrop.io import previous_path, remove_temporaries
+
 __all__ = ["check_same_config", "cpu_copy", "load_checkpoint", "remove_stale_temporaries", "rng_state", "set_rng_state"]
 
 
 def load_checkpoint(path: Path | str) -> dict:
-    """Load a checkpoint dict on the CPU with ``weights_only=True``.
+    """Load a checkpoint dict on the CPU with ``weights_only=True``, verified against its SHA-256
+    and refused when it holds NaN or inf (:func:`infodrop.io.load_checkpoint`).
 
-    A missing, truncated or otherwise unreadable file raises ValueError naming the file.
+    A missing file raises ValueError, an unusable one :class:`infodrop.io.DamagedFileError`
+    (a ValueError); each message is one line naming the file and what to do.
     """
+    return _load_verified(path)
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temp files that a write of the checkpoint ``path`` (or of its previous one) left
+    when its process was killed; other files of the folder, which other runs share, stay."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist; check the path or train first")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(
-            f"checkpoint {path} could not be read ({type(error).__name__}: {error}); "
-            "it is corrupt or not a torch checkpoint: delete it to train from scratch"
-        ) from error
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not a checkpoint dict; delete it")
-    return state
-
-
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete the temp files ``infodrop.io.atomic_path`` leaves when a process dies mid-write."""
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
-        leftover.unlink(missing_ok=True)
+    removed = remove_temporaries(path.parent, of=path.name)
+    return removed + remove_temporaries(path.parent, of=previous_path(path).name)
 
 
 def cpu_copy(value: Any) -> Any:

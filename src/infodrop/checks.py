@@ -126,6 +126,16 @@ def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
+SEED_LIMIT = 2**32  # numpy's legacy seeding takes [0, 2**32 - 1]; torch takes more
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """Return ``value`` as an int after checking it is a seed: an integer in [0, 2**32 - 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**32 - 1] (numpy's range of seeds), got {value!r}")
+    return int(value)
+
+
 def check_in_range(value: Any, name: str, low: float, high: float, *, low_open: bool = True, high_open: bool = False) -> float:
     """Return ``value`` as a float after checking it lies in the interval (low, high] (by default)."""
     try:

@@ -17,19 +17,27 @@ sends the jobs to SLURM once ``hydra-submitit-launcher`` is installed (see
 its value and help, as ``print_config`` does (with the settings on the line applied), and runs
 nothing.
 
-Mistakes on the command line (unknown experiment, command, entry or named config, a value of
-the wrong type or out of range, missing data files) print one line on stderr and exit with
-status 2, without a stack trace (set the environment variable ``INFODROP_TRACEBACK=1`` to see
-the trace of a refused command). The same command runs unchanged under ``torchrun``; the
-training engine picks up the distributed environment.
+Every error a user can act on prints one line on stderr that names the thing and the fix, and
+exits with status 2, without a stack trace: mistakes on the command line (unknown experiment,
+command, entry or named config, a value of the wrong type or out of range), files (missing,
+damaged: a checkpoint whose checksum does not match), the disk (full), a run that another
+process holds (its lock names that process), and divergence ("training diverged at epoch N;
+lower lr"). Set the environment variable ``INFODROP_TRACEBACK=1`` to see the trace instead.
+Ctrl-C exits with status 130 and SIGTERM (SLURM, docker, systemd) with 143, after a training
+run has saved its last complete epoch; the same command resumes it. Warnings of infodrop's own
+(a damaged file worked around, an estimator outside its measured regime) are one line each. The
+same command runs unchanged under ``torchrun``; the training engine picks up the distributed
+environment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
-from typing import Sequence
+import warnings
+from typing import Callable, Iterator, Sequence
 
 # The module, not its functions: tests replace experiments.load_experiment to hide an experiment.
 from infodrop import experiments
@@ -47,6 +55,57 @@ class UsageError(ValueError):
 def _error(message: str) -> int:
     print(f"infodrop: error: {message}", file=sys.stderr)
     return 2
+
+
+def _actionable_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is one line naming the thing and the fix (see the module docstring)."""
+    from infodrop.engine import TrainingDiverged
+    from infodrop.io import DiskFullError, RunLockedError
+
+    return (ValueError, DiskFullError, RunLockedError, TrainingDiverged)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Within the block, show infodrop's own warnings as ``infodrop: warning: <message>`` and
+    others as Python does; Python's format is put back after it."""
+    python_format = warnings.formatwarning
+
+    def format_warning(message, category, filename, lineno, line=None):  # type: ignore[no-untyped-def]
+        if category.__module__.startswith("infodrop."):
+            return f"infodrop: warning: {message}\n"
+        return python_format(message, category, filename, lineno, line)
+
+    warnings.formatwarning = format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = python_format
+
+
+def _guarded(command: Callable[[], object]) -> int:
+    """Run ``command`` with SIGTERM raised as ``Terminated``; turn what the user can act on into
+    one line and an exit status (0; 2 refused; 1 failed sweep jobs; 130 Ctrl-C; 143 SIGTERM)."""
+    from infodrop.signals import TERMINATED_EXIT_STATUS, Terminated, sigterm_raises
+
+    try:
+        with sigterm_raises(), _one_line_warnings():
+            command()
+    except Terminated:
+        print("infodrop: terminated (SIGTERM); a training run saved its last completed epoch: run the same command to resume",
+              file=sys.stderr)
+        return TERMINATED_EXIT_STATUS
+    except KeyboardInterrupt:
+        print("infodrop: interrupted; a training run saved its last completed epoch: run the same command to resume", file=sys.stderr)
+        return 130
+    except SweepFailure as error:  # the jobs' traces are printed already, with their prefixes
+        print(f"infodrop: error: {error}", file=sys.stderr)
+        return 1
+    except _actionable_errors() as error:
+        if os.environ.get("INFODROP_TRACEBACK"):
+            raise
+        return _error(str(error))
+    return 0
 
 
 def parse_arguments(argv: Sequence[str]) -> tuple[str, str, bool, list[str], list[str]]:
@@ -144,19 +203,9 @@ def _demo(rest: Sequence[str]) -> int:
     if rest and rest[0] != "with":
         return _error(f"usage: infodrop demo [with key=value ...], got {' '.join(rest)}")
     settings = list(rest[1:])
-    try:
-        if settings and "overrides" in inspect.signature(mnist.demo).parameters:
-            mnist.demo(overrides=tuple(settings))
-        elif settings:
-            return _error("this version of the demo takes no settings")
-        else:
-            mnist.demo()
-    except ValueError as error:
-        return _error(str(error))
-    except KeyboardInterrupt:
-        print("infodrop: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    if settings and "overrides" not in inspect.signature(mnist.demo).parameters:
+        return _error("this version of the demo takes no settings")
+    return _guarded(lambda: mnist.demo(overrides=tuple(settings)) if settings else mnist.demo())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,16 +249,9 @@ def _main(argv: list[str]) -> int:
         if asked_help:
             print(_command_help(module, experiment, command, overrides))
             return 0
-        run_command(experiment, command, overrides, multirun=multirun, module=module)
     except (UsageError, ConfigError) as error:
         return _error(str(error))
-    except SweepFailure as error:  # the jobs' traces are printed already, with their prefixes
-        print(f"infodrop: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("infodrop: interrupted; a training run saved its last completed epoch: run the same command to resume", file=sys.stderr)
-        return 130
-    return 0
+    return _guarded(lambda: run_command(experiment, command, overrides, multirun=multirun, module=module))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,15 @@ epoch's sums on the device and reads them once per epoch, so the host never wait
 testing runs in batches of at least 1,024 off the CPU; ``Training(compile=True)`` opts into
 ``torch.compile``. On the CPU the batches and results are those of the plain DataLoader loop.
 
-The checkpoint is a plain dict (:mod:`infodrop.checkpoints`) saved atomically and read back with
-``weights_only=True``. When it exists as :func:`fit` starts, training resumes after its epoch
-with every random generator restored, so an interrupted-and-resumed run ends with the same
-weights as one that ran straight through.
+The checkpoint is a plain dict (:mod:`infodrop.checkpoints`) saved atomically with its SHA-256,
+the previous good one kept beside it, and read back with ``weights_only=True`` and verified.
+When it exists as :func:`fit` starts, training resumes after its epoch with every random
+generator restored, so an interrupted-and-resumed run ends with the same weights as one that
+ran straight through; a damaged checkpoint falls back to the previous one with a warning.
+
+Ctrl-C and SIGTERM (SLURM, docker, systemd; :mod:`infodrop.signals`) save the last complete
+epoch and mark the run 'interrupted' or 'terminated'. A loss or weights that stop being finite
+raise :class:`TrainingDiverged` ("training diverged at epoch N; lower lr").
 
 Distributed data parallel is switched on by the environment that ``torchrun`` sets (``RANK``,
 ``LOCAL_RANK``, ``WORLD_SIZE``; :mod:`infodrop.distributed`, which also owns the process group):
@@ -56,16 +61,18 @@ from tqdm.auto import tqdm
 
 from infodrop.batches import DeviceTensors, LastKnown, epoch_indices, evaluation_batches, index_loader, place_on_device
 from infodrop.checkpoints import check_same_config, cpu_copy, load_checkpoint, remove_stale_temporaries, rng_state, set_rng_state
-from infodrop.checks import check_int, resolve_device
+from infodrop.checks import check_int, check_seed, resolve_device
 from infodrop.distributed import check_local_rank_has_a_gpu, ddp_info, is_distributed, process_group, training_device
-from infodrop.io import save_torch
+from infodrop.io import resume_checkpoint, save_checkpoint
 from infodrop.runs import Run, jsonable, plain_config
+from infodrop.signals import Terminated, sigterm_raises
 
 __all__ = [
     "Checkpointing",
     "Reporting",
     "Run",
     "Training",
+    "TrainingDiverged",
     "TrainingState",
     "check_local_rank_has_a_gpu",
     "ddp_info",
@@ -91,6 +98,15 @@ Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, Ma
 EpochHook = Callable[[int, nn.Module], "Mapping[str, Any] | None"]
 
 
+class TrainingDiverged(FloatingPointError, ValueError):
+    """The training loss, the test loss or the weights stopped being finite: one line,
+    "training diverged at epoch N (...); lower lr". A ValueError too, since the fix is a value."""
+
+    def __init__(self, epoch: int, what: str) -> None:
+        super().__init__(f"training diverged at epoch {epoch} ({what}); lower lr")
+        self.epoch = epoch
+
+
 # --------------------------------------------------------------------------- seeds
 
 
@@ -100,9 +116,7 @@ def set_seed(seed: int) -> None:
 
     ``seed`` is an integer in [0, 2**32 - 1] (numpy's range).
     """
-    seed = check_int(seed, "seed", minimum=0)
-    if seed >= 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32 - 1] (numpy's range), got {seed}")
+    seed = check_seed(seed, "seed")
     # cuBLAS is only deterministic with a fixed workspace; it reads this when CUDA starts.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
@@ -178,7 +192,7 @@ class Training:
         if self.eval_batch_size is not None:
             set_field(self, "eval_batch_size", check_int(self.eval_batch_size, "eval_batch_size", minimum=1))
         set_field(self, "num_workers", check_int(self.num_workers, "num_workers", minimum=0))
-        set_field(self, "seed", check_int(self.seed, "seed", minimum=0))
+        set_field(self, "seed", check_seed(self.seed, "seed"))
         if not callable(self.make_optimizer):
             raise ValueError(
                 "make_optimizer must be a callable model -> torch.optim.Optimizer, e.g. lambda m: torch.optim.SGD(m.parameters(), lr=0.05)"
@@ -210,7 +224,8 @@ class Checkpointing:
     """Where and how often the training state is saved, and what it must have been trained with.
 
     - ``path``: the checkpoint file (None: no checkpoints, no resume). Written every ``every``
-      epochs and after the last one, and on KeyboardInterrupt for the last completed epoch.
+      epochs and after the last one, and on Ctrl-C or SIGTERM for the last completed epoch;
+      the one before is kept as ``<name>.prev.pt``.
     - ``config``: a dict (or dataclass, or OmegaConf config) stored in the checkpoint; resuming a
       checkpoint whose stored config differs raises ValueError naming the differing keys.
     """
@@ -230,7 +245,7 @@ class Reporting:
     """What is told about the run, on rank 0.
 
     - ``run``: the :class:`~infodrop.runs.Run` folder that gets ``metrics.jsonl`` (one line per
-      epoch) and ``result.json`` ('completed', 'interrupted' or 'failed'; not written when
+      epoch) and ``result.json`` ('completed', 'interrupted', 'terminated' or 'failed'; not written when
       ``finish_run`` is False, for a caller that adds results first).
     - ``epoch_hooks``: callables ``hook(epoch, model) -> dict | None`` run after each epoch's
       evaluation with the unwrapped model in eval mode; their dicts join the epoch's metrics.
@@ -455,9 +470,15 @@ def fit(
     Resume: if the checkpoint exists, training continues after its epoch with the random states
     of every rank restored, and the run's ``metrics.jsonl`` is cut back to that epoch; a leftover
     temp file of a write killed half-way is deleted (the complete checkpoint it would have
-    replaced is used). On KeyboardInterrupt the last completed epoch is saved (if not already;
-    a CPU copy of it is kept in memory for this) and the interrupt re-raised. Returns the last
-    epoch's metrics (the stored ones when the checkpoint is already at ``epochs``).
+    replaced is used), and a damaged checkpoint (its SHA-256 does not match, or it holds NaN)
+    falls back to the previous good one, ``<name>.prev.pt``, with a
+    :class:`~infodrop.io.RecoveredFileWarning`. On KeyboardInterrupt, and on SIGTERM (raised as
+    :class:`~infodrop.signals.Terminated`, a KeyboardInterrupt), the last completed epoch is
+    saved (if not already; a CPU copy of it is kept in memory for this), the run is marked
+    'interrupted' or 'terminated', and the exception re-raised. A non-finite training or test
+    loss, or non-finite weights, raise :class:`TrainingDiverged` naming the epoch before the
+    epoch's hooks and checkpoint run. Returns the last epoch's metrics (the stored ones when the
+    checkpoint is already at ``epochs``).
     """
     checkpointing = Checkpointing() if checkpointing is None else checkpointing
     reporting = Reporting() if reporting is None else reporting
@@ -474,7 +495,7 @@ def fit(
     if reporting.run is not None:
         reporting.run.device = str(place.device)
 
-    with process_group(cuda=place.device.type == "cuda"):
+    with sigterm_raises(), process_group(cuda=place.device.type == "cuda"):
         state, data = _start(model, train_set, test_set, training, place)
         if checkpointing.path is not None:
             _resume(state, checkpointing, training.epochs, place, reporting.run)
@@ -540,18 +561,23 @@ def _start(model: nn.Module, train_set: Dataset, test_set: Dataset, training: Tr
 
 
 def _resume(state: TrainingState, checkpointing: Checkpointing, epochs: int, place: _Place, run: Run | None) -> None:
-    """Phase 2: continue after the epoch of an existing checkpoint (same config, every random state)."""
+    """Phase 2: continue after the epoch of an existing checkpoint (same config, every random state).
+
+    The latest checkpoint when it verifies, else the previous good one (with a warning); the
+    temp files of a save that was killed are deleted first.
+    """
     path = checkpointing.path
     if place.main:
         remove_stale_temporaries(path)
-    if path.exists():
-        stored = load_checkpoint(path)
+    found = resume_checkpoint(path)
+    if found is not None:
+        stored, used = found
         missing = [key for key in ("model", "optimizer", "epoch", "rng") if key not in stored]
         if missing:
-            raise ValueError(f"checkpoint {path} lacks {missing}; it was not written by fit(): delete it")
-        check_same_config(stored.get("config"), checkpointing.config, path)
+            raise ValueError(f"checkpoint {used} lacks {missing}; it was not written by fit(): delete it")
+        check_same_config(stored.get("config"), checkpointing.config, used)
         if stored["epoch"] > epochs:
-            raise ValueError(f"checkpoint {path} is at epoch {stored['epoch']}, past epochs={epochs}; raise epochs or use another checkpoint path")
+            raise ValueError(f"checkpoint {used} is at epoch {stored['epoch']}, past epochs={epochs}; raise epochs or use another checkpoint path")
         state.model.load_state_dict(stored["model"])
         state.optimizer.load_state_dict(stored["optimizer"])
         if state.scheduler is not None and stored.get("scheduler") is not None:
@@ -560,15 +586,16 @@ def _resume(state: TrainingState, checkpointing: Checkpointing, epochs: int, pla
             set_rng_state(stored["rng"][place.rank], state.loader_generator, state.augment_generator)
         elif place.main:
             tqdm.write(
-                f"note: {path} was written by {len(stored['rng'])} processes, this run has {place.world_size}; "
+                f"note: {used} was written by {len(stored['rng'])} processes, this run has {place.world_size}; "
                 "random streams restart, so results differ from an uninterrupted run"
             )
         state.epoch, state.metrics = stored["epoch"], dict(stored.get("metrics") or {})
-        state.snapshot, state.saved_epoch = stored, stored["epoch"]
+        # A fallback's epoch is not what the latest file holds: the next save must write it again.
+        state.snapshot, state.saved_epoch = stored, stored["epoch"] if used == path else None
         if place.main and stored["epoch"] == epochs:
-            tqdm.write(f"{path} holds all {epochs} epochs of this run: nothing left to train")
+            tqdm.write(f"{used} holds all {epochs} epochs of this run: nothing left to train")
         elif place.main:
-            tqdm.write(f"resuming from {path} after epoch {stored['epoch']}")
+            tqdm.write(f"resuming from {used} after epoch {stored['epoch']}")
     if run is not None:
         # Lines of epochs after the checkpoint (or of a first attempt killed before any
         # checkpoint) are logged again by this run.
@@ -586,6 +613,7 @@ def _train(state: TrainingState, data: _Data, training: Training, checkpointing:
             lr, sums, errors, count = _train_one_epoch(state, data, training, place, epoch, progress=reporting.progress)
             tests = _evaluation_sums(state.model, data.test_set, training.test_batch_size(place.device), place.device)
             metrics = _epoch_metrics(epoch, lr, sums, errors, count, tests, place)
+            _check_finite(epoch, metrics, state.model)
             main = place.main
             extras = _hook_results(reporting.epoch_hooks, epoch, state.model, metrics, main=main)
             if main:
@@ -605,11 +633,12 @@ def _train(state: TrainingState, data: _Data, training: Training, checkpointing:
         if place.distributed:
             dist.barrier()  # no rank tears the process group down while another still uses it
         return dict(state.metrics)
-    except KeyboardInterrupt:
-        status, results = "interrupted", logged
+    except KeyboardInterrupt as interruption:  # Ctrl-C, or SIGTERM as Terminated
+        status, results = ("terminated" if isinstance(interruption, Terminated) else "interrupted"), logged
         if place.main and state.snapshot is not None and state.saved_epoch != state.snapshot["epoch"]:
-            save_torch(state.snapshot, checkpointing.path)
-            tqdm.write(f"interrupted: saved epoch {state.snapshot['epoch']} to {checkpointing.path}")
+            save_checkpoint(state.snapshot, checkpointing.path)
+            state.saved_epoch = state.snapshot["epoch"]
+            tqdm.write(f"{status}: saved epoch {state.snapshot['epoch']} to {checkpointing.path}")
         raise
     except Exception as error:
         results = {"error": f"{type(error).__name__}: {error}", "last_metrics": logged}
@@ -720,9 +749,22 @@ def _epoch_metrics(epoch: int, lr: float, sums: dict[str, torch.Tensor], errors:
     metrics = {"epoch": epoch}
     metrics.update({name: totals[index] / totals[-1] for index, name in enumerate(names)})
     metrics.update(train_error=totals[-2] / totals[-1], test_error=tests[1] / tests[2], test_loss=tests[0] / tests[2], lr=lr)
-    if not math.isfinite(metrics["loss"]):
-        raise FloatingPointError(f"the training loss is {metrics['loss']} at epoch {epoch}; lower the learning rate or check the inputs")
     return metrics
+
+
+def _check_finite(epoch: int, metrics: dict, model: nn.Module) -> None:
+    """Raise :class:`TrainingDiverged` when the epoch's losses or the weights are not finite.
+
+    Checked before the epoch hooks (an information plane of NaN features says nothing) and before
+    the checkpoint (the last good one stays). The weights can turn NaN in the last step of an
+    epoch whose losses were still finite, so they are checked too (one sync per epoch).
+    """
+    for key, label in (("loss", "training loss"), ("test_loss", "test loss")):
+        if not math.isfinite(metrics[key]):
+            raise TrainingDiverged(epoch, f"{label} {metrics[key]}")
+    parameters = [parameter.detach() for parameter in model.parameters() if parameter.is_floating_point()]
+    if parameters and not bool(torch.stack([torch.isfinite(parameter).all() for parameter in parameters]).all()):
+        raise TrainingDiverged(epoch, "NaN or inf in the weights")
 
 
 def _hook_results(hooks: Sequence[EpochHook], epoch: int, model: nn.Module, metrics: dict, *, main: bool = True) -> dict:
@@ -771,5 +813,5 @@ def _checkpoint(state: TrainingState, checkpointing: Checkpointing, epochs: int,
         "rng": rngs,
     }
     if state.epoch % checkpointing.every == 0 or state.epoch == epochs:
-        save_torch(state.snapshot, checkpointing.path)
+        save_checkpoint(state.snapshot, checkpointing.path)
         state.saved_epoch = state.epoch

@@ -90,7 +90,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from infodrop.checks import check_int, resolve_device
+from infodrop.checks import check_int, check_seed, resolve_device
 from infodrop.io import write_text
 from infodrop.mi import (
     binning_coverage,
@@ -400,7 +400,7 @@ class InformationPlane:
         self.noise_samples = check_int(noise_samples, "noise_samples")
         self.mc_draws = check_int(mc_draws, "mc_draws")
         self.batch_size = check_int(batch_size, "batch_size")
-        self.seed = check_int(seed, "seed", minimum=0)
+        self.seed = check_seed(seed, "seed")
         if max_samples is not None:
             max_samples = check_int(max_samples, "max_samples", minimum=2)
         self.max_samples = max_samples
@@ -542,16 +542,17 @@ class InformationPlane:
         numbers of the record for the epoch's metrics line (:meth:`PlaneRecord.summary`)."""
         return self.record_typed(epoch).summary()
 
-    def as_hook(self, every: int = 1, *, last: int | None = None) -> Callable[[int, nn.Module], dict | None]:
-        """An engine epoch hook that records when ``epoch % every == 0``, at the first epoch it sees,
-        and at ``last`` (the final epoch) when given; other epochs return None. With
+    def as_hook(self, every: int = 1, *, last: int | None = None, first: int = 1) -> Callable[[int, nn.Module], dict | None]:
+        """An engine epoch hook that records at epoch ``first`` (the engine's first epoch, 1: the
+        early rise of I(X;Z)), when ``epoch % every == 0``, and at ``last`` (the final epoch) when
+        given; other epochs return None. The schedule depends on the epoch alone, so a run
+        resumed from a checkpoint records the epochs an uninterrupted run would. With
         ``distributed`` the hook is marked ``all_ranks`` so that the engine calls it on every rank."""
         every = check_int(every, "every")
-        seen = {"first": True}
+        first = check_int(first, "first", minimum=0)
 
         def hook(epoch: int, model: nn.Module | None = None) -> dict | None:
-            first, seen["first"] = seen["first"], False
-            if first or epoch % every == 0 or (last is not None and epoch == last):
+            if epoch == first or epoch % every == 0 or (last is not None and epoch == last):
                 return self.hook(epoch, model)
             return None
 

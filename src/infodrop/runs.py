@@ -4,6 +4,12 @@
 JSON line per epoch), ``result.json`` (status, times, results, host and versions) and, when the
 optional ``tensorboard`` package is installed, ``tensorboard/`` with the same scalars. Every file
 is written atomically (:mod:`infodrop.io`).
+
+A run has one writer: a :class:`Run` takes the run's lock (:class:`infodrop.io.RunLock`, the file
+``.lock`` in the folder) before it writes anything and holds it until :meth:`Run.close` (or until
+it is garbage collected, or the process ends in any way); a second process gets
+:class:`infodrop.io.RunLockedError` naming the run and the process that holds it. Holding the
+lock, it deletes the temp files a killed writer left in the folder.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-import json
 import os
 import platform
 import socket
@@ -26,11 +31,13 @@ import yaml
 import infodrop
 from infodrop.checks import resolve_device
 from infodrop.distributed import ddp_info
-from infodrop.io import append_line, write_json, write_text
+from infodrop.io import RunLock, append_jsonl, read_jsonl, remove_temporaries, write_json, write_jsonl, write_text
 
 __all__ = ["Run", "STATUSES", "jsonable", "plain_config"]
 
-STATUSES = ("completed", "interrupted", "failed")
+# "terminated": stopped by SIGTERM (SLURM, docker, systemd), "interrupted": by Ctrl-C; both saved
+# their last complete epoch and resume with the same command.
+STATUSES = ("completed", "interrupted", "terminated", "failed")
 
 
 def _utc_now() -> str:
@@ -91,10 +98,12 @@ class Run:
     - ``result.json``: written by :meth:`finish` (status, times, results, host, versions, device),
     - ``tensorboard/``: the same scalars, when the optional ``tensorboard`` package is installed.
 
-    Off rank 0 of a distributed run every method is a no-op, so all ranks may hold a Run.
+    Creating a Run takes the run's lock (see the module docstring; ``name`` is how its messages
+    call the run, by default the folder); :meth:`close`, or ``with Run(...) as run:``, gives it
+    back. Off rank 0 of a distributed run every method is a no-op, so all ranks may hold a Run.
     """
 
-    def __init__(self, folder: Path | str, *, config: Any = None):
+    def __init__(self, folder: Path | str, *, config: Any = None, name: str | None = None):
         self.folder = Path(folder)
         self.rank = ddp_info()[0]
         self.device: str | None = None  # fit() records the device it trained on
@@ -102,9 +111,11 @@ class Run:
         self.start_time = _utc_now()
         self._tensorboard: Any = None
         self._tensorboard_tried = False
+        self._lock: RunLock | None = None
         if self.rank != 0:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = RunLock(self.folder, name=name).acquire()
+        remove_temporaries(self.folder, recursive=True)
         if config is not None:
             text = yaml.safe_dump(plain_config(config), default_flow_style=False, allow_unicode=True, sort_keys=False)
             write_text(self.folder / "config.yaml", text)
@@ -120,6 +131,24 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.folder)!r})"
 
+    def close(self) -> None:
+        """Give the run's lock back (the files stay); safe to call twice."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A Run dropped without close() must not keep its run locked for the rest of the process.
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
+
     def log(self, metrics: Mapping[str, Any]) -> None:
         """Append ``metrics`` as one JSON line to ``metrics.jsonl`` (atomically) and, when
         TensorBoard is installed, write its numbers as scalars at step ``metrics['epoch']``."""
@@ -128,7 +157,7 @@ class Run:
         if not isinstance(metrics, Mapping):
             raise ValueError(f"metrics must be a dict of name -> value, got {type(metrics).__name__}")
         line = jsonable(dict(metrics), "metrics")
-        append_line(self.metrics_path, json.dumps(line))
+        append_jsonl(self.metrics_path, line)
         writer = self._writer()
         if writer is not None:
             step = line.get("epoch")
@@ -148,11 +177,9 @@ class Run:
         return self._tensorboard
 
     def history(self) -> list[dict]:
-        """The lines of ``metrics.jsonl`` as dicts (empty when nothing was logged)."""
-        if not self.metrics_path.exists():
-            return []
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        """The lines of ``metrics.jsonl`` as dicts (empty when nothing was logged). A cut-off last
+        line is dropped with a warning naming the file (:func:`infodrop.io.read_jsonl`)."""
+        return read_jsonl(self.metrics_path)
 
     def rewind(self, epoch: int) -> None:
         """Drop the lines logged for epochs after ``epoch``: a run killed between a checkpoint and
@@ -160,10 +187,10 @@ class Run:
         if self.rank != 0 or not self.metrics_path.exists():
             return
         kept = [line for line in self.history() if not (isinstance(line.get("epoch"), int) and line["epoch"] > epoch)]
-        write_text(self.metrics_path, "".join(json.dumps(line) + "\n" for line in kept))
+        write_jsonl(self.metrics_path, kept)
 
     def finish(self, status: str, **results: Any) -> None:
-        """Write ``result.json``: ``status`` ('completed', 'interrupted' or 'failed'), start and end
+        """Write ``result.json``: ``status`` ('completed', 'interrupted', 'terminated' or 'failed'), start and end
         time (ISO 8601 UTC), ``results`` (final errors and the like), host, package, torch and
         python versions, device and world size. May be called again to add results."""
         if status not in STATUSES:

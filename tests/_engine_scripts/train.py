@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
-import io
 import json
 import os
 import signal
 import sys
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_problem import TinyNet, make_data, sgd, step_lr  # noqa: E402
@@ -35,22 +33,23 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.kill_at_save:
-        real_save = torch.save
+        # Checkpoints are serialised in memory, then written to a temp file with Path.write_bytes.
+        real_write = Path.write_bytes
         calls = {"n": 0}
 
-        def dying_save(obj, target, *rest, **options):
-            calls["n"] += 1
-            if calls["n"] == args.kill_at_save:
-                buffer = io.BytesIO()
-                real_save(obj, buffer)
-                with open(target, "wb") as handle:
-                    handle.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.kill(os.getpid(), signal.SIGKILL)
-            return real_save(obj, target, *rest, **options)
+        def dying_write(target, data):
+            if target.name.startswith(".checkpoint.pt.") and target.name.endswith(".tmp"):
+                calls["n"] += 1
+                if calls["n"] == args.kill_at_save:
+                    data = bytes(data)
+                    with open(target, "wb") as handle:
+                        handle.write(data[: len(data) // 2])
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return real_write(target, data)
 
-        torch.save = dying_save
+        Path.write_bytes = dying_write
 
     set_seed(0)
     model = TinyNet()

@@ -1,6 +1,7 @@
 """EDGE estimator (Noshad, Zeng & Hero 2019): one test per claim."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -96,3 +97,32 @@ def test_edge_rejects_mismatched_rows_and_non_finite_values():
     x[0] = np.nan
     with pytest.raises(ValueError, match="x contains 1 NaN"):
         edge_mi(x, y)
+
+
+def _regime_warnings(call) -> list[str]:
+    """The OutsideMeasuredRegimeWarning messages of ``call()`` under Python's default filter."""
+    from infodrop.mi import OutsideMeasuredRegimeWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        call()
+    return [str(w.message) for w in caught if issubclass(w.category, OutsideMeasuredRegimeWarning)]
+
+
+def test_edge_warns_once_outside_the_regime_where_it_was_measured_within_20_percent():
+    # Measured (docs/baselines.md): within 20 % only at d_x + d_y = 2, or d_x <= 3 with labels;
+    # +40 % at 2 + 2 independent pairs, +322 % at 5 + 5 equicorrelated coordinates.
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((500, 2)), rng.standard_normal((500, 2))
+    labels = rng.integers(0, 3, 500)
+
+    def twice_from_one_line():
+        for _ in range(2):
+            edge_mi(x, y)
+
+    (message,) = _regime_warnings(twice_from_one_line)
+    assert message.startswith("edge_mi: x and y have 4 dimensions together") and "docs/baselines.md" in message
+    assert _regime_warnings(lambda: edge_mi(x[:, 0], y[:, 0])) == []
+    assert _regime_warnings(lambda: edge_mi(np.hstack([x, y[:, :1]]), labels)) == []
+    (message,) = _regime_warnings(lambda: edge_mi(np.hstack([x, y]), labels))
+    assert message.startswith("edge_mi: x has 4 dimensions; with class labels")

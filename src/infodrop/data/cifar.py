@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from infodrop.checks import check_positive
-from infodrop.io import save_npz
+from infodrop.io import remove_temporaries, save_npz
 
 from .errors import DataError, data_error
 from .npzfiles import read_image_npz
@@ -289,8 +289,11 @@ def prepare_cifar(
     ``process_cifar.py`` does, and write ``out_dir/cifar10-train.npz`` and ``cifar10-test.npz``
     atomically, each with ``images`` (float32 N x 3 x 32 x 32) and ``labels`` (int64 N).
 
-    Returns ``{'train': path, 'test': path}``.
+    Returns ``{'train': path, 'test': path}``. Temp files of these two that a killed earlier
+    ``prepare`` left are deleted first.
     """
+    for name in (CIFAR_TRAIN_FILE, CIFAR_TEST_FILE):
+        remove_temporaries(out_dir, of=name)
     batches = load_cifar_batches(source, hint=hint)
     (train_images, train_labels), (test_images, test_labels) = batches["train"], batches["test"]
     train, test = preprocess_cifar(train_images, test_images, regularizer=regularizer)

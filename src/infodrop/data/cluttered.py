@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from infodrop.checks import check_int
-from infodrop.io import save_npz
+from infodrop.io import remove_temporaries, save_npz
 
 from .errors import data_error
 from .idx import load_idx_folder
@@ -203,7 +203,10 @@ def prepare_cluttered(
     from the IDX test split. Each file holds ``images`` (uint8 N x 1 x canvas x canvas, pixel
     * 255; ``load_cluttered_npz`` returns float32 in [0, 1]), ``labels`` (int64 N) and
     ``positions`` (int64 N x 2). Returns ``{'train': path, 'valid': path, 'test': path}``.
+    Temp files of these three that a killed earlier ``prepare`` left are deleted first.
     """
+    for name in CLUTTERED_FILES.values():
+        remove_temporaries(out_dir, of=name)
     counts = {
         "train": check_int(train_count, "train_count", minimum=1),
         "valid": check_int(valid_count, "valid_count", minimum=1),

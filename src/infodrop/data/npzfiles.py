@@ -11,14 +11,18 @@ from pathlib import Path
 
 import numpy as np
 
+from infodrop.io.npz import checksum_matches
+
 from .errors import DataError, data_error
 
 
 def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]:
-    """All arrays of an npz file, loaded eagerly with ``allow_pickle=False``.
+    """All arrays of an npz file, loaded eagerly with ``allow_pickle=False``, and verified
+    against the SHA-256 that ``infodrop.io.save_npz`` stores with them (files without one,
+    such as the original authors', are read unverified).
 
-    Raises DataError naming ``path`` (and ``hint``) when it is missing, not an npz archive, or
-    holds object arrays (which would need unpickling).
+    Raises DataError naming ``path`` (and ``hint``) when it is missing, not an npz archive,
+    holds object arrays (which would need unpickling), or does not match its checksum.
     """
     path = Path(path)
     if not path.exists():
@@ -29,11 +33,14 @@ def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]
         with np.load(path, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise data_error(path, "is a single .npy array, not an npz archive of named arrays", hint)
-            return {key: archive[key] for key in archive.files}
+            arrays = {key: archive[key] for key in archive.files}
     except DataError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise data_error(path, f"not a readable npz file ({error})", hint) from error
+    if checksum_matches(arrays) is False:
+        raise data_error(path, "damaged: its arrays do not match the SHA-256 stored with them; delete it", hint)
+    return arrays
 
 
 def images_to_nchw(path: Path, data: np.ndarray, channels: int, key: str, hint: str | None) -> np.ndarray:

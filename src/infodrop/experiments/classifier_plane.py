@@ -33,6 +33,7 @@ from infodrop.experiments.config import check_subset
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths
 from infodrop.experiments.plane_recipe import dataset_name
+from infodrop.io import checkpoint_exists
 
 __all__ = ["ESTIMATORS", "PLOT_FORMATS", "draw", "start", "validate"]
 
@@ -66,7 +67,7 @@ def start(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths
     from infodrop.plane import InformationPlane
 
     plane_file = paths.run_dir / "plane.json"
-    resuming = paths.model_file.exists()
+    resuming = checkpoint_exists(paths.model_file)  # the latest checkpoint, or the previous one
     plane = InformationPlane(
         model,
         train,

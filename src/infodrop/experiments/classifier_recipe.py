@@ -25,7 +25,6 @@ plot_images, checkpoint_every, models_dir, runs_dir, plots_dir, device, progress
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,16 +33,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from infodrop.checks import check_in_range, check_int, check_positive, resolve_device
+from infodrop.checks import check_in_range, check_int, check_positive, check_seed, resolve_device
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
-from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, fit, load_checkpoint, recompute_batchnorm
+from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, fit, recompute_batchnorm
 from infodrop.experiments import classifier_plane
 from infodrop.experiments.config import check_keep_prob, check_milestones, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
-from infodrop.io import append_line, write_json
+from infodrop.experiments.run_files import holding_run, load_weights
+from infodrop.io import append_jsonl, write_json
 from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout, set_mc
@@ -114,7 +114,7 @@ def validate(cfg: Any, experiment: ClassifierExperiment) -> None:
     check_milestones(cfg.lr_milestones, "lr_milestones")
     for name in ("batch_size", "epochs", "checkpoint_every", "plot_images"):
         check_int(cfg[name], name, minimum=1)
-    check_int(cfg.seed, "seed", minimum=0)
+    check_seed(cfg.seed, "seed")
     check_subset(cfg.train_subset, "train_subset")
     check_subset(cfg.test_subset, "test_subset")
     if experiment.records_plane:
@@ -150,7 +150,8 @@ def record(paths: RunPaths, command: str, results: dict[str, Any]) -> None:
     if not is_main_process():
         return
     line = {"command": command, **results}
-    append_line(paths.run_dir / "metrics.jsonl", json.dumps(line))
+    # A new line even after a cut-off last one (which is dropped with a warning naming the file).
+    append_jsonl(paths.run_dir / "metrics.jsonl", line)
     write_json(paths.run_dir / f"{command}.json", line)
 
 
@@ -165,7 +166,12 @@ def train(cfg: Any, experiment: ClassifierExperiment) -> dict[str, Any]:
     ``epochs``); a checkpoint past ``epochs`` is refused (:mod:`infodrop.experiments.resuming`).
     A finished run trains nothing and prints its result line again."""
     paths = run_paths(cfg, experiment.config, experiment.name)
-    check_continuation(paths.model_file, cfg.epochs, schedule="step")
+    with holding_run(paths, experiment.name):
+        check_continuation(paths.model_file, cfg.epochs, schedule="step")
+        return _train(cfg, experiment, paths)
+
+
+def _train(cfg: Any, experiment: ClassifierExperiment, paths: RunPaths) -> dict[str, Any]:
     train_split, test_split = experiment.load_data(cfg)
     # The initial weights come from the run's seed, not from whatever an earlier job of the same
     # process (a sweep) left in torch's generator: a job trains the same model alone or in a sweep.
@@ -213,16 +219,18 @@ def load_trained(cfg: Any, experiment: ClassifierExperiment) -> tuple[nn.Module,
             f"{paths.model_file}: no trained model for run {paths.name}; train it first with "
             f"`infodrop {experiment.name} train` and the same settings"
         )
-    state = load_checkpoint(paths.model_file)
-    if "model" not in state:
-        raise ValueError(f"{paths.model_file} holds no 'model' entry; it was not written by `infodrop {experiment.name} train`")
     model = build_model(cfg, experiment)
-    model.load_state_dict(state["model"])
+    load_weights(model, paths.model_file, source=f"run {experiment.name}/{paths.name}")
     return model.to(resolve_device(cfg.device)), paths
 
 
 def test(cfg: Any, experiment: ClassifierExperiment) -> dict[str, float]:
     """Test error of the trained run, after recomputing the batch-norm statistics with the noise off."""
+    with holding_run(run_paths(cfg, experiment.config, experiment.name), experiment.name):
+        return _test(cfg, experiment)
+
+
+def _test(cfg: Any, experiment: ClassifierExperiment) -> dict[str, float]:
     train_split, test_split = experiment.load_data(cfg)
     model, paths = load_trained(cfg, experiment)
     train_set, test_set = as_tensor_dataset(*train_split), as_tensor_dataset(*test_split)
@@ -240,6 +248,11 @@ def plot(cfg: Any, experiment: ClassifierExperiment) -> list[Path]:
     statistics are recomputed as for ``test``."""
     if cfg.dropout != "information":
         raise ValueError(f"plot draws the KL maps of information dropout, but dropout={cfg.dropout}; use dropout=information")
+    with holding_run(run_paths(cfg, experiment.config, experiment.name), experiment.name):
+        return _plot(cfg, experiment)
+
+
+def _plot(cfg: Any, experiment: ClassifierExperiment) -> list[Path]:
     train_split, test_split = experiment.load_data(cfg)
     model, paths = load_trained(cfg, experiment)
     recompute_batchnorm(model, as_tensor_dataset(*train_split), batch_size=cfg.batch_size, device=cfg.device)
@@ -312,6 +325,11 @@ def correlation(cfg: Any, experiment: ClassifierExperiment) -> float:
             f"ReLU outputs 0), but dropout={cfg.dropout}, activations={cfg.activations}; train and run "
             f"it `with softplus`, e.g. `infodrop {experiment.name} correlation with softplus filter_percentage=0.25 beta=1.0`"
         )
+    with holding_run(run_paths(cfg, experiment.config, experiment.name), experiment.name):
+        return _correlation(cfg, experiment)
+
+
+def _correlation(cfg: Any, experiment: ClassifierExperiment) -> float:
     _, test_split = experiment.load_data(cfg)
     model, paths = load_trained(cfg, experiment)
     log_z = collect_log_output(model, test_split[0], batch_size=cfg.batch_size, device=cfg.device, seed=cfg.seed)

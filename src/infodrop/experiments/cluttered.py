@@ -30,7 +30,7 @@ from typing import Any, List, Optional
 
 from torch import nn
 
-from infodrop.checks import check_int
+from infodrop.checks import check_int, check_seed
 from infodrop.data import CLUTTERED_FILES, load_cluttered_npz, prepare_cluttered
 from infodrop.experiments import classifier_recipe
 from infodrop.experiments.classifier_recipe import ClassifierExperiment
@@ -116,7 +116,7 @@ def validate(cfg: Any) -> None:
     for name in ("canvas", "distractor_size", "train_count", "valid_count", "test_count"):
         check_int(cfg[name], name, minimum=1)
     check_int(cfg.distractors, "distractors", minimum=0)
-    check_int(cfg.generator_seed, "generator_seed", minimum=0)
+    check_seed(cfg.generator_seed, "generator_seed")
     if cfg.distractor_size > cfg.canvas:
         raise ValueError(f"distractor_size={cfg.distractor_size} exceeds canvas={cfg.canvas}; use distractor_size <= canvas")
 

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import numpy as np
-import torch
 from torch import nn
 
 from infodrop.checks import check_int
@@ -50,6 +49,7 @@ from infodrop.experiments.config import check_choice, entry, to_plain
 from infodrop.experiments.datasets import take
 from infodrop.experiments.naming import RunPaths, run_paths
 from infodrop.experiments.plane_recipe import PlaneExperiment
+from infodrop.experiments.run_files import holding_run, load_weights
 from infodrop.experiments.session import compose
 from infodrop.io import write_text
 from infodrop.mi import binning_mi, gaussian_dropout_mi
@@ -190,6 +190,9 @@ def validate(cfg: Any) -> None:
         raise ValueError("binary_bins must list at least one bin count")
     for index, count in enumerate(cfg.binary_bins):
         check_int(count, f"binary_bins[{index}]", minimum=1)
+    for name in ("binary_checkpoint", "gaussian_checkpoint"):
+        if cfg[name] is not None and not Path(cfg[name]).is_file():
+            raise ValueError(f"{name}={cfg[name]}: file not found; give a checkpoint written by `infodrop mnist train`, or leave {name} unset to train one")
     # dropout=information with activation=relu is not refused: the tracker flags the log-uniform
     # KL as "not an MI" (Appendix A.1).
 
@@ -212,8 +215,8 @@ def _network_for(cfg: Any, kind: str, checkpoint: str | None, splits: dict, run_
     variant = dataclasses.replace(Config(**to_plain(cfg)), dropout=kind)
     model = build_model(variant, splits["train"][0].shape[1:])
     if checkpoint is not None:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"] if isinstance(state, dict) and "model" in state else state)
+        # Verified, and refused unless it is a training checkpoint of this network with `kind` dropout.
+        load_weights(model, checkpoint, source=f"{kind}_checkpoint={checkpoint}", dropout=kind)
         print(f"binary: loaded the {kind}-dropout network from {checkpoint}")
     else:
         print(f"binary: training the {kind}-dropout network for {cfg.binary_epochs} epochs")
@@ -248,6 +251,11 @@ def binary(cfg: Any) -> dict:
     ``runs/mnist/<run name>/binary/binary_binning.csv`` and ``plots/mnist/<run name>/binary_binning.*``.
     """
     paths = run_paths(cfg, Config, "mnist")
+    with holding_run(paths, "mnist"):
+        return _binary(cfg, paths)
+
+
+def _binary(cfg: Any, paths: RunPaths) -> dict:
     out_dir = paths.run_dir / "binary"
     splits, dataset = load_data(cfg)
     bins = sorted(int(count) for count in cfg.binary_bins)

@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from infodrop.checks import check_in_range, check_int, check_positive
+from infodrop.checks import check_in_range, check_int, check_positive, check_seed
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
 from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
@@ -39,6 +39,8 @@ from infodrop.experiments.config import check_choice, check_model, check_subset,
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
+from infodrop.experiments.run_files import holding_run
+from infodrop.io import checkpoint_exists
 from infodrop.losses import information_loss
 from infodrop.nn import continuous_dropout_layers
 from infodrop.plane import InformationPlane, PlaneDocument, representation_width, saturation_summary
@@ -93,7 +95,7 @@ def validate(cfg: Any, experiment: PlaneExperiment) -> None:
             f"plane_subsets={list(cfg.plane_subsets)} needs dropout=gaussian (the mixture estimator of I(X;Z_S)); "
             f"with dropout={cfg.dropout} use plane_subsets=[]"
         )
-    check_int(cfg.seed, "seed", minimum=0)
+    check_seed(cfg.seed, "seed")
     check_subset(cfg.plane_samples, "plane_samples")
     if 0 < cfg.plane_samples < 2:
         raise ValueError("plane_samples must be 0 (all) or at least 2")
@@ -161,18 +163,27 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, 
     figures and, with ``print_summary``, the :func:`summary`.
 
     Returns ``{'history': last metrics, 'plane': plane.json path, 'figures': paths, 'dataset': name,
-    'summary': text}``. ``paths`` overrides where the run's artefacts go (the demo's fixed ``demo`` run).
+    'summary': text}``. ``paths`` overrides where the run's artefacts go (the demo's fixed ``demo``
+    run). The run is held (its lock) from the start: a second process of it exits before reading
+    any data.
     """
     paths = run_paths(cfg, experiment.config, experiment.name) if paths is None else paths
-    # A run of another length is refused before any data is read.
-    check_continuation(paths.model_file, cfg.epochs, schedule="cosine")
+    with holding_run(paths, experiment.name):
+        # A run of another length is refused before any data is read.
+        check_continuation(paths.model_file, cfg.epochs, schedule="cosine")
+        return _train(cfg, experiment, paths, print_summary=print_summary)
+
+
+def _train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths, *, print_summary: bool) -> dict:
     splits, dataset = experiment.load_data(cfg)
     model = build_model(cfg, experiment, splits["train"][0].shape[1:])
     layer = tracked_layer(model)
     _check_subsets(cfg, model, layer, splits["train"])
     plane_file = paths.run_dir / "plane.json"
-    # A run that resumes from its checkpoint keeps the plane points recorded before.
-    resuming = paths.model_file.exists()
+    # A run that resumes from its checkpoint (or the previous one) keeps the plane points recorded
+    # before; the hook's schedule depends on the epoch alone, so the resumed run records what an
+    # uninterrupted one would (points after the checkpoint are recorded again, identically).
+    resuming = checkpoint_exists(paths.model_file)
     plane = InformationPlane(
         model,
         splits["train"],
@@ -281,7 +292,9 @@ def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Pat
 
 def plot(cfg: Any, experiment: PlaneExperiment) -> list[str]:
     """Re-read ``runs/<experiment>/<run>/plane.json`` and write the figures to ``plots/<experiment>/<run>/``."""
-    figures = _figures(cfg, experiment, run_paths(cfg, experiment.config, experiment.name))
+    paths = run_paths(cfg, experiment.config, experiment.name)
+    with holding_run(paths, experiment.name):
+        figures = _figures(cfg, experiment, paths)
     for path in figures:
         print(path)
     return [str(path) for path in figures]

@@ -19,9 +19,10 @@ The refusals say which entry to set: ``epochs`` to continue the stored run, or
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-from infodrop.checkpoints import load_checkpoint
+from infodrop.io import RecoveredFileWarning, checkpoint_exists, resume_checkpoint
 
 __all__ = ["check_continuation"]
 
@@ -35,9 +36,13 @@ def check_continuation(path: Path, epochs: int, *, schedule: str) -> int:
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     path = Path(path)
-    if not path.exists():
+    if not checkpoint_exists(path):
         return 0
-    stored = load_checkpoint(path)
+    # The checkpoint training will resume from: the latest, or the previous one when the latest is
+    # damaged (the engine warns about that when it resumes; no second warning here).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecoveredFileWarning)
+        stored, path = resume_checkpoint(path)
     reached = int(stored.get("epoch", 0))
     beside = f"models_dir=<another folder> to train the {epochs}-epoch run beside it (or delete {path})"
     if schedule == "cosine":

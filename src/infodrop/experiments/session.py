@@ -72,6 +72,7 @@ from infodrop.experiments import available_experiments, load_experiment
 from infodrop.experiments.config import ConfigError, override_value, wrong_type_message
 from infodrop.experiments.pool import JobPool
 from infodrop.experiments.printing import print_config
+from infodrop.io import DiskFullError, RunLockedError
 
 __all__ = ["ConfigError", "JobFailure", "SweepFailure", "command_names", "compose", "preset_overrides", "run_command"]
 
@@ -310,7 +311,9 @@ def _job(cfg: DictConfig, *, experiment: str, command: str) -> Any:
         if command == "print_config":
             return print_config(cfg, module=module, experiment=experiment)
         return module.COMMANDS[command](cfg)
-    except ValueError as error:  # includes ConfigError and infodrop.data.DataError
+    # What the user can act on, in one line: values (ConfigError, DataError, a damaged file,
+    # divergence: all ValueErrors), a run another process holds, a full disk.
+    except (ValueError, RunLockedError, DiskFullError) as error:
         if os.environ.get("INFODROP_TRACEBACK"):  # for debugging: the full stack trace instead
             raise
         return JobFailure(str(error))
@@ -397,9 +400,12 @@ def _launch_in_pool(session: _HydraSession, task: Callable[..., Any], all_overri
 
     returns = _launch(session, submit, all_overrides, multirun=True)
     outcomes = pool.wait()
-    failed = [outcome for outcome in outcomes if outcome.failed]
+    # A job fails by raising (its trace was printed) or by refusing in one line (a JobFailure:
+    # a bad value or file, a held run, divergence).
+    failed = [(outcome.label, outcome.error if outcome.failed else outcome.value.message)
+              for outcome in outcomes if outcome.failed or isinstance(outcome.value, JobFailure)]
     if failed:
-        named = "; ".join(f"job {outcome.label}: {outcome.error}" for outcome in failed)
+        named = "; ".join(f"job {label}: {reason}" for label, reason in failed)
         raise SweepFailure(f"{len(failed)} of {len(outcomes)} jobs failed: {named}")
     return [(ret.overrides, outcomes[index].value) for index, ret in enumerate(returns)]
 

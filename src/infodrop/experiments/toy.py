@@ -57,7 +57,7 @@ from scipy import integrate
 from tqdm.auto import tqdm
 
 from infodrop import mi
-from infodrop.checks import check_int, check_positive
+from infodrop.checks import check_int, check_positive, check_seed
 from infodrop.io import write_text
 from infodrop.plots import plot_convergence, plot_entropy_bounds, plot_estimator_comparison
 
@@ -257,7 +257,7 @@ def validate(cfg: Any) -> None:
     """Raise ValueError naming the config entry for any value the commands cannot use."""
     check_positive(cfg.variance, "variance")
     check_int(cfg.noise_samples, "noise_samples", minimum=1)
-    _check_list(cfg.seeds, "seeds", lambda v, n: check_int(v, n, minimum=0))
+    _check_list(cfg.seeds, "seeds", check_seed)
     if cfg.chunk_size is not None:
         check_int(cfg.chunk_size, "chunk_size", minimum=1)
     if not str(cfg.plots_dir).strip():
@@ -269,7 +269,7 @@ def validate(cfg: Any) -> None:
     _check_list(cfg.bounds_sample_sizes, "bounds_sample_sizes", lambda v, n: check_int(v, n, minimum=2))
     _check_list(cfg.compare_dims, "compare_dims", lambda v, n: check_int(v, n, minimum=1))
     check_int(cfg.compare_samples, "compare_samples", minimum=2)
-    _check_list(cfg.compare_seeds, "compare_seeds", lambda v, n: check_int(v, n, minimum=0))
+    _check_list(cfg.compare_seeds, "compare_seeds", check_seed)
 
     def known_estimator(value: Any, name: str) -> None:
         if value not in ESTIMATORS:

@@ -6,6 +6,7 @@ from infodrop.mi.binning import binning_coverage, binning_entropy, binning_mi
 from infodrop.mi.edge import edge_mi
 from infodrop.mi.ksg import ksg_mi
 from infodrop.mi.neural import doe_mi, infonce_mi, mine_mi
+from infodrop.mi.regimes import OutsideMeasuredRegimeWarning
 
 # Gaussian-dropout mixture estimator and bounds; information-dropout estimates.
 from infodrop.mi.dropout import GaussianDropoutMI, gaussian_dropout_mi, mixture_entropy
@@ -42,4 +43,5 @@ __all__ = [
     "doe_mi",
     "mine_mi",
     "infonce_mi",
+    "OutsideMeasuredRegimeWarning",
 ]

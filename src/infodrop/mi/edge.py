@@ -32,6 +32,7 @@ import numpy as np
 
 from infodrop.checks import check_int, check_positive
 from infodrop.mi.binning import _as_pair
+from infodrop.mi.regimes import warn_edge_regime
 
 __all__ = ["edge_mi", "edge_weights"]
 
@@ -157,13 +158,20 @@ def edge_mi(
     Assumptions and bias: densities bounded and smooth (Hölder) on their support. Each base
     estimate is the plug-in MI of the hashed cells, biased high for small epsilon (few samples
     per cell; saturating at log N) and low for large epsilon (coarse cells lose information);
-    the ensemble cancels the chosen leading terms, so what remains is of higher order. Measured
-    on correlated Gaussians with the defaults at N = 10^4 (3 seeds): errors within 0.03 nats for
-    1-D x and y (I from 0 to 1.2 nats); for 2-D x and y, +0.17 at I = 0 down to -0.51 at
-    I = 2.3 nats (over-estimating weak and under-estimating strong dependence). In high
-    dimension (d_x + d_y >~ 10 at N = 10^4) no bandwidth is both fine and well populated, and
-    the estimate is unreliable in either direction, like every non-parametric estimator.
+    the ensemble cancels the chosen leading terms, so what remains is of higher order.
     Deterministic given ``seed``.
+
+    Measured regime (``benchmarks/baseline_regimes.py``, table in ``docs/baselines.md``; Gaussian
+    problems with closed-form MI, N = 10^4, 3 seeds, defaults): within 20 % of the truth only
+    for 1-D x and 1-D y (-1 % to +6 % for I from 0.14 to 0.83 nats; +0.005 nats at I = 0.02),
+    and for class labels up to 3-D x (+9 % at 3, +29 % at 5, +75 % at 10). From 2 + 2 joint
+    dimensions on it is off by -19 % to +1,900 %, mostly too high: +40 % for 2 + 2 independent
+    pairs at rho = 0.5, +143 % at 3 + 3, +355 % at 5 + 5, +322 % for 5 + 5 equicorrelated
+    coordinates (the BMI benchmark found 2.67 against 0.59 there), +783 % for one correlated
+    pair among 10 + 10 noise coordinates. No bandwidth is both fine and well populated in
+    several dimensions, and every cell becomes a vertex of its own. Outside the measured
+    regime (d_x + d_y > 2, or d_x > 3 with labels) it warns once
+    (:class:`~infodrop.mi.regimes.OutsideMeasuredRegimeWarning`).
 
     Cost: O(T N (d_x + d_y)) for the hashing plus O(T N log N) for counting the edges (sorting;
     the paper's O(N) with a hash table), O(N (d_x + d_y) + c_H N) memory.
@@ -184,6 +192,7 @@ def edge_mi(
         raise ValueError(f"standardize must be True or False, got {standardize!r}")
 
     dimension = x_matrix.shape[1] + (0 if y_is_labels else y_values.shape[1])
+    warn_edge_regime(x_matrix.shape[1], None if y_is_labels else y_values.shape[1])
     powers = _check_powers(bias_powers, dimension)
     if n_ensemble <= len(powers):
         raise ValueError(
