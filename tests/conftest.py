@@ -10,7 +10,20 @@ suite uses triton on a CPU, where it cannot compile anyway.
 
 import os
 
+import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for a test, the count restored after it. The CI machine has 2 cores
+    shared with other test processes: one thread is both faster there and makes in-process and
+    subprocess runs use the same reduction order. Modules take it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -30,14 +30,7 @@ TEST = make_data(128, seed=2)
 METRIC_KEYS = {"epoch", "loss", "cross_entropy", "train_error", "test_error", "test_loss", "lr", "seconds"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The CI machine has 2 cores shared with other test processes; one intra-op thread is both
-    # faster here and makes in-process and subprocess runs use the same reduction order.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fit_with(model: nn.Module, train_set, test_set, *, checkpoint_path=None, checkpoint_every=10, config=None, run=None,

@@ -30,12 +30,7 @@ TRAIN = make_data(256, seed=1)
 TEST = make_data(100, seed=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def flip_half(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

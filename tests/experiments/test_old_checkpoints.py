@@ -27,12 +27,7 @@ CIFAR = ["filter_percentage=0.05", "batch_size=5", "progress=false"]
 CIFAR_NAME = "filter_percentage=0.05,batch_size=5"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _folders(tmp_path: Path) -> list[str]:

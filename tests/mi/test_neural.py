@@ -6,20 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 from infodrop.mi import doe_mi, infonce_mi, mine_mi
 
 SMALL = dict(steps=300, batch_size=64, hidden=32, device="cpu")
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # Networks this small run fastest on one thread; several threads mostly wait on each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _gaussian_pairs(dim: int, rho: float = 0.8, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
