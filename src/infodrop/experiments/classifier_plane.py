@@ -32,7 +32,7 @@ from infodrop.distributed import is_main_process
 from infodrop.experiments.config import check_subset
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths
-from infodrop.experiments.plane_recipe import dataset_name
+from infodrop.experiments.plane_recipe import configured_plane
 from infodrop.io import checkpoint_exists
 
 __all__ = ["ESTIMATORS", "PLOT_FORMATS", "draw", "start", "validate"]
@@ -64,28 +64,10 @@ def start(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths
     """Set up the tracker on ``model``'s first continuous-dropout layer, record the initialisation
     (unless the run resumes from its checkpoint, whose earlier points the file keeps) and return
     the engine epoch hook that records the rest."""
-    from infodrop.plane import InformationPlane
-
     plane_file = paths.run_dir / "plane.json"
     resuming = checkpoint_exists(paths.model_file)  # the latest checkpoint, or the previous one
-    plane = InformationPlane(
-        model,
-        train,
-        test,
-        estimators=tuple(cfg.estimators),
-        bins=tuple(cfg.bins),
-        noise_samples=cfg.noise_samples,
-        mc_draws=cfg.mc_draws,
-        output=plane_file,
-        csv=plane_file.with_suffix(".csv"),
-        max_samples=cfg.plane_samples or None,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        device=cfg.device,
-        append=resuming,
-        bounds=cfg.plane_bounds,
-        dataset=dataset_name(dataset),
-    )
+    plane = configured_plane(cfg, model, train, test, plane_file, resuming=resuming, dataset=dataset,
+                             batch_size=cfg.batch_size)
     if is_main_process():
         print(f"plane at layer {plane.layer_name!r} ({plane.kind} dropout) on {plane.sample_counts} inputs -> {plane_file}")
     # The initialisation: the start of the trajectory. Every rank records when the ranks share the

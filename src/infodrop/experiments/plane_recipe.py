@@ -46,7 +46,7 @@ from infodrop.nn import continuous_dropout_layers
 from infodrop.plane import InformationPlane, PlaneDocument, representation_width, saturation_summary
 from infodrop.plots import plot_plane_figures
 
-__all__ = ["PlaneExperiment", "build_model", "dataset_name", "fit_network", "plot", "summary", "tracked_layer", "train", "validate"]
+__all__ = ["PlaneExperiment", "build_model", "configured_plane", "dataset_name", "fit_network", "plot", "summary", "tracked_layer", "train", "validate"]
 
 DROPOUT_KINDS = ("gaussian", "information", "binary")  # a plane needs a dropout layer
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -184,26 +184,10 @@ def _train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths, *, print_summ
     # before; the hook's schedule depends on the epoch alone, so the resumed run records what an
     # uninterrupted one would (points after the checkpoint are recorded again, identically).
     resuming = checkpoint_exists(paths.model_file)
-    plane = InformationPlane(
-        model,
-        splits["train"],
-        splits["test"],
-        layer=layer,
-        estimators=tuple(cfg.estimators),
-        bins=tuple(cfg.bins),
-        noise_samples=cfg.noise_samples,
-        mc_draws=cfg.mc_draws,
-        output=plane_file,
-        csv=plane_file.with_suffix(".csv"),
-        max_samples=cfg.plane_samples or None,
-        batch_size=experiment.plane_batch_size,
-        seed=cfg.seed,
-        device=cfg.device,
-        append=resuming,
-        bounds=cfg.plane_bounds,
-        subsets=tuple(cfg.plane_subsets),
+    plane = configured_plane(
+        cfg, model, splits["train"], splits["test"], plane_file, resuming=resuming, dataset=dataset,
+        batch_size=experiment.plane_batch_size, layer=layer, subsets=tuple(cfg.plane_subsets),
         subset_draws=cfg.subset_draws,
-        dataset=dataset_name(dataset),
     )
     main = is_main_process()
     if main:
@@ -268,6 +252,33 @@ DATASET_NAMES = {"fashion": "Fashion-MNIST", "mnist": "MNIST", "digits": "8x8 di
 def dataset_name(dataset: str) -> str:
     """The name a figure's title gives the data set an experiment's ``load_data`` reports."""
     return DATASET_NAMES.get(dataset, dataset)
+
+
+def configured_plane(cfg: Any, model: nn.Module, train: Split, test: Split, plane_file: Path, *, resuming: bool,
+                     dataset: str, batch_size: int, **options: Any) -> InformationPlane:
+    """The tracker an experiment's config asks for (its estimators, bins, noise and Monte Carlo
+    draws, plane samples, seed, device and bounds), writing ``plane_file`` and its CSV twin, appending
+    to the points already there when ``resuming``. ``options`` are further InformationPlane
+    arguments (a layer, unit subsets) that only some experiments set."""
+    return InformationPlane(
+        model,
+        train,
+        test,
+        estimators=tuple(cfg.estimators),
+        bins=tuple(cfg.bins),
+        noise_samples=cfg.noise_samples,
+        mc_draws=cfg.mc_draws,
+        output=plane_file,
+        csv=plane_file.with_suffix(".csv"),
+        max_samples=cfg.plane_samples or None,
+        batch_size=batch_size,
+        seed=cfg.seed,
+        device=cfg.device,
+        append=resuming,
+        bounds=cfg.plane_bounds,
+        dataset=dataset_name(dataset),
+        **options,
+    )
 
 
 def _check_subsets(cfg: Any, model: nn.Module, layer: str | None, train: Split) -> None:
