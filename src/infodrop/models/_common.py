@@ -7,7 +7,7 @@ from typing import Optional
 from torch import nn
 
 from infodrop.checks import check_in_range, check_positive
-from infodrop.nn import activation_module, resolve_prior
+from infodrop.nn import activation_module, check_activation, check_dropout_kind, resolve_prior
 
 
 def check_max_alpha(max_alpha: float) -> float:
@@ -30,6 +30,20 @@ def prior_from_flag(lognorm_prior: Optional[bool], activation: str, activation_n
         raise ValueError(f"lognorm_prior must be True, False (or None for the activation's default), got {lognorm_prior!r}")
     prior = None if lognorm_prior is None else ("log-normal" if lognorm_prior else "log-uniform")
     return resolve_prior(activation, prior, activation_name=activation_name, prior_name="lognorm_prior=True")
+
+
+def check_dropout_options(
+    activation: str, dropout: str, variance: float, dropout_rate: float, max_alpha: float, lognorm_prior: Optional[bool]
+) -> tuple[str, str, float, float, float, str]:
+    """The dense networks' (LeNet, MLP) activation and dropout arguments, checked in this order:
+    (activation, dropout kind, variance, dropout_rate, max_alpha, prior named by ``lognorm_prior``)."""
+    activation = check_activation(activation, "activation")
+    dropout = check_dropout_kind(dropout)
+    variance = check_variance(variance)
+    dropout_rate = check_rate(dropout_rate)
+    max_alpha = check_max_alpha(max_alpha)
+    prior = prior_from_flag(lognorm_prior, activation, "activation")
+    return activation, dropout, variance, dropout_rate, max_alpha, prior
 
 
 def tf_init(module: nn.Module) -> None:
@@ -59,6 +73,7 @@ def conv_bn_act(
 
 
 __all__ = [
+    "check_dropout_options",
     "check_max_alpha",
     "check_rate",
     "check_variance",

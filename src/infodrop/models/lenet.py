@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from infodrop.checks import check_int
-from infodrop.models._common import check_max_alpha, check_rate, check_variance, prior_from_flag
-from infodrop.nn import InformationDropout, activation_module, check_activation, check_dropout_kind, make_dropout
+from infodrop.models._common import check_dropout_options
+from infodrop.nn import InformationDropout, activation_module, make_dropout
 
 __all__ = ["LeNet"]
 
@@ -42,12 +42,9 @@ class LeNet(nn.Module):
         self.in_channels = check_int(in_channels, "in_channels")
         self.image_size = check_int(image_size, "image_size")
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
-        self.activation = check_activation(activation, "activation")
-        self.dropout = check_dropout_kind(dropout)
-        variance = check_variance(variance)
-        dropout_rate = check_rate(dropout_rate)
-        max_alpha = check_max_alpha(max_alpha)
-        prior = prior_from_flag(lognorm_prior, activation, "activation")
+        self.activation, self.dropout, variance, dropout_rate, max_alpha, prior = check_dropout_options(
+            activation, dropout, variance, dropout_rate, max_alpha, lognorm_prior
+        )
         side = ((self.image_size - 4) // 2 - 4) // 2
         if self.image_size < 5 or side < 1:
             raise ValueError(f"image_size={image_size} is too small for two 5x5 convs and two 2x2 pools; use image_size >= 16")

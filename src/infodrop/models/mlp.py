@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from infodrop.checks import check_int
-from infodrop.models._common import check_max_alpha, check_rate, check_variance, prior_from_flag
-from infodrop.nn import InformationDropout, activation_module, check_activation, check_dropout_kind, make_dropout
+from infodrop.models._common import check_dropout_options
+from infodrop.nn import InformationDropout, activation_module, make_dropout
 
 __all__ = ["MLP"]
 
@@ -52,12 +52,9 @@ class MLP(nn.Module):
             raise ValueError(f"hidden must be a non-empty sequence of layer widths, got {hidden!r}")
         self.hidden = tuple(check_int(width, "hidden") for width in hidden)
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
-        self.activation = check_activation(activation, "activation")
-        self.dropout = check_dropout_kind(dropout)
-        variance = check_variance(variance)
-        dropout_rate = check_rate(dropout_rate)
-        max_alpha = check_max_alpha(max_alpha)
-        prior = prior_from_flag(lognorm_prior, activation, "activation")
+        self.activation, self.dropout, variance, dropout_rate, max_alpha, prior = check_dropout_options(
+            activation, dropout, variance, dropout_rate, max_alpha, lognorm_prior
+        )
         count = len(self.hidden)
         if isinstance(dropout_index, bool) or not isinstance(dropout_index, int) or not -count <= dropout_index < count:
             raise ValueError(f"dropout_index must be an integer in [{-count}, {count - 1}] (a hidden layer), got {dropout_index!r}")
