@@ -3,9 +3,9 @@ and the total-correlation estimate of Achille & Soatto's ``correlation`` command
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
 import pickle
 import shutil
 import subprocess
@@ -50,22 +50,12 @@ def _write_batches(folder: Path, make_batch, *, per_batch: int = 2, test_count: 
 def workdir(tmp_path_factory):
     """A working directory with prepared data and two trained runs (relu, softplus)."""
     folder = tmp_path_factory.mktemp("cifar")
-    old = os.getcwd()
-    os.chdir(folder)
-    try:
+    with contextlib.chdir(folder):
         _write_batches(folder / "cifar-10-batches-py", _random_batch(np.random.default_rng(0)))
         assert cli.main(["cifar", "prepare", "with", "source=cifar-10-batches-py"]) == 0
         assert cli.main(["cifar", "train", "with", "epochs=1", *SMALL]) == 0
         assert cli.main(["cifar", "train", "with", *SOFTPLUS, "epochs=1", *SMALL]) == 0
-    finally:
-        os.chdir(old)
     return folder
-
-
-@pytest.fixture
-def inside(workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
-    return workdir
 
 
 def test_prepare_writes_whitened_npz_files(inside):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 
 import numpy as np
 import pytest
@@ -29,20 +29,10 @@ def workdir(tmp_path_factory):
     for prefix, count in (("train", 24), ("t10k", 10)):
         write_idx(idx / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
         write_idx(idx / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, count).astype(np.uint8))
-    old = os.getcwd()
-    os.chdir(folder)
-    try:
+    with contextlib.chdir(folder):
         assert cli.main(["cluttered", "prepare", "with", "source=idx", *GENERATOR]) == 0
         assert cli.main(["cluttered", "train", "with", "epochs=1", *SMALL]) == 0
-    finally:
-        os.chdir(old)
     return folder
-
-
-@pytest.fixture
-def inside(workdir, monkeypatch):
-    monkeypatch.chdir(workdir)
-    return workdir
 
 
 def test_prepare_generates_the_three_splits_with_the_generator_settings(inside):
