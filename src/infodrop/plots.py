@@ -282,6 +282,16 @@ def _plane_save(figure: Any, out_dir: Path, stem: str, formats: Sequence[str]) -
     return paths
 
 
+def _agg_figure(**options: Any) -> Any:
+    """A matplotlib ``Figure(**options)`` on the Agg backend: drawn for files only, no display needed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(**options)
+
+
 def _plane_check_formats(formats: Any) -> tuple[str, ...]:
     formats = (formats,) if isinstance(formats, str) else tuple(formats)
     if not formats or any(fmt not in ("png", "pdf", "svg") for fmt in formats):
@@ -386,11 +396,6 @@ def plot_information_plane(
     Returns:
         The paths written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     document = _plane_document(records_or_path)
     records = _plane_records(document, min_epoch)
     if not records:
@@ -412,7 +417,7 @@ def plot_information_plane(
         return _plane_axes(ax, points, norm, log_n=_plane_log_n(records, split), h_y=_plane_h_y(records, split))
 
     for estimator in estimators:
-        figure = Figure(figsize=(4.6 * len(splits) + 0.8, 4.8), layout="constrained")
+        figure = _agg_figure(figsize=(4.6 * len(splits) + 0.8, 4.8), layout="constrained")
         axes = figure.subplots(1, len(splits), squeeze=False)[0]
         handles = []
         for ax, split in zip(axes, splits):
@@ -425,7 +430,7 @@ def plot_information_plane(
         written += _plane_save(figure, out_dir, f"{prefix}_{estimator}", formats)
 
     if len(estimators) > 1:
-        figure = Figure(figsize=(4.6 * len(estimators) + 0.8, 4.0 * len(splits) + 0.4), layout="constrained")
+        figure = _agg_figure(figsize=(4.6 * len(estimators) + 0.8, 4.0 * len(splits) + 0.4), layout="constrained")
         axes = figure.subplots(len(splits), len(estimators), squeeze=False)
         handles = []
         for row, split in enumerate(splits):
@@ -454,11 +459,6 @@ def plot_binning_planes(
     Adilova et al.): columns are bin counts, rows are the training and test sets, points coloured
     by epoch (hollow where saturated), values in nats, all panels on the same axes; ``min_epoch``
     as in :func:`plot_information_plane`. Returns the paths written (``<prefix>.<format>``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     document = _plane_document(records_or_path)
     records = _plane_records(document, min_epoch)
     counts = _plane_bin_counts(records)
@@ -469,7 +469,7 @@ def plot_binning_planes(
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _plane_splits(records)
     norm = _plane_norm(records)
-    figure = Figure(figsize=(3.8 * len(counts) + 0.8, 3.6 * len(splits) + 0.4), layout="constrained")
+    figure = _agg_figure(figsize=(3.8 * len(counts) + 0.8, 3.6 * len(splits) + 0.4), layout="constrained")
     axes = figure.subplots(len(splits), len(counts), squeeze=False)
     handles = []
     for row, split in enumerate(splits):
@@ -507,11 +507,6 @@ def plot_subset_planes(
     estimate where the file holds no subset value, said in the axis label), in nats, points
     coloured by epoch. By data processing I(X;Z_S) <= I(X;Z); for small k it stays below log N,
     so it can move where the whole layer's estimate is saturated. Returns the paths written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     document = _plane_document(records_or_path)
     records = _plane_records(document, min_epoch)
     sizes = _subset_sizes(records)
@@ -523,7 +518,7 @@ def plot_subset_planes(
     splits = _plane_splits(records)
     norm = _plane_norm(records)
     units = document.layer_units
-    figure = Figure(figsize=(4.2 * len(sizes) + 0.8, 3.8 * len(splits) + 0.5), layout="constrained")
+    figure = _agg_figure(figsize=(4.2 * len(sizes) + 0.8, 3.8 * len(splits) + 0.5), layout="constrained")
     axes = figure.subplots(len(splits), len(sizes), squeeze=False)
     handles = []
     for row, split in enumerate(splits):
@@ -586,10 +581,6 @@ def plot_plane_comparison(
     first recorded epoch (small marker) to the last (large marker), the bands as error bars,
     saturated points hollow, values in nats; the panels share their axes. ``labels`` name the
     runs in the legend. Returns the paths written (``<stem>.<format>``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     documents = [_plane_document(item) for item in records_or_paths]
@@ -605,7 +596,7 @@ def plot_plane_comparison(
     splits = [split for split in ("train", "test") if any(split in record.splits() for records in all_records for record in records)]
     if not splits:
         raise ValueError("the planes have no records yet; record at least one epoch before plotting")
-    figure = Figure(figsize=(4.8 * len(splits) + 0.4, 4.6), layout="constrained")
+    figure = _agg_figure(figsize=(4.8 * len(splits) + 0.4, 4.6), layout="constrained")
     axes = figure.subplots(1, len(splits), squeeze=False)[0]
     handles, any_hollow = [], False
     for ax, split in zip(axes, splits):
@@ -682,11 +673,6 @@ def plot_bin_sweep(
     rows with ``bins=None`` are bin-free estimates, drawn as horizontal dashed lines, with a shaded
     bracket when ``lower``/``upper`` are given.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     formats = _plane_check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -695,7 +681,7 @@ def plot_bin_sweep(
         panels.setdefault(row.get("panel", ""), []).append(row)
     labels = list(dict.fromkeys(row["label"] for row in rows))
     colours = {label: f"C{index % 10}" for index, label in enumerate(labels)}
-    figure = Figure(figsize=(5.4 * len(panels), 4.2), layout="constrained")
+    figure = _agg_figure(figsize=(5.4 * len(panels), 4.2), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, (panel, panel_rows) in zip(axes, panels.items()):
         curves: dict[str, list] = {}
@@ -747,11 +733,6 @@ def plot_kl_maps(
     per panel; the original subtracts each layer's minimum, which changes nothing under a per-panel
     scale. Returns the paths written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must have shape N x C x H x W with C = 1 or 3, got {images.shape}")
@@ -765,7 +746,7 @@ def plot_kl_maps(
     out_dir = Path(out_dir)
     written = []
     for j in range(len(images)):
-        figure = Figure(figsize=(2.6 * (1 + len(maps)), 2.8))
+        figure = _agg_figure(figsize=(2.6 * (1 + len(maps)), 2.8))
         axes = figure.subplots(1, 1 + len(maps), squeeze=False)
         picture = images[j].transpose(1, 2, 0)
         low, high = picture.min(), picture.max()
