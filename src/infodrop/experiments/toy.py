@@ -50,7 +50,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 from scipy import integrate
@@ -374,6 +374,17 @@ CONVERGENCE_COLUMNS = (
 )  # fmt: skip
 
 
+def _sweep(cfg: Any, dims: Any, sample_sizes: Any, variance: float, stream: int, desc: str) -> Iterator[tuple]:
+    """Every (dimension n, sample size N, seed) of a sweep, in that nesting, with a progress bar:
+    yields (n, N, seed, rng, features), the N x n toy features of one noise draw sampled from
+    ``rng``, the generator keyed by (seed, n, N, ``stream``); the rng goes on to seed the estimator."""
+    settings = [(int(d), int(n), int(s)) for d in dims for n in sample_sizes for s in cfg.seeds]
+    for dim, n_samples, seed in tqdm(settings, desc=desc, unit="run", disable=_bars_off(cfg)):
+        rng = _rng(seed, dim, n_samples, stream)
+        _, features, _, _ = sample_toy(n_samples, dim, variance, 1, rng)
+        yield dim, n_samples, seed, rng, features
+
+
 def convergence(cfg: Any) -> Path:
     """Figs. 2 and 9: estimates of h(Z|X) and I(X;Z) (nats) against N, per dimension and seed.
 
@@ -382,11 +393,8 @@ def convergence(cfg: Any) -> Path:
     validate(cfg)
     variance = float(cfg.variance)
     truth = toy_truth(variance)
-    settings = [(int(d), int(n), int(s)) for d in cfg.dims for n in cfg.sample_sizes for s in cfg.seeds]
     rows = []
-    for dim, n_samples, seed in tqdm(settings, desc="toy convergence", unit="run", disable=_bars_off(cfg)):
-        rng = _rng(seed, dim, n_samples, 1)
-        _, features, _, _ = sample_toy(n_samples, dim, variance, 1, rng)
+    for dim, n_samples, seed, rng, features in _sweep(cfg, cfg.dims, cfg.sample_sizes, variance, 1, "toy convergence"):
         row = {
             "dim": dim, "n_samples": n_samples, "seed": seed, "variance": variance,
             "h_z_given_x_truth": dim * truth.h_z_given_x, "h_z_truth": dim * truth.h_z, "i_xz_truth": dim * truth.i_xz,
@@ -443,11 +451,8 @@ def bounds(cfg: Any) -> Path:
     validate(cfg)
     variance = float(cfg.variance)
     truth = toy_truth(variance)
-    settings = [(int(d), int(n), int(s)) for d in cfg.bounds_dims for n in cfg.bounds_sample_sizes for s in cfg.seeds]
     rows = []
-    for dim, n_samples, seed in tqdm(settings, desc="toy bounds", unit="run", disable=_bars_off(cfg)):
-        rng = _rng(seed, dim, n_samples, 2)
-        _, features, _, _ = sample_toy(n_samples, dim, variance, 1, rng)
+    for dim, n_samples, seed, rng, features in _sweep(cfg, cfg.bounds_dims, cfg.bounds_sample_sizes, variance, 2, "toy bounds"):
         started = time.perf_counter()
         result = _ours(features, cfg, _estimator_seed(rng), bounds=True)
         lower, upper = result.h_z_bounds
