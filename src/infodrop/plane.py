@@ -111,17 +111,12 @@ from infodrop.plane_record import (
     SubsetPoint,
     VariationalEstimate,
 )
+from infodrop.plane_record import __all__ as _RECORD_NAMES
 
+# The plane file's record types (infodrop.plane_record) are public names of this module too.
 __all__ = [
-    "PLANE_FORMAT",
-    "BinningPoint",
+    *_RECORD_NAMES,
     "InformationPlane",
-    "MixtureEstimate",
-    "PlaneDocument",
-    "PlaneRecord",
-    "SplitRecord",
-    "SubsetPoint",
-    "VariationalEstimate",
     "InformationPlaneCallback",
     "records_to_csv",
     "representation_width",
