@@ -83,7 +83,7 @@ class Config:
     initial_keep_prob: float = entry(0.8, "keep probability of the binary dropout on the input images")
     variance: float = entry(1.0, "noise variance of Gaussian dropout (dropout=gaussian); 1.0 = rate 0.5")
     weight_decay: float = entry(0.001, "weight_decay * sum of squared parameters / 2 is added to the loss")
-    batch_size: int = entry(100, "mini-batch size (the global batch under torchrun)")
+    batch_size: int = entry(100, "mini-batch size per process (under torchrun the global batch is batch_size x processes)")
     lr: float = entry(0.05, "initial learning rate of SGD with Nesterov momentum")
     momentum: float = entry(0.9, "Nesterov momentum")
     lr_milestones: List[int] = entry([80, 120, 160], "epochs at which the learning rate is multiplied by lr_decay")
