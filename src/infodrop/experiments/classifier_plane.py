@@ -34,6 +34,8 @@ from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths
 from infodrop.experiments.plane_recipe import configured_plane
 from infodrop.io import checkpoint_exists
+from infodrop.plane import PlaneDocument, saturation_summary
+from infodrop.plots import plot_plane_figures
 
 __all__ = ["ESTIMATORS", "PLOT_FORMATS", "draw", "start", "validate"]
 
@@ -80,9 +82,6 @@ def start(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths
 def draw(cfg: Any, paths: RunPaths, experiment: str) -> list[Path]:
     """The plane figures of the run, then the end-of-run summary with the saturation counts in
     words (rank 0; other ranks draw nothing)."""
-    from infodrop.plane import PlaneDocument, saturation_summary
-    from infodrop.plots import plot_plane_figures
-
     if not is_main_process():
         return []
     plane_file = paths.run_dir / "plane.json"

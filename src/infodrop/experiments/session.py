@@ -61,6 +61,7 @@ from hydra._internal.hydra import Hydra
 from hydra._internal.utils import create_config_search_path
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
@@ -388,8 +389,6 @@ def _launch_in_pool(session: _HydraSession, task: Callable[..., Any], all_overri
     pool = JobPool(workers)
 
     def submit(cfg: DictConfig) -> int:
-        from hydra.core.hydra_config import HydraConfig
-
         number = HydraConfig.get().job.num
         job_cfg = copy.deepcopy(cfg)
         OmegaConf.set_readonly(job_cfg, False)
