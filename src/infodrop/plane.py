@@ -87,6 +87,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
@@ -98,6 +99,7 @@ from infodrop.mi import (
     gaussian_dropout_mi,
     information_dropout_izy_lower,
     information_dropout_mi,
+    mixture_cost,
     unit_subset_mi,
 )
 from infodrop.nn import GaussianDropout, InformationDropout, continuous_dropout_layers, set_mc
@@ -266,8 +268,6 @@ def _duration(seconds: float) -> str:
 
 def _group_size() -> int:
     """Processes of the initialised torch.distributed group; 0 when none is initialised."""
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()):
         return 0
     return dist.get_world_size()
@@ -275,8 +275,6 @@ def _group_size() -> int:
 
 def _is_writer() -> bool:
     """Rank 0 of an initialised process group, or the only process."""
-    import torch.distributed as dist
-
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
@@ -596,8 +594,6 @@ class InformationPlane:
         a short calibration pass on the device (the whole layer at its width with this tracker's
         options, each subset size at its own width; the subset estimates are not shared over
         processes). ``seconds`` is None without a mixture estimate."""
-        from infodrop.mi import mixture_cost
-
         processes = max(1, _group_size()) if self.distributed else 1
         out = {"pairs": self.pairs_per_record(), "bound_pairs": 0, "seconds": None, "device": str(self.device),
                "processes": processes, "pairs_per_second": None}
