@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from infodrop.plane_record import MixtureEstimate, PlaneDocument, PlaneRecord, SplitRecord, SubsetPoint
+from infodrop.io import save_npz
+from infodrop.plane_record import MixtureEstimate, PlaneDocument, PlaneRecord, SplitRecord, SubsetPoint, terms_path
 from infodrop.study import (
     PAIRED_Z,
     compression_verdict,
@@ -46,7 +47,7 @@ def write_run(folder, seed: int, values: list[float], *, saturated_end: bool = F
     path.parent.mkdir(parents=True)
     document.save(path)
     if terms:
-        np.savez(path.parent / "plane_terms.npz", **terms)
+        save_npz(terms_path(path), **terms)
     return path
 
 

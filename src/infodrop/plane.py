@@ -92,7 +92,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from infodrop.checks import check_int, check_seed, resolve_device
-from infodrop.io import write_text
+from infodrop.io import load_npz, save_npz, write_text
 from infodrop.mi import (
     binning_coverage,
     binning_mi,
@@ -112,6 +112,8 @@ from infodrop.plane_record import (
     SplitRecord,
     SubsetPoint,
     VariationalEstimate,
+    terms_key,
+    terms_path,
 )
 from infodrop.plane_record import __all__ as _RECORD_NAMES
 
@@ -464,8 +466,13 @@ class InformationPlane:
         self.csv = Path(csv) if csv is not None else None
         self._announced = False
         self._records: list[PlaneRecord] = []
+        # Per-input terms of the mixture estimates by terms_key, saved beside the plane file.
+        self._terms: dict[str, np.ndarray] = {}
+        self._pending_terms: dict[tuple[int | None, int], np.ndarray | None] = {}  # (subset k, index) of this split
         if append and self.output.exists():
             self._records = list(PlaneDocument.load(self.output).records)
+            if terms_path(self.output).exists():
+                self._terms = {key: value for key, value in load_npz(terms_path(self.output)).items() if not key.startswith("__")}
 
     # ---------------------------------------------------------------------------- description
 
@@ -569,6 +576,10 @@ class InformationPlane:
                 if _is_writer():
                     print(self.cost_line(n_classes=len(np.unique(captured["labels"]))), flush=True)
             splits[split] = self._estimate(captured)
+            for (subset, index), terms in self._pending_terms.items():
+                if terms is not None:
+                    self._terms[terms_key(epoch, split, subset, index)] = terms
+            self._pending_terms = {}
             del captured
         record = PlaneRecord(epoch=epoch, **splits)
         self._records = [old for old in self._records if old.epoch != epoch] + [record]
@@ -640,7 +651,10 @@ class InformationPlane:
         return self._collect(self.splits[split], epoch, list(self.splits).index(split))
 
     def save(self) -> Path:
+        """Write the plane file (and the CSV, and the per-input terms beside them), atomically."""
         self.to_document().save(self.output)
+        if self._terms:
+            save_npz(terms_path(self.output), **self._terms)
         if self.csv is not None:
             write_text(self.csv, self.to_csv())
         return self.output
@@ -732,6 +746,7 @@ class InformationPlane:
             bounds=self.bounds,
             distributed=self.distributed,
         )
+        self._pending_terms[(None, 0)] = estimate.i_xz_terms
         return MixtureEstimate(
             i_xz=float(estimate.i_xz),
             i_zy=_number(estimate.i_zy),
@@ -821,6 +836,8 @@ class InformationPlane:
             result = unit_subset_mi(captured["features"], self._variance(), k, subsets=self.subset_draws,
                                     noise_samples=self.noise_samples, seed=self.seed, device=self.device,
                                     labels=captured["labels"])
+            for index, terms in enumerate(result.terms or ()):
+                self._pending_terms[(k, index)] = terms
             out[str(k)] = SubsetPoint(
                 k=k,
                 mean=float(result.mean),

@@ -48,10 +48,27 @@ __all__ = [
     "SplitRecord",
     "SubsetPoint",
     "VariationalEstimate",
+    "terms_key",
+    "terms_path",
 ]
 
 PLANE_FORMAT = "infodrop.plane/1"
 SPLITS = ("train", "test")
+
+
+def terms_path(plane_file: str | os.PathLike) -> Path:
+    """The file beside a plane file that holds the per-input terms of its mixture estimates
+    (``plane.json`` -> ``plane_terms.npz``): arrays of N float64 (nats) under
+    :func:`terms_key`, whose means are the lower estimates of I(X;Z). They let two epochs be
+    compared input by input (:func:`infodrop.study.paired_change`)."""
+    plane_file = Path(plane_file)
+    return plane_file.with_name(plane_file.stem + "_terms.npz")
+
+
+def terms_key(epoch: int, split: str, subset: int | None = None, index: int = 0) -> str:
+    """The key of one epoch's per-input terms in the terms file: ``"<epoch>/<split>/auto"`` for
+    the whole layer, ``"<epoch>/<split>/subset<k>/<index>"`` for the index-th k-unit subset."""
+    return f"{epoch}/{split}/auto" if subset is None else f"{epoch}/{split}/subset{subset}/{index}"
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:

@@ -33,7 +33,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from infodrop.plane_record import PlaneDocument, PlaneRecord
+from infodrop.io import load_npz
+from infodrop.plane_record import PlaneDocument, PlaneRecord, terms_key, terms_path
 
 __all__ = [
     "PairedChange",
@@ -46,6 +47,7 @@ __all__ = [
     "load_runs",
     "paired_change",
     "seed_summary",
+    "terms_key",
     "trajectory",
 ]
 
@@ -54,7 +56,6 @@ PAIRED_Z = 2.0
 # Fewer seeds than this cannot make a claim about training.
 MIN_SEEDS = 3
 VERDICTS = ("compresses", "does not compress", "cannot be told")
-TERMS_FILE = "plane_terms.npz"
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,8 @@ def _read_metrics(path: Path) -> list[dict]:
 def _read_terms(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         return {}
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: np.asarray(archive[key], dtype=np.float64) for key in archive.files}
+    arrays = load_npz(path, advice="delete it; the verdict then compares bands instead of per-input terms")
+    return {key: np.asarray(value, dtype=np.float64) for key, value in arrays.items() if not key.startswith("__")}
 
 
 def load_runs(plane_files: Iterable[str | os.PathLike]) -> list[Run]:
@@ -129,7 +130,7 @@ def load_runs(plane_files: Iterable[str | os.PathLike]) -> list[Run]:
             path = path / "plane.json"
         document = PlaneDocument.load(path)
         runs.append(Run(path, document, _seed_of(document, path), _read_metrics(path.parent / "metrics.jsonl"),
-                        _read_terms(path.parent / TERMS_FILE)))
+                        _read_terms(terms_path(path))))
     if not runs:
         raise ValueError("plane_files is empty; give the plane.json files of one setting, one per seed")
     first = runs[0]
@@ -288,12 +289,6 @@ def paired_change(before: np.ndarray, after: np.ndarray) -> PairedChange:
     stderr = float(difference.std(ddof=1)) / math.sqrt(difference.shape[0])
     z = change / stderr if stderr > 0 else (math.inf if change > 0 else -math.inf if change < 0 else 0.0)
     return PairedChange(change, stderr, z, int(difference.shape[0]), abs(z) > PAIRED_Z)
-
-
-def terms_key(epoch: int, split: str, subset: int | None = None, index: int = 0) -> str:
-    """The key of one epoch's per-input terms in ``plane_terms.npz``: ``"<epoch>/<split>/auto"``
-    for the whole layer, ``"<epoch>/<split>/subset<k>/<index>"`` for the index-th k-unit subset."""
-    return f"{epoch}/{split}/auto" if subset is None else f"{epoch}/{split}/subset{subset}/{index}"
 
 
 def _paired_fall(run: Run, peak: Point, end: Point, split: str, subset: int | None) -> PairedChange | None:

@@ -41,9 +41,11 @@ class ConfigError(ValueError):
     """A configuration or command-line mistake; the CLI prints its one-line message and exits 2."""
 
 
-def entry(default: Any, help: str, *, in_run_name: bool = True) -> Any:
-    """A ``Config`` field with its one-line help; ``in_run_name=False`` keeps it out of run names."""
-    metadata = {"help": help, "in_run_name": in_run_name}
+def entry(default: Any, help: str, *, in_run_name: bool = True, added: bool = False) -> Any:
+    """A ``Config`` field with its one-line help; ``in_run_name=False`` keeps it out of run names.
+    ``added=True`` marks an entry added after checkpoints were written: at its default it is left
+    out of the config a checkpoint stores, so the checkpoints of earlier versions still resume."""
+    metadata = {"help": help, "in_run_name": in_run_name, "added": added}
     if isinstance(default, (list, dict)):
         return field(default_factory=functools.partial(copy.deepcopy, default), metadata=metadata)
     return field(default=default, metadata=metadata)

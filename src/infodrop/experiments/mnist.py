@@ -105,6 +105,7 @@ class Config:
     runs_dir: str = entry("runs", "folder for run logs and plane JSON", in_run_name=False)
     plots_dir: str = entry("plots", "folder for figures", in_run_name=False)
     plot_formats: List[str] = entry(["png", "pdf"], "file formats of the figures (png, pdf, svg)", in_run_name=False)
+    shuffle_labels: bool = entry(False, "random-label control: train on a fixed random permutation of the training labels (seeded by seed); test labels stay true", added=True)
 
 
 NAMED_CONFIGS: dict[str, dict[str, Any]] = {
@@ -148,7 +149,18 @@ def load_data(cfg: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str]:
         splits = train_test_split(images, labels, test_fraction=0.2, seed=0)
     splits = {"train": take(splits["train"], cfg.train_subset, "train_subset"),
               "test": take(splits["test"], cfg.test_subset, "test_subset")}
+    if getattr(cfg, "shuffle_labels", False):
+        splits["train"] = shuffled_labels(splits["train"], cfg.seed)
     return splits, choice
+
+
+def shuffled_labels(split: tuple[np.ndarray, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random-label control (Zhang et al., ICLR 2017): the same images with a random
+    permutation of their labels (so the class frequencies stay), fixed by ``seed``. Nothing is
+    left to generalise: the network can only memorise."""
+    images, labels = split
+    order = np.random.default_rng([int(seed), 0x5EED]).permutation(len(labels))
+    return images, np.asarray(labels)[order]
 
 
 def network(cfg: Any, image_shape: tuple[int, ...]) -> nn.Module:

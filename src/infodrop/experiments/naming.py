@@ -74,7 +74,8 @@ def model_config(cfg: Any, config_class: type) -> dict[str, Any]:
     """The entries that define the trained model (those that enter the run name), as plain values:
     what a checkpoint stores and a resumed run must match."""
     plain = to_plain(cfg)
-    return {spec.name: plain[spec.name] for spec in _in_name(config_class)}
+    return {spec.name: plain[spec.name] for spec in _in_name(config_class)
+            if not (spec.metadata.get("added") and plain[spec.name] == spec.default)}
 
 
 @dataclass(frozen=True)

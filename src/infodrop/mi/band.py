@@ -89,7 +89,7 @@ Ceiling: I(Z;Y) <= H(Y); ``h_y`` is the plug-in H(Y) of the N labels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -106,7 +106,9 @@ SATURATION_SENSITIVITY = 0.5
 @dataclass(frozen=True)
 class XZBand:
     """Band edges (nats), sensitivity and flag; the estimates and standard errors behind the
-    edges: lower = lower_estimate - BAND_Z * lower_stderr, upper likewise with +."""
+    edges: lower = lower_estimate - BAND_Z * lower_stderr, upper likewise with +. lower_terms:
+    the N per-input terms t_i (float64, nats) whose mean is lower_estimate, for paired tests of
+    a change between two epochs on the same inputs (infodrop.study.paired_change)."""
 
     lower: float
     upper: float
@@ -116,6 +118,7 @@ class XZBand:
     lower_stderr: float
     upper_estimate: float
     upper_stderr: float
+    lower_terms: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,8 @@ def xz_band(passes: MixturePass, n: int, noise_samples: int) -> XZBand:
     """
     s = noise_samples
     t = (passes.neg_log_p - passes.neg_log_self).reshape(n, s)
-    lower, lower_se = _mean_and_stderr(t.mean(1))
+    terms = t.mean(1)
+    lower, lower_se = _mean_and_stderr(terms)
     if n > 1:
         upper, upper_se = _mean_and_stderr((passes.neg_log_loo - passes.neg_log_self).reshape(n, s).mean(1))
     else:
@@ -159,7 +163,8 @@ def xz_band(passes: MixturePass, n: int, noise_samples: int) -> XZBand:
     own_share = torch.exp(t - math.log(n))
     sensitivity, saturated = _saturated(1.0 - own_share.mean(1))
     return XZBand(
-        lower - BAND_Z * lower_se, upper + BAND_Z * upper_se, sensitivity, saturated, lower, lower_se, upper, upper_se
+        lower - BAND_Z * lower_se, upper + BAND_Z * upper_se, sensitivity, saturated, lower, lower_se, upper, upper_se,
+        terms.detach().to("cpu", torch.float64),
     )
 
 

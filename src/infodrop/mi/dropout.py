@@ -15,10 +15,12 @@ the Kolchinsky-Tracey pairwise bounds and the Ledoit-Wolf Gaussian upper bound.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from infodrop.checks import as_labels, as_matrix, check_int, check_positive, resolve_device
@@ -79,6 +81,9 @@ class GaussianDropoutMI:
     h_y: plug-in entropy of the labels, the ceiling of I(Z;Y) (nats), else None.
     i_zy_saturated: True when i_zy moves less than half as much as the class information
         (the own component dominates the mixtures), else False; None without labels.
+    i_xz_terms: the N per-input terms of the lower estimate (numpy float64, nats; their mean
+        minus 2 standard errors is i_xz_lower): the same inputs estimated at two epochs give a
+        paired test of the change (infodrop.study.paired_change).
     h_pattern: plug-in entropy H(B) of the pattern of nonzero units (0 without zeros).
     n_patterns: number of distinct zero patterns (1 without zeros).
     n_samples: N; n_units: d; noise_samples: samples of Z drawn per input; variance: the variance.
@@ -112,6 +117,7 @@ class GaussianDropoutMI:
     i_zy_upper: float | None = None
     h_y: float | None = None
     i_zy_saturated: bool | None = None
+    i_xz_terms: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 def _resolve_dtype(dtype: Any) -> torch.dtype:
@@ -278,6 +284,7 @@ def gaussian_dropout_mi(
         i_zy_upper=zy.upper if zy is not None else None,
         h_y=zy.h_y if zy is not None else None,
         i_zy_saturated=zy.saturated if zy is not None else None,
+        i_xz_terms=band.lower_terms.numpy() if band.lower_terms is not None else None,
     )
 
 

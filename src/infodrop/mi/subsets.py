@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ class UnitSubsetMI:
     each subset (sorted). k: units per subset.
     i_zy_mean, i_zy_std, i_zy_values: the same for I(Z_S;Y) when ``labels`` are given (the
     y coordinate of a sub-representation's information plane), else None.
+    terms: each subset's per-input terms of its lower estimate (GaussianDropoutMI.i_xz_terms).
     """
 
     mean: float
@@ -46,6 +47,7 @@ class UnitSubsetMI:
     i_zy_mean: float | None = None
     i_zy_std: float | None = None
     i_zy_values: tuple[float, ...] | None = None
+    terms: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)
 
 
 def choose_unit_subsets(n_units: int, k: int, subsets: int, seed: int) -> list[tuple[int, ...]]:
@@ -132,5 +134,6 @@ def unit_subset_mi(
         saturated=tuple(r.saturated for r in results),
         subsets=tuple(chosen),
         k=int(k),
+        terms=tuple(r.i_xz_terms for r in results),
         **zy,
     )
