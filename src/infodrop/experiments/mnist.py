@@ -105,6 +105,7 @@ class Config:
     runs_dir: str = entry("runs", "folder for run logs and plane JSON", in_run_name=False)
     plots_dir: str = entry("plots", "folder for figures", in_run_name=False)
     plot_formats: List[str] = entry(["png", "pdf"], "file formats of the figures (png, pdf, svg)", in_run_name=False)
+    plane_test: bool = entry(True, "record the plane on the test split too (false: the training split only, half the plane's cost)", in_run_name=False)
     shuffle_labels: bool = entry(False, "random-label control: train on a fixed random permutation of the training labels (seeded by seed); test labels stay true", added=True)
 
 

@@ -263,7 +263,7 @@ def configured_plane(cfg: Any, model: nn.Module, train: Split, test: Split, plan
     return InformationPlane(
         model,
         train,
-        test,
+        test if getattr(cfg, "plane_test", True) else None,
         estimators=tuple(cfg.estimators),
         bins=tuple(cfg.bins),
         noise_samples=cfg.noise_samples,
