@@ -492,3 +492,30 @@ def test_bands_and_subset_planes_round_trip_through_the_typed_records(tmp_path, 
     assert isinstance(split.subsets["2"], SubsetPoint) and split.subsets["2"].units and split.binning["4"].coverage is not None
     assert document.dataset == "three blobs" and document.layer_units == 8
     assert document.to_json() == json.loads(path.read_text())
+
+
+def test_the_per_input_terms_are_saved_beside_the_plane_and_their_mean_is_the_lower_estimate(tmp_path, data):
+    """The tracker keeps, per epoch and split, the N per-input terms of the mixture estimate
+    (and of each unit subset), so that two epochs can be compared input by input; a resumed
+    tracker keeps the terms of the epochs recorded before."""
+    from infodrop.io import load_npz
+    from infodrop.plane_record import terms_key, terms_path
+
+    (train, test), model = data, GaussianNet()
+    path = tmp_path / "plane.json"
+    plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=3, subsets=(2,), subset_draws=2,
+                             output=path, csv=tmp_path / "plane.csv", device="cpu")
+    record = plane.record_typed(0)
+    terms = load_npz(terms_path(path))
+    auto = record.train.auto
+    first = terms[terms_key(0, "train")]
+    assert first.shape == (120,) and terms[terms_key(0, "test")].shape == (60,)
+    assert first.mean() - 2 * first.std(ddof=1) / math.sqrt(120) == pytest.approx(auto.i_xz_lower, rel=1e-9, abs=1e-12)
+    assert terms_key(0, "train", 2, 1) in terms
+    assert "sensitivity" in (tmp_path / "plane.csv").read_text().splitlines()[0]
+    resumed = InformationPlane(model, train, test, estimators=("auto",), noise_samples=3, subsets=(2,), subset_draws=2,
+                               output=path, device="cpu", append=True)
+    _train_steps(model, *train)
+    resumed.record(1)
+    both = load_npz(terms_path(path))
+    assert np.array_equal(both[terms_key(0, "train")], first) and terms_key(1, "train") in both

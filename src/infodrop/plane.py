@@ -852,6 +852,7 @@ class InformationPlane:
                 log_n=math.log(len(captured["labels"])),
                 saturated=bool(any(result.saturated)),
                 saturated_subsets=[bool(flag) for flag in result.saturated],
+                sensitivity=[float(value) for value in result.sensitivity],
             )
         return out
 
@@ -869,14 +870,16 @@ class InformationPlane:
 
 CSV_COLUMNS = ["epoch", "split", "estimator", "bins", "k", "i_xz", "i_zy", "i_xz_lower", "i_xz_upper", "i_zy_lower",
                "i_zy_upper", "log_n", "saturated", "i_xz_std", "i_xz_bounds_lower", "i_xz_bounds_upper",
-               "i_zy_bounds_lower", "i_zy_bounds_upper"]
+               "i_zy_bounds_lower", "i_zy_bounds_upper", "sensitivity"]
 
 
 def records_to_csv(document: PlaneDocument | dict) -> str:
     """One CSV row per (epoch, split, estimator, bins or subset size k), columns ``CSV_COLUMNS``:
     the estimates, their band (``i_xz_lower``..``i_zy_upper``), ``log_n`` and ``saturated``, the
     spread over subsets (``i_xz_std``) and the pairwise bracket of the mixture
-    (``i_xz_bounds_*``, ``i_zy_bounds_*``); empty where a value does not exist or was not
+    (``i_xz_bounds_*``, ``i_zy_bounds_*``) and ``sensitivity``, how many nats the mixture
+    estimate moves per nat of true change (1: it follows the truth; below 1/2: saturated; the
+    mean over the subsets for a subset size); empty where a value does not exist or was not
     recorded (files written before bands were recorded)."""
     if isinstance(document, dict):
         document = PlaneDocument.from_json(document)
@@ -895,13 +898,15 @@ def records_to_csv(document: PlaneDocument | dict) -> str:
                 zy = getattr(auto, "i_zy_bounds", None) or (None, None)
                 row(epoch=record.epoch, split=split, estimator="auto", i_xz=auto.i_xz, i_zy=auto.i_zy,
                     **{key: getattr(auto, key) for key in ("i_xz_lower", "i_xz_upper", "i_zy_lower", "i_zy_upper", "log_n", "saturated")},
-                    i_xz_bounds_lower=xz[0], i_xz_bounds_upper=xz[1], i_zy_bounds_lower=zy[0], i_zy_bounds_upper=zy[1])
+                    i_xz_bounds_lower=xz[0], i_xz_bounds_upper=xz[1], i_zy_bounds_lower=zy[0], i_zy_bounds_upper=zy[1],
+                    sensitivity=getattr(auto, "i_xz_sensitivity", None))
             for b, point in (values.binning or {}).items():
                 row(epoch=record.epoch, split=split, estimator="binning", bins=b, i_xz=point.i_xz, i_zy=point.i_zy,
                     log_n=point.log_n, saturated=point.saturated)
             for k, point in (values.subsets or {}).items():
                 row(epoch=record.epoch, split=split, estimator="subsets", k=k, i_xz=point.mean, i_zy=point.i_zy,
-                    i_xz_std=point.std, log_n=point.log_n, saturated=point.saturated)
+                    i_xz_std=point.std, log_n=point.log_n, saturated=point.saturated,
+                    sensitivity=float(np.mean(point.sensitivity)) if point.sensitivity else None)
     return buffer.getvalue()
 
 
@@ -966,7 +971,25 @@ def saturation_summary(document: PlaneDocument | dict) -> list[str]:
         else:
             verdict = "those are pressed against log N and read only as 'at least about log N'"
         lines.append(f"{label}: {entry['saturated']} of {known} recorded points saturated ({splits}); {verdict}")
+    closest = _closest_to_saturation(document)
+    if closest is not None:
+        lines.append(closest)
     return lines
+
+
+def _closest_to_saturation(document: PlaneDocument) -> str | None:
+    """The unsaturated mixture point with the lowest sensitivity, in words: 'not saturated' does
+    not mean unbiased, and a point that moves 0.7 nats per nat of truth reads low."""
+    points = [(record.epoch, split, values.auto.i_xz_sensitivity)
+              for record in document.sorted_records() for split, values in record.splits().items()
+              if isinstance(values.auto, MixtureEstimate) and values.auto.i_xz_sensitivity is not None
+              and not values.auto.saturated]
+    if not points:
+        return None
+    epoch, split, sensitivity = min(points, key=lambda point: point[2])
+    return (f"sensitivity of the unsaturated mixture points (nats moved per nat of true change, 1 = follows the truth, "
+            f"< 0.5 = saturated): lowest {sensitivity:.2f} ({split}, epoch {epoch}); not saturated does not mean "
+            f"unbiased: points well below 1 can still read several percent low")
 
 
 def __getattr__(name: str) -> Any:

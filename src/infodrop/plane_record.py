@@ -248,6 +248,8 @@ class SubsetPoint(_Flat):
     log_n: float | None = None
     saturated: bool | None = None
     saturated_subsets: list[bool] | None = None
+    # Each subset's sensitivity (GaussianDropoutMI.i_xz_sensitivity), added later.
+    sensitivity: list[float] | None = _added()
 
     # The plane's coordinates under the names every other point uses.
     @property

@@ -33,6 +33,7 @@ class UnitSubsetMI:
     each subset (sorted). k: units per subset.
     i_zy_mean, i_zy_std, i_zy_values: the same for I(Z_S;Y) when ``labels`` are given (the
     y coordinate of a sub-representation's information plane), else None.
+    sensitivity: each subset's i_xz_sensitivity (nats moved per nat of true change).
     terms: each subset's per-input terms of its lower estimate (GaussianDropoutMI.i_xz_terms).
     """
 
@@ -48,6 +49,7 @@ class UnitSubsetMI:
     i_zy_std: float | None = None
     i_zy_values: tuple[float, ...] | None = None
     terms: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)
+    sensitivity: tuple[float, ...] | None = None
 
 
 def choose_unit_subsets(n_units: int, k: int, subsets: int, seed: int) -> list[tuple[int, ...]]:
@@ -135,5 +137,6 @@ def unit_subset_mi(
         subsets=tuple(chosen),
         k=int(k),
         terms=tuple(r.i_xz_terms for r in results),
+        sensitivity=tuple(r.i_xz_sensitivity for r in results),
         **zy,
     )
