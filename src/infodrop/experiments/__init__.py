@@ -25,7 +25,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-EXPERIMENT_NAMES = ("cifar", "cluttered", "mnist", "cifar_resnet", "toy")
+EXPERIMENT_NAMES = ("cifar", "cluttered", "mnist", "cifar_resnet", "toy", "study")
 
 
 def load_experiment(name: str) -> ModuleType | None:

@@ -1,0 +1,106 @@
+"""Figures of a seed study (:mod:`infodrop.study`): I(X;Z) against the epoch as the mean over
+seeds with the spread between seeds, beside the accuracy and the learning rate. Values in nats.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from infodrop.plots import _agg_figure, _plane_check_formats, _plane_save
+from infodrop.study import Run, seed_summary
+
+__all__ = ["plot_seed_summary"]
+
+# Colour = setting (colour-blind safe, Okabe-Ito); marker = setting too, for grey-scale prints.
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def _metric_curve(runs: Sequence[Run], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Epochs, mean and spread over seeds of a metrics.jsonl entry (epochs every run logged)."""
+    per_run = [{line["epoch"]: line[key] for line in run.metrics if key in line and line.get(key) is not None} for run in runs]
+    if not per_run or not all(per_run):
+        return None
+    epochs = sorted(set.intersection(*(set(values) for values in per_run)))
+    values = np.array([[values[epoch] for epoch in epochs] for values in per_run], dtype=np.float64)
+    spread = values.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros(len(epochs))
+    return np.array(epochs), values.mean(axis=0), spread
+
+
+def _panel_title(subset: int | None) -> str:
+    return "I(X;Z), whole layer" if subset is None else f"I(X;Z_S), mean over {subset}-unit subsets"
+
+
+def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.PathLike, *, stem: str = "seed_summary",
+                      split: str = "train", subsets: Sequence[int | None] = (None,), formats: Sequence[str] = ("png",),
+                      title: str | None = None) -> list[Path]:
+    """Draw I(X;Z) against the epoch for several settings, each as the mean over its seeds with a
+    shaded band of +- one spread between seeds (sample standard deviation over seeds), and the
+    mean estimator band as error bars; beside them the test error and the learning rate.
+
+    settings: label -> runs of that setting (from :func:`infodrop.study.load_runs`).
+    subsets: one panel per entry: None = the whole layer, k = the mean over the k-unit subsets.
+    Hollow markers: epochs where at least one seed's point is saturated (the estimate measures
+    N, not the network); the dotted line is log N, labelled with its value.
+    Writes out_dir/stem.<format> and returns the paths.
+    """
+    formats = _plane_check_formats(formats)
+    if not settings:
+        raise ValueError("settings is empty; give label -> runs of at least one setting")
+    panels = len(subsets) + 1
+    figure = _agg_figure(figsize=(4.2 * panels, 3.6), layout="constrained")
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    log_n = None
+    for index, (label, runs) in enumerate(settings.items()):
+        colour, marker = COLOURS[index % len(COLOURS)], MARKERS[index % len(MARKERS)]
+        for axis, subset in zip(axes, subsets):
+            rows = seed_summary(runs, estimator="auto", split=split, subset=subset)
+            if not rows:
+                axis.text(0.5, 0.5, "not recorded", transform=axis.transAxes, ha="center")
+                continue
+            epochs = np.array([row.epoch for row in rows])
+            mean = np.array([row.mean for row in rows])
+            spread = np.array([row.spread for row in rows])
+            half_band = np.array([row.band for row in rows]) / 2
+            axis.fill_between(epochs, mean - spread, mean + spread, color=colour, alpha=0.2, linewidth=0)
+            axis.errorbar(epochs, mean, yerr=half_band, color=colour, linewidth=1.2, elinewidth=0.8, capsize=0,
+                          label=f"{label} ({len(runs)} seeds)")
+            saturated = np.array([row.saturated > 0 for row in rows])
+            axis.plot(epochs[~saturated], mean[~saturated], marker, color=colour, markersize=3.5, linestyle="none")
+            axis.plot(epochs[saturated], mean[saturated], marker, markerfacecolor="white", markeredgecolor=colour,
+                      markersize=4.5, linestyle="none")
+            log_n = log_n or runs[0].document.log_n(split)
+        error = _metric_curve(runs, "test_error")
+        if error is not None:
+            epochs, mean, spread = error
+            axes[-1].plot(epochs, 100 * mean, color=colour, linewidth=1.2, label=f"{label}: test error")
+            axes[-1].fill_between(epochs, 100 * (mean - spread), 100 * (mean + spread), color=colour, alpha=0.2, linewidth=0)
+        train_error = _metric_curve(runs, "train_error")
+        if train_error is not None:
+            axes[-1].plot(train_error[0], 100 * train_error[1], color=colour, linewidth=1.0, linestyle="--")
+    for axis, subset in zip(axes, subsets):
+        axis.set_title(_panel_title(subset), fontsize=9)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("nats (mean over seeds)")
+        top = axis.get_ylim()[1]
+        if log_n is not None and top > 0.8 * log_n:
+            axis.axhline(log_n, color="grey", linestyle=":", linewidth=1)
+            axis.annotate(f"log N = {log_n:.2f}", (0.02, log_n), xycoords=("axes fraction", "data"), fontsize=7,
+                          color="grey", va="bottom")
+    axes[0].legend(fontsize=7, loc="lower right", frameon=False)
+    axes[-1].set_title("error (solid: test, dashed: train)", fontsize=9)
+    axes[-1].set_xlabel("epoch")
+    axes[-1].set_ylabel("error, %")
+    first = next(iter(settings.values()))
+    lr = _metric_curve(first, "lr")
+    if lr is not None:
+        twin = axes[-1].twinx()
+        twin.plot(lr[0], lr[1], color="grey", linewidth=0.8, linestyle=":")
+        twin.set_ylabel("learning rate (dotted)", fontsize=8, color="grey")
+    figure.suptitle(title or f"mean over seeds, shaded: +-1 s.d. between seeds; bars: mean estimator band; "
+                             f"hollow: a seed saturated ({split} split)", fontsize=8)
+    return _plane_save(figure, Path(out_dir), stem, formats)
