@@ -519,3 +519,54 @@ def test_the_per_input_terms_are_saved_beside_the_plane_and_their_mean_is_the_lo
     resumed.record(1)
     both = load_npz(terms_path(path))
     assert np.array_equal(both[terms_key(0, "train")], first) and terms_key(1, "train") in both
+
+
+class NormedNet(nn.Module):
+    """Gaussian dropout followed by batch norm, as in the fullCNN of Fig. 7."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(6, 8), nn.Softplus())
+        self.drop = GaussianDropout(1.0)
+        self.norm = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.drop(self.body(x))))
+
+
+def test_refreshed_batch_norm_holds_the_noise_off_statistics_inside_and_restores_training_after(data):
+    from infodrop.nn import refreshed_batch_norm
+
+    (train, _), model = data, NormedNet()
+    _train_steps(model, *train, steps=20)
+    before = (model.norm.running_mean.clone(), model.norm.running_var.clone(), model.norm.num_batches_tracked.clone())
+    model.train()
+    with refreshed_batch_norm(model, [train[0][:60], train[0][60:]]) as count:
+        assert count == 1 and not model.training
+        hidden = model.body(train[0])  # the noise-off input of the batch norm
+        halves = [hidden[:60], hidden[60:]]
+        assert torch.allclose(model.norm.running_mean, torch.stack([h.mean(0) for h in halves]).mean(0), atol=1e-6)
+        assert torch.allclose(model.norm.running_var, torch.stack([h.var(0) for h in halves]).mean(0), atol=1e-6)
+    assert model.training and model.norm.momentum == 0.1
+    for saved, now in zip(before, (model.norm.running_mean, model.norm.running_var, model.norm.num_batches_tracked)):
+        assert torch.equal(saved, now)
+
+
+def test_a_plane_with_refreshed_batch_norm_reads_i_zy_from_statistics_of_the_current_weights(tmp_path, data):
+    """Running statistics that do not fit the weights (here: spoiled on purpose) make the MC
+    predictions worse than the label frequencies, so H(Y) - cross-entropy is negative; the
+    refreshed statistics give the network's own accuracy back, and training's are untouched."""
+    (train, test), model = data, NormedNet()
+    _train_steps(model, *train, steps=40)
+    model.norm.running_mean.add_(5.0)
+    model.norm.running_var.mul_(0.01)
+    spoiled = model.norm.running_mean.clone()
+    options = dict(estimators=("auto",), noise_samples=2, device="cpu", announce_cost=False)
+    stale = InformationPlane(model, train, test, output=tmp_path / "a.json", **options).record_typed(1)
+    fresh = InformationPlane(model, train, test, output=tmp_path / "b.json", refresh_batch_norm=True, **options).record_typed(1)
+    assert stale.train.h_y - stale.train.cross_entropy < 0
+    assert fresh.train.h_y - fresh.train.cross_entropy > 0.3
+    assert fresh.train.mc_accuracy > stale.train.mc_accuracy
+    assert torch.equal(model.norm.running_mean, spoiled)

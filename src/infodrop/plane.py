@@ -77,6 +77,7 @@ the same numbers, and rank 0 alone writes the files.
 
 from __future__ import annotations
 
+import contextlib
 import csv as _csv
 import io as _io
 import math
@@ -102,7 +103,7 @@ from infodrop.mi import (
     mixture_cost,
     unit_subset_mi,
 )
-from infodrop.nn import GaussianDropout, InformationDropout, continuous_dropout_layers, set_mc
+from infodrop.nn import GaussianDropout, InformationDropout, continuous_dropout_layers, refreshed_batch_norm, set_mc
 from infodrop.plane_record import (
     PLANE_FORMAT,
     BinningPoint,
@@ -353,6 +354,11 @@ class InformationPlane:
             more than one process is initialised.
         dataset: name of the data set, kept in the file for the figures' titles.
         announce_cost: print the cost line before the first record.
+        refresh_batch_norm: before each record, re-estimate the batch-norm statistics on the
+            training split's inputs with the dropout noise off, and restore the training
+            statistics after it (:func:`infodrop.nn.refreshed_batch_norm`): the running averages
+            of noisy activations can make the network predict worse than the label frequencies,
+            so that I(Z;Y) >= H(Y) - cross-entropy reads negative. No effect without batch norm.
     """
 
     def __init__(
@@ -379,6 +385,7 @@ class InformationPlane:
         distributed: bool | None = None,
         dataset: str | None = None,
         announce_cost: bool = True,
+        refresh_batch_norm: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -418,6 +425,9 @@ class InformationPlane:
             raise ValueError(f"dataset must be a name (str) or None, got {type(dataset).__name__}")
         self.dataset = dataset
         self.announce_cost = bool(announce_cost)
+        if not isinstance(refresh_batch_norm, bool):
+            raise ValueError(f"refresh_batch_norm must be True or False, got {refresh_batch_norm!r}")
+        self.refresh_batch_norm = refresh_batch_norm
 
 
         self.model = model
@@ -567,6 +577,28 @@ class InformationPlane:
     def record_typed(self, epoch: int) -> PlaneRecord:
         """:meth:`record`, returning the typed :class:`PlaneRecord`."""
         epoch = check_int(epoch, "epoch", minimum=0)
+        with self._evaluation_statistics():
+            splits = self._estimate_splits(epoch)
+        record = PlaneRecord(epoch=epoch, **splits)
+        self._records = [old for old in self._records if old.epoch != epoch] + [record]
+        self._records.sort(key=lambda item: item.epoch)
+        if _is_writer():
+            self.save()
+        return record
+
+    def _evaluation_statistics(self) -> Any:
+        """The batch-norm statistics the record evaluates with: refreshed on the training inputs
+        with the noise off when ``refresh_batch_norm``, else the training run's own."""
+        if not self.refresh_batch_norm:
+            return contextlib.nullcontext(0)
+        try:
+            device = next(self.model.parameters()).device
+        except StopIteration:
+            device = torch.device("cpu")
+        loader = DataLoader(self.splits["train"], batch_size=self.batch_size, shuffle=False)
+        return refreshed_batch_norm(self.model, (inputs.to(device) for inputs, _ in loader))
+
+    def _estimate_splits(self, epoch: int) -> dict[str, SplitRecord]:
         splits: dict[str, SplitRecord] = {}
         for split_index, (split, dataset) in enumerate(self.splits.items()):
             # One split's representations at a time: collected, estimated, released.
@@ -581,12 +613,7 @@ class InformationPlane:
                     self._terms[terms_key(epoch, split, subset, index)] = terms
             self._pending_terms = {}
             del captured
-        record = PlaneRecord(epoch=epoch, **splits)
-        self._records = [old for old in self._records if old.epoch != epoch] + [record]
-        self._records.sort(key=lambda item: item.epoch)
-        if _is_writer():
-            self.save()
-        return record
+        return splits
 
     # --------------------------------------------------------------------------------- cost
 

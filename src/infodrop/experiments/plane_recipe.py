@@ -277,6 +277,7 @@ def configured_plane(cfg: Any, model: nn.Module, train: Split, test: Split, plan
         append=resuming,
         bounds=cfg.plane_bounds,
         dataset=dataset_name(dataset),
+        refresh_batch_norm=bool(getattr(cfg, "plane_bn_refresh", False)),
         **options,
     )
 

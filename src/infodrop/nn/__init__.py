@@ -2,6 +2,7 @@
 Gaussian dropout (Srivastava et al., JMLR 2014), plus helpers over a model's dropout layers.
 KL values are in nats."""
 
+from infodrop.nn.batch_norm import refreshed_batch_norm
 from infodrop.nn.dropout import (
     DROPOUT_KINDS,
     check_dropout_kind,
@@ -23,6 +24,7 @@ from infodrop.nn.information import (
 )
 
 __all__ = [
+    "refreshed_batch_norm",
     "ACTIVATIONS",
     "DROPOUT_KINDS",
     "GaussianDropout",
