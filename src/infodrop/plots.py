@@ -167,8 +167,8 @@ def _unbounded_markers(ax: Any, xz: np.ndarray, zy: np.ndarray, xz_band: Any, zy
 
 
 def _collapse_note(xz: np.ndarray, zy: np.ndarray, log_n: float | None, h_y: float | None,
-                   saturated: Any) -> tuple[str, tuple[float, float]] | None:
-    """Why several epochs sit at one point, and where, or None.
+                   saturated: Any) -> str | None:
+    """Why several epochs sit at one point, or None.
 
     Epochs at (log N, H(Y)) exactly (1e-6 nats): every input has a bin of its own, so the plug-in
     values are log N and H(Y) whatever the network does. Otherwise, all epochs within 1e-3 nats of
@@ -180,49 +180,184 @@ def _collapse_note(xz: np.ndarray, zy: np.ndarray, log_n: float | None, h_y: flo
         count = int(ceiling.sum())
         if count >= 2:
             which = f"all {len(xz)} epochs" if count == len(xz) else f"{count} of {len(xz)} epochs"
-            return (f"{which} at one point:\nevery input has a bin of its own,\n"
-                    "so I(X;Z) = log N and I(Z;Y) = H(Y)\nwhatever the network does"), (log_n, h_y)
+            return (f"{which} at one point: every input has a bin of its own,\n"
+                    "so I(X;Z) = log N and I(Z;Y) = H(Y) whatever the network does")
     if float(np.ptp(xz)) >= 1e-3 or float(np.ptp(zy)) >= 1e-3:
         return None
-    where = (float(xz[0]), float(zy[0]))
     if saturated is not None and bool(np.all(saturated)):
-        return f"all {len(xz)} epochs at one point:\nevery estimate is saturated\n(pressed against log N, it measures N)", where
-    return f"all {len(xz)} epochs at one point\n(spread < 0.001 nats): the estimate\ndid not change during training", where
+        return f"all {len(xz)} epochs at one point:\nevery estimate is saturated (it measures N)"
+    return f"all {len(xz)} epochs at one point (spread < 0.001 nats):\nthe estimate did not change during training"
 
 
-def _place_notes(axes: Sequence[Any]) -> None:
-    """Draw each panel's pending note (a collapsed trajectory's reason) in the corner away from its
-    points, once the axis limits are final, so that the note never hides them."""
+# A band may widen the axes by at most this fraction of the span of the estimates and ceilings;
+# past that it is clipped at the axis and marked with an arrowhead, so that one wide band (16 nats
+# beside estimates of 7) does not squeeze every point into a corner.
+BAND_MARGIN = 0.25
+SAME_AXES_NOTE = "all panels and plane figures of these records share their axes"
+CLIPPED_LABEL = "band runs past the axis (clipped; arrowhead at the edge)"
+HOLLOW_LABEL = "hollow: saturated (the estimate measures N, not the network)"
+FILLED_LABEL = "filled: not saturated"
+# Up to this many recorded epochs, each gets a colour of its own and a tick on the colour bar.
+DISCRETE_EPOCHS = 16
+
+
+def _axis_range(values: Sequence[float], ceilings: Sequence[float], lows: Sequence[float],
+                highs: Sequence[float]) -> tuple[float, float]:
+    """One axis's limits (nats): the estimates and the ceilings drawn (log N, H(Y)) always inside,
+    the band ends inside when they lie within BAND_MARGIN of that span, and a 4% pad."""
+    core = [v for v in list(values) + list(ceilings) if np.isfinite(v)]
+    if not core:
+        return 0.0, 1.0
+    low, high = min(core), max(core)
+    span = max(high - low, 0.05 * max(abs(high), 1.0))
+    lows = [v for v in lows if np.isfinite(v)]
+    highs = [v for v in highs if np.isfinite(v)]
+    low = max(min(lows + [low]), low - BAND_MARGIN * span)
+    high = min(max(highs + [high]), high + BAND_MARGIN * span)
+    pad = 0.04 * (high - low)
+    return low - pad, high + pad
+
+
+def _plane_limits(panels: Sequence[tuple["_Points", float | None, float | None]]) -> tuple[tuple, tuple]:
+    """The x and y limits shared by the panels ``(points, log_n, h_y)``: from the estimates and
+    the ceilings, not from bands far past them (see :func:`_axis_range`)."""
+    xs, ys, x_ceilings, y_ceilings = [], [], [], []
+    x_lows, x_highs, y_lows, y_highs = [], [], [], []
+    for points, log_n, h_y in panels:
+        _, xz, zy = points.arrays()
+        xs += xz.tolist()
+        ys += zy.tolist()
+        x_ceilings += [log_n] if log_n is not None and len(xz) else []
+        y_ceilings += [h_y] if h_y is not None and len(zy) else []
+        xz_band, zy_band = points.bands()
+        if xz_band is not None:
+            x_lows += xz_band[0].tolist()
+            x_highs += xz_band[1].tolist()
+        if zy_band is not None:
+            y_lows += zy_band[0].tolist()
+            # I(Z;Y) <= H(Y): the drawn upper end is capped there (see _plane_axes).
+            y_highs += (np.minimum(zy_band[1], h_y) if h_y is not None else zy_band[1]).tolist()
+    return (_axis_range(xs, x_ceilings, x_lows, x_highs), _axis_range(ys, y_ceilings, y_lows, y_highs))
+
+
+def _clip_markers(ax: Any, pending: dict) -> list:
+    """Arrowheads at the axis edge where a finite band side runs past the final limits; returns
+    their legend handle (or nothing)."""
+    from matplotlib.lines import Line2D
+
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    xz, zy, xz_band, zy_band = pending["xz"], pending["zy"], pending["xz_band"], pending["zy_band"]
+    marks = []
+    if xz_band is not None:
+        marks += [(np.isfinite(xz_band[1]) & (xz_band[1] > x_high), np.full_like(xz, x_high), zy, ">"),
+                  (np.isfinite(xz_band[0]) & (xz_band[0] < x_low), np.full_like(xz, x_low), zy, "<")]
+    if zy_band is not None:
+        marks += [(np.isfinite(zy_band[1]) & (zy_band[1] > y_high), xz, np.full_like(zy, y_high), "^"),
+                  (np.isfinite(zy_band[0]) & (zy_band[0] < y_low), xz, np.full_like(zy, y_low), "v")]
+    drawn = False
+    for where, x, y, marker in marks:
+        if np.any(where):
+            ax.scatter(x[where], y[where], marker=marker, s=26, color="0.45", clip_on=False, zorder=4)
+            drawn = True
+    return [Line2D([], [], color="0.45", marker=">", linestyle="none", label=CLIPPED_LABEL)] if drawn else []
+
+
+def _ceiling_labels(ax: Any, log_n: float | None, h_y: float | None) -> None:
+    """The values of log N and H(Y) written on their lines, at the ends where plane trajectories
+    (which rise from near the origin towards both ceilings) seldom are."""
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    if log_n is not None and x_low <= log_n <= x_high:
+        # Right of the line (no estimate capped at log N lies there) unless the axis ends close by.
+        right = log_n < x_low + 0.9 * (x_high - x_low)
+        ax.text(log_n, y_low + 0.02 * (y_high - y_low), f" log N = {log_n:.2f} " if right else f"log N = {log_n:.2f} ",
+                rotation=90, ha="left" if right else "right", va="bottom", fontsize=7, color="0.3", zorder=2)
+    if h_y is not None and y_low <= h_y <= y_high:
+        ax.text(x_low + 0.02 * (x_high - x_low), h_y, f"H(Y) = {h_y:.2f}", ha="left", va="top", fontsize=7,
+                color="0.3", zorder=2)
+
+
+def _finish_panels(axes: Sequence[Any], limits: tuple[tuple, tuple] | None = None) -> list:
+    """Once the panels are drawn: set the shared ``limits`` (x, y) when given, then mark the bands
+    clipped at the axes, write the ceilings' values and put each panel's note (a collapsed
+    trajectory's reason) in its title, above the data. Returns the further legend handles."""
+    handles = []
     for ax in axes:
-        note = getattr(ax, "_infodrop_note", None)
-        if note is None:
+        if limits is not None:
+            ax.set_xlim(*limits[0])
+            ax.set_ylim(*limits[1])
+        pending = getattr(ax, "_infodrop_pending", None)
+        if pending is None:
             continue
-        text, (x, y) = note
-        (x_axes, y_axes) = ax.transLimits.transform((x, y))
-        right, top = x_axes < 0.5, y_axes < 0.5
-        ax.text(0.97 if right else 0.03, 0.96 if top else 0.04, text, transform=ax.transAxes, fontsize=6.5,
-                ha="right" if right else "left", va="top" if top else "bottom",
-                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9}, zorder=5)
-        ax._infodrop_note = None
+        handles += _clip_markers(ax, pending)
+        _ceiling_labels(ax, pending["log_n"], pending["h_y"])
+        if pending["note"]:
+            ax.set_title(f"{ax.get_title()}\n{pending['note']}", fontsize=7.5)
+        ax._infodrop_pending = None
+    return handles
 
 
-def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = None, h_y: float | None = None,
-                band_label: str | None = None) -> list:
+class _EpochColours:
+    """Colour by epoch: one colour per recorded epoch (a discrete colour bar, a tick per epoch)
+    when there are at most DISCRETE_EPOCHS of them, else a continuous viridis scale."""
+
+    def __init__(self, records: list) -> None:
+        import matplotlib
+        from matplotlib.colors import BoundaryNorm, Normalize
+
+        epochs = sorted({int(record.epoch) for record in records}) or [0]
+        self.ticks = epochs if len(epochs) <= DISCRETE_EPOCHS else None
+        if self.ticks is not None and len(epochs) > 1:
+            middles = [(a + b) / 2 for a, b in zip(epochs, epochs[1:])]
+            edges = [epochs[0] - (middles[0] - epochs[0])] + middles + [epochs[-1] + (epochs[-1] - middles[-1])]
+            self.cmap = matplotlib.colormaps["viridis"].resampled(len(epochs))
+            self.norm = BoundaryNorm(edges, len(epochs))
+        else:
+            low, high = epochs[0], epochs[-1]
+            self.cmap = matplotlib.colormaps["viridis"]
+            self.norm = Normalize(vmin=low, vmax=high if high > low else low + 1)
+
+    def __call__(self, epochs: np.ndarray) -> np.ndarray:
+        """RGBA rows for ``epochs`` (shape n -> n x 4)."""
+        return self.cmap(self.norm(np.asarray(epochs)))
+
+    def colorbar(self, figure: Any, axes: list) -> None:
+        """The epoch colour bar beside ``axes``, ticks at whole epochs."""
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.ticker import MaxNLocator
+
+        bar = figure.colorbar(ScalarMappable(norm=self.norm, cmap=self.cmap), ax=axes, label="epoch")
+        if self.ticks is not None:
+            bar.set_ticks(self.ticks)
+            if len(self.ticks) > 1:
+                bar.minorticks_off()
+        else:
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
+
+
+def _plane_axes(ax: Any, points: _Points, colours: _EpochColours, *, log_n: float | None = None,
+                h_y: float | None = None, band_label: str | None = None) -> list:
     """Draw one plane: the band as grey error bars, the trajectory as a grey line, the points
-    coloured by epoch (hollow where saturated), log N (the most a plug-in or plain mixture estimate
-    of I(X;Z) from N inputs can give) dotted and H(Y) (the ceiling of I(Z;Y)) dash-dotted.
-    Returns the legend handles of the markings drawn (for one legend per figure)."""
+    coloured by epoch (hollow exactly where the record says saturated), log N (the most a plug-in or
+    plain mixture estimate of I(X;Z) from N inputs can give) dotted and H(Y) (the ceiling of
+    I(Z;Y)) dash-dotted. What depends on the final limits (clipped bands, the ceilings' values, a
+    note) waits on the axes for :func:`_finish_panels`. Returns the legend handles of the markings
+    drawn (for one legend per figure)."""
     from matplotlib.lines import Line2D
 
     epochs, xz, zy = points.arrays()
+    ax.set_xlabel("I(X;Z) [nats]")
+    ax.set_ylabel("I(Z;Y) [nats]")
+    ax.grid(True, alpha=0.3)
     if len(epochs) == 0:
         ax.text(0.5, 0.5, "no points", ha="center", va="center", transform=ax.transAxes)
         return []
     handles = []
     if log_n is not None:
-        handles.append(ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0, label="log N (ceiling of mixture and binning estimates of I(X;Z))"))
+        handles.append(ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0,
+                                  label="log N (ceiling of mixture and binning estimates of I(X;Z)), value on the line"))
     if h_y is not None:
-        handles.append(ax.axhline(h_y, color="0.5", linestyle="-.", linewidth=0.8, label="H(Y) (ceiling of I(Z;Y))"))
+        handles.append(ax.axhline(h_y, color="0.5", linestyle="-.", linewidth=0.8, label="H(Y) (ceiling of I(Z;Y)), value on the line"))
     xz_band, zy_band = points.bands()
     if xz_band is not None or zy_band is not None:
         label = band_label or points.band_label
@@ -238,26 +373,18 @@ def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = No
     ax.plot(xz, zy, color="0.6", linewidth=0.8, zorder=2)
     saturated = points.saturation()
     clear = np.ones(len(epochs), dtype=bool) if saturated is None else ~saturated
-    import matplotlib
-
-    cmap = matplotlib.colormaps["viridis"]
-    ax.scatter(xz[clear], zy[clear], c=epochs[clear], cmap=cmap, norm=norm, s=28, edgecolors="k",
-                          linewidths=0.3, zorder=3)
+    if clear.any():
+        ax.scatter(xz[clear], zy[clear], c=colours(epochs[clear]), s=28, edgecolors="k", linewidths=0.3, zorder=3)
     if saturated is not None:
         if saturated.any():
-            ax.scatter(xz[saturated], zy[saturated], facecolors="none", edgecolors=cmap(norm(epochs[saturated])), s=30,
+            ax.scatter(xz[saturated], zy[saturated], facecolors="none", edgecolors=colours(epochs[saturated]), s=30,
                        linewidths=1.3, zorder=3)
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="0.55", markeredgecolor="k",
-                              markeredgewidth=0.3, label="filled: clear of log N"))
+                              markeredgewidth=0.3, label=FILLED_LABEL))
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="0.3",
-                              markeredgewidth=1.3, label="hollow: saturated (at log N, reads ≥)"))
-    note = _collapse_note(xz, zy, log_n, h_y, saturated)
-    if note is not None:
-        # Placed by _place_notes once the limits are final (the figure may share them).
-        ax._infodrop_note = note
-    ax.set_xlabel("I(X;Z) [nats]")
-    ax.set_ylabel("I(Z;Y) [nats]")
-    ax.grid(True, alpha=0.3)
+                              markeredgewidth=1.3, label=HOLLOW_LABEL))
+    ax._infodrop_pending = {"xz": xz, "zy": zy, "xz_band": xz_band, "zy_band": zy_band, "log_n": log_n, "h_y": h_y,
+                            "note": _collapse_note(xz, zy, log_n, h_y, saturated)}
     return handles
 
 
@@ -299,14 +426,6 @@ def _plane_check_formats(formats: Any) -> tuple[str, ...]:
     return formats
 
 
-def _plane_norm(records: list) -> Any:
-    from matplotlib.colors import Normalize
-
-    epochs = [record.epoch for record in records] or [0]
-    low, high = min(epochs), max(epochs)
-    return Normalize(vmin=low, vmax=high if high > low else low + 1)
-
-
 def _plane_bin_counts(records: list[PlaneRecord]) -> list[int]:
     """Every bin count recorded in any split, ascending."""
     return sorted({int(b) for record in records for values in record.splits().values() for b in (values.binning or {})})
@@ -322,6 +441,18 @@ def _plane_label(document: PlaneDocument, estimator: str, bins: str | None) -> s
     if estimator == "binning" and bins is not None:
         name = f"binning, {bins} bins"
     return name
+
+
+def _document_limits(records: list[PlaneRecord], splits: Sequence[str]) -> tuple[tuple, tuple]:
+    """The limits of every plane figure of one file (the mixture or KL estimate and binning at
+    every recorded bin count, both splits), so that the same points sit on the same axes in
+    plane_auto, plane_binning, plane_side_by_side and plane_binning_bins."""
+    panels = []
+    for split in splits:
+        log_n, h_y = _plane_log_n(records, split), _plane_h_y(records, split)
+        panels.append((_plane_points(records, split, "auto"), log_n, h_y))
+        panels += [(_plane_points(records, split, "binning", str(count)), log_n, h_y) for count in _plane_bin_counts(records)]
+    return _plane_limits(panels)
 
 
 def _plane_title(document: PlaneDocument, title: str | None, note: str | None = None) -> str:
@@ -341,25 +472,6 @@ def _plane_title(document: PlaneDocument, title: str | None, note: str | None = 
         parts.append("N = " + " / ".join(f"{n} {split}" for split, n in counts.items()))
     lines = [line for line in (title, ", ".join(parts), note) if line]
     return "\n".join(lines)
-
-
-def _epoch_colorbar(figure: Any, norm: Any, axes: list) -> None:
-    """The epoch colour bar, with whole-number ticks (epochs are integers)."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.ticker import MaxNLocator
-
-    bar = figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, label="epoch")
-    bar.locator = MaxNLocator(integer=True)
-    bar.update_ticks()
-
-
-def _share_limits(axes: Sequence[Any]) -> None:
-    """One x range and one y range for all ``axes`` (the union of their data limits)."""
-    xs = [limit for ax in axes for limit in ax.get_xlim()]
-    ys = [limit for ax in axes for limit in ax.get_ylim()]
-    for ax in axes:
-        ax.set_xlim(min(xs), max(xs))
-        ax.set_ylim(min(ys), max(ys))
 
 
 def plot_information_plane(
@@ -407,14 +519,15 @@ def plot_information_plane(
     splits = _plane_splits(records)
     estimators = [name for name in ("auto", "binning")
                   if any(getattr(values, name) is not None for record in records for values in record.splits().values())]
-    norm = _plane_norm(records)
+    colours = _EpochColours(records)
+    limits = _document_limits(records, splits)
     written: list[Path] = []
 
     def panel(ax: Any, split: str, estimator: str) -> list:
         key = bin_key if estimator == "binning" else None
         points = _plane_points(records, split, estimator, key)
         ax.set_title(f"{_plane_label(document, estimator, key)} — {split}", fontsize=10)
-        return _plane_axes(ax, points, norm, log_n=_plane_log_n(records, split), h_y=_plane_h_y(records, split))
+        return _plane_axes(ax, points, colours, log_n=_plane_log_n(records, split), h_y=_plane_h_y(records, split))
 
     for estimator in estimators:
         figure = _agg_figure(figsize=(4.6 * len(splits) + 0.8, 4.8), layout="constrained")
@@ -422,11 +535,10 @@ def plot_information_plane(
         handles = []
         for ax, split in zip(axes, splits):
             handles += panel(ax, split, estimator)
-        _share_limits(axes)
-        _place_notes(axes)
+        handles += _finish_panels(axes, limits)
         _figure_legend(figure, handles)
-        _epoch_colorbar(figure, norm, list(axes))
-        figure.suptitle(_plane_title(document, title, "panels share their axes" if len(splits) > 1 else None), fontsize=9)
+        colours.colorbar(figure, list(axes))
+        figure.suptitle(_plane_title(document, title, SAME_AXES_NOTE), fontsize=9)
         written += _plane_save(figure, out_dir, f"{prefix}_{estimator}", formats)
 
     if len(estimators) > 1:
@@ -437,11 +549,10 @@ def plot_information_plane(
             for column, estimator in enumerate(estimators):
                 handles += panel(axes[row][column], split, estimator)
         flat = [ax for row in axes for ax in row]
-        _share_limits(flat)
-        _place_notes(flat)
+        handles += _finish_panels(flat, limits)
         _figure_legend(figure, handles)
-        _epoch_colorbar(figure, norm, flat)
-        figure.suptitle(_plane_title(document, title, "all panels share the same axes"), fontsize=9)
+        colours.colorbar(figure, flat)
+        figure.suptitle(_plane_title(document, title, SAME_AXES_NOTE), fontsize=9)
         written += _plane_save(figure, out_dir, f"{prefix}_side_by_side", formats)
     return written
 
@@ -468,22 +579,21 @@ def plot_binning_planes(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _plane_splits(records)
-    norm = _plane_norm(records)
+    colours = _EpochColours(records)
     figure = _agg_figure(figsize=(3.8 * len(counts) + 0.8, 3.6 * len(splits) + 0.4), layout="constrained")
     axes = figure.subplots(len(splits), len(counts), squeeze=False)
     handles = []
     for row, split in enumerate(splits):
         for column, count in enumerate(counts):
             points = _plane_points(records, split, "binning", str(count))
-            handles += _plane_axes(axes[row][column], points, norm, log_n=_plane_log_n(records, split),
-                                   h_y=_plane_h_y(records, split))
             axes[row][column].set_title(f"{count} bins — {split}", fontsize=10)
+            handles += _plane_axes(axes[row][column], points, colours, log_n=_plane_log_n(records, split),
+                                   h_y=_plane_h_y(records, split))
     flat = [ax for row in axes for ax in row]
-    _share_limits(flat)
-    _place_notes(flat)
+    handles += _finish_panels(flat, _document_limits(records, splits))
     _figure_legend(figure, handles)
-    _epoch_colorbar(figure, norm, flat)
-    figure.suptitle(_plane_title(document, title, "binning planes by bin count; all panels share the same axes"), fontsize=9)
+    colours.colorbar(figure, flat)
+    figure.suptitle(_plane_title(document, title, "binning planes by bin count; " + SAME_AXES_NOTE), fontsize=9)
     return _plane_save(figure, out_dir, prefix, formats)
 
 
@@ -516,11 +626,12 @@ def plot_subset_planes(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _plane_splits(records)
-    norm = _plane_norm(records)
+    colours = _EpochColours(records)
     units = document.layer_units
     figure = _agg_figure(figsize=(4.2 * len(sizes) + 0.8, 3.8 * len(splits) + 0.5), layout="constrained")
     axes = figure.subplots(len(splits), len(sizes), squeeze=False)
     handles = []
+    column_panels: list[list] = [[] for _ in sizes]
     for row, split in enumerate(splits):
         for column, k in enumerate(sizes):
             points, whole_zy = _Points(), False
@@ -544,18 +655,18 @@ def plot_subset_planes(
             # within half of it, so that it does not squeeze their trajectory (the title gives both).
             near_x = log_n is not None and points.xz and max(points.xz) > 0.5 * log_n
             near_y = h_y is not None and points.zy and max(points.zy) > 0.5 * h_y
-            handles += _plane_axes(ax, points, norm, log_n=log_n if near_x else None, h_y=h_y if near_y else None,
+            of_units = f" of {units}" if units else ""
+            ax.set_title(f"{k}{of_units} units — {split}", fontsize=10)
+            handles += _plane_axes(ax, points, colours, log_n=log_n if near_x else None, h_y=h_y if near_y else None,
                                    band_label=SUBSET_LABEL)
             ax.set_xlabel(f"I(X;Z_S) [nats], |S| = {k}")
             ax.set_ylabel("I(Z;Y) of the whole layer [nats]" if whole_zy else "I(Z_S;Y) [nats]")
-            of_units = f" of {units}" if units else ""
-            ax.set_title(f"{k}{of_units} units — {split}", fontsize=10)
+            column_panels[column].append((points, log_n if near_x else None, h_y if near_y else None))
     flat = [ax for row in axes for ax in row]
     for column in range(len(sizes)):
-        _share_limits([axes[row][column] for row in range(len(splits))])
-    _place_notes(flat)
+        handles += _finish_panels([axes[row][column] for row in range(len(splits))], _plane_limits(column_panels[column]))
     _figure_legend(figure, handles)
-    _epoch_colorbar(figure, norm, flat)
+    colours.colorbar(figure, flat)
     draws = document.config.get("subset_draws")
     note = f"random unit subsets ({draws} per size)" if draws else "random unit subsets"
     ceilings = ", ".join(f"{split}: log N = {_plane_log_n(records, split):.2f}"
@@ -598,7 +709,7 @@ def plot_plane_comparison(
         raise ValueError("the planes have no records yet; record at least one epoch before plotting")
     figure = _agg_figure(figsize=(4.8 * len(splits) + 0.4, 4.6), layout="constrained")
     axes = figure.subplots(1, len(splits), squeeze=False)[0]
-    handles, any_hollow = [], False
+    handles, any_hollow, drawn = [], False, []
     for ax, split in zip(axes, splits):
         for index, (document, records, label) in enumerate(zip(documents, all_records, labels)):
             colour = f"C{index % 10}"
@@ -607,6 +718,7 @@ def plot_plane_comparison(
             epochs, xz, zy = points.arrays()
             if len(epochs) == 0:
                 continue
+            drawn.append((points, None, None))
             xz_band, zy_band = points.bands()
             if xz_band is not None or zy_band is not None:
                 ax.errorbar(xz, zy, xerr=None if xz_band is None else np.vstack(_errors(xz, xz_band)),
@@ -626,11 +738,13 @@ def plot_plane_comparison(
         ax.set_xlabel("I(X;Z) [nats]")
         ax.set_ylabel("I(Z;Y) [nats]")
         ax.grid(True, alpha=0.3)
-    _share_limits(list(axes))
+    limits = _plane_limits(drawn)
+    for ax in axes:
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*limits[1])
     handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markersize=8, label="large marker: last epoch"))
     if any_hollow:
-        handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markerfacecolor="none",
-                              label="hollow: saturated (at log N, reads ≥)"))
+        handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markerfacecolor="none", label=HOLLOW_LABEL))
     _figure_legend(figure, handles)
     names = sorted({str(document.estimators.get(estimator, estimator)) for document in documents})
     figure.suptitle(_plane_title(documents[0], title, f"estimator: {', '.join(names)}; error bars: each point's band; "

@@ -298,7 +298,7 @@ def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Pat
     # The data set, layer and N come from the plane file (the second title line): the experiment's
     # name alone would call a Fashion-MNIST run "mnist".
     return plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats,
-                              title=f"{experiment.name} experiment, run {paths.name}")
+                              title=f"run {paths.name}")
 
 
 def plot(cfg: Any, experiment: PlaneExperiment) -> list[str]:
