@@ -797,6 +797,7 @@ def plot_bin_sweep(
     colours = {label: f"C{index % 10}" for index, label in enumerate(labels)}
     figure = _agg_figure(figsize=(5.4 * len(panels), 4.2), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    handles = []
     for ax, (panel, panel_rows) in zip(axes, panels.items()):
         curves: dict[str, list] = {}
         for row in panel_rows:
@@ -811,16 +812,19 @@ def plot_bin_sweep(
                     continue
                 ax.axhline(p["i_xz"], color=colours[label], linestyle="--", label=label)
                 if p.get("lower") is not None and p.get("upper") is not None:
-                    ax.axhspan(p["lower"], p["upper"], color=colours[label], alpha=0.15)
+                    ax.axhspan(p["lower"], p["upper"], color=colours[label], alpha=0.15, label=f"{label}: bracket, lower to upper")
         if ceilings:
-            ax.axhline(max(ceilings), color="0.4", linestyle=":", linewidth=1.0, label="log N (plug-in ceiling)")
+            ceiling = max(ceilings)
+            ax.axhline(ceiling, color="0.4", linestyle=":", linewidth=1.0, label=f"log N = {ceiling:.2f} (plug-in ceiling)")
+        handles += ax.get_legend_handles_labels()[0]
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of bins per unit")
         ax.set_ylabel("I(X;Z) [nats]")
         ax.grid(True, alpha=0.3, which="both")
         if panel:
             ax.set_title(panel, fontsize=10)
-        ax.legend(fontsize=7)
+    # One legend below the panels: inside, it covered the per-unit curves.
+    _figure_legend(figure, handles)
     if title:
         figure.suptitle(title, fontsize=10)
     return _plane_save(figure, out_dir, stem, formats)
