@@ -135,17 +135,19 @@ def made_elsewhere(target: str) -> str | None:
     return None
 
 
-def redraw(figures: list[Figure]) -> list[Path]:
-    """Draw each figure in a temporary folder and move it over its target; returns the targets."""
+def redraw(figures: list[Figure], out_root: Path = DOCS) -> list[Path]:
+    """Draw each figure in a temporary folder and copy it to ``out_root / target`` (docs/ by
+    default; a test passes a folder of its own); returns the paths written."""
     sys.path.insert(0, str(REPO / "src"))
     written = []
     for figure in figures:
+        target = Path(out_root) / figure.target
+        target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as folder:
             made = figure.draw(DOCS / figure.data, Path(folder))
-            target = DOCS / figure.target
             shutil.copyfile(made, target)
         written.append(target)
-        print(f"{target.relative_to(REPO)}  <-  docs/{figure.data}")
+        print(f"{target}  <-  docs/{figure.data}")
     return written
 
 
