@@ -98,6 +98,17 @@ def _toy(kind: str):
     return draw
 
 
+def _kl(*, class_names, shared_scale: bool = True):
+    """A KL heat-map figure (the first image) from the kl_maps.npz that `infodrop cifar plot` and
+    `infodrop cluttered plot` write beside their figures."""
+    def draw(data: Path, out_dir: Path) -> Path:
+        from infodrop.plots import plot_kl_maps_file
+
+        return plot_kl_maps_file(data, out_dir, class_names=class_names, shared_scale=shared_scale)[0]
+
+    return draw
+
+
 FIGURES: list[Figure] = [
     Figure("figures/demo_side_by_side.png", "data/demo_plane.json", _plane("plane_side_by_side", title="infodrop demo")),
     Figure("figures/plane_fashion_side_by_side.png", "plane_fashion.json",
@@ -122,8 +133,10 @@ FIGURES: list[Figure] = [
 # a trailing / covers a folder).
 MADE_ELSEWHERE: dict[str, str] = {
     "compression/": "the compression study (see docs/compression.md), which writes each figure with its data",
-    "figures/cifar_fashion_kl_0.png": "`infodrop cifar plot` from a trained checkpoint (not committed; no KL data file yet)",
-    "figures/cluttered_fashion_kl_0.png": "`infodrop cluttered plot` from a trained checkpoint (not committed; no KL data file yet)",
+    # Drawn before `plot` saved kl_maps.npz; once a run's npz is committed as docs/data/<name>_kl_maps.npz,
+    # replace these by FIGURES entries: Figure(target, "data/<name>_kl_maps.npz", _kl(class_names=FASHION_MNIST_CLASSES)).
+    "figures/cifar_fashion_kl_0.png": "`infodrop cifar plot` from a trained checkpoint (its KL data are not committed)",
+    "figures/cluttered_fashion_kl_0.png": "`infodrop cluttered plot` from a trained checkpoint (its KL data are not committed)",
 }
 
 

@@ -43,7 +43,7 @@ from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
 from infodrop.experiments.run_files import holding_run, load_weights
-from infodrop.io import append_jsonl, write_json
+from infodrop.io import append_jsonl, save_npz, write_json
 from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout, set_mc
@@ -265,7 +265,13 @@ def _plot(cfg: Any, experiment: ClassifierExperiment) -> list[Path]:
     with torch.no_grad():
         model(images.to(resolve_device(cfg.device)))
     maps = [layer.kl_map.float().cpu().numpy() for layer in layers]
-    written = plot_kl_maps(images.numpy(), test_split[1][:count], maps, paths.plots_dir)
+    labels = np.asarray(test_split[1][:count])
+    # The arrays behind the figures, so that they can be redrawn (scripts/redraw_docs_figures.py)
+    # without the checkpoint: the input, the labels and one KL map per layer (nats).
+    paths.plots_dir.mkdir(parents=True, exist_ok=True)
+    save_npz(paths.plots_dir / "kl_maps.npz", images=images.numpy(), labels=labels,
+             **{f"kl_{index}": kl_map for index, kl_map in enumerate(maps)})
+    written = plot_kl_maps(images.numpy(), labels, maps, paths.plots_dir)
     print(f"wrote {len(written)} heat-map figure(s) to {paths.plots_dir}")
     return written
 
