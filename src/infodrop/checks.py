@@ -111,9 +111,13 @@ def as_labels(labels: Any, name: str, n_rows: int) -> torch.Tensor:
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float after checking it is finite and > 0 (>= 0 with ``allow_zero``)."""
     if isinstance(value, (str, bytes)):
-        # float("0.25") would pass; a string here is a mistake upstream (a config read as text).
-        raise ValueError(f"{name} must be a number, got the string {value!r}; pass {name}={value.strip()!s}"
-                         if isinstance(value, str) else f"{name} must be a number, got {value!r}")
+        # float("0.25") would pass; a number written as a string is a mistake upstream (a config read as text).
+        try:
+            hint = f"; pass {name}={float(value)!r}"
+        except ValueError:
+            hint = ""
+        raise ValueError(f"{name} must be a number, got the string {value!r}{hint}" if hint
+                         else f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError) as error:
