@@ -319,3 +319,14 @@ def test_log_n_and_h_y_are_labelled_with_their_values(tmp_path, figures):
     plot_information_plane(_banded_document(), tmp_path, formats=("png",))
     texts = [text.get_text().strip() for text in figures["plane_auto"].axes[0].texts]
     assert f"log N = {math.log(100):.2f}" in texts and f"H(Y) = {math.log(3):.2f}" in texts
+
+
+def test_a_plane_of_one_point_gets_axes_of_nonzero_width(tmp_path, figures):
+    import warnings
+
+    document = _document(epochs=(0,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_information_plane(document, tmp_path, formats=("png",))
+    low, high = figures["plane_auto"].axes[0].get_xlim()
+    assert high - low > 0.1

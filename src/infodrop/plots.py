@@ -214,7 +214,8 @@ def _axis_range(values: Sequence[float], ceilings: Sequence[float], lows: Sequen
     highs = [v for v in highs if np.isfinite(v)]
     low = max(min(lows + [low]), low - BAND_MARGIN * span)
     high = min(max(highs + [high]), high + BAND_MARGIN * span)
-    pad = 0.04 * (high - low)
+    # A single point (or all at one value) gets a window of its own size, not a zero-width axis.
+    pad = 0.04 * (high - low) if high - low > 1e-9 else 0.5 * span
     return low - pad, high + pad
 
 
