@@ -710,7 +710,7 @@ def plot_plane_comparison(
         raise ValueError("the planes have no records yet; record at least one epoch before plotting")
     figure = _agg_figure(figsize=(4.8 * len(splits) + 0.4, 4.6), layout="constrained")
     axes = figure.subplots(1, len(splits), squeeze=False)[0]
-    handles, any_hollow, drawn = [], False, []
+    handles, any_hollow, drawn, clipped = [], False, [], []
     for ax, split in zip(axes, splits):
         for index, (document, records, label) in enumerate(zip(documents, all_records, labels)):
             colour = f"C{index % 10}"
@@ -719,8 +719,12 @@ def plot_plane_comparison(
             epochs, xz, zy = points.arrays()
             if len(epochs) == 0:
                 continue
-            drawn.append((points, None, None))
+            h_y = _plane_h_y(records, split)
+            drawn.append((points, None, h_y))
             xz_band, zy_band = points.bands()
+            if zy_band is not None and h_y is not None:
+                zy_band = (zy_band[0], np.minimum(zy_band[1], h_y))  # I(Z;Y) <= H(Y)
+            clipped.append((ax, {"xz": xz, "zy": zy, "xz_band": xz_band, "zy_band": zy_band}))
             if xz_band is not None or zy_band is not None:
                 ax.errorbar(xz, zy, xerr=None if xz_band is None else np.vstack(_errors(xz, xz_band)),
                             yerr=None if zy_band is None else np.vstack(_errors(zy, zy_band)), fmt="none",
@@ -743,6 +747,8 @@ def plot_plane_comparison(
     for ax in axes:
         ax.set_xlim(*limits[0])
         ax.set_ylim(*limits[1])
+    for ax, pending in clipped:
+        handles += _clip_markers(ax, pending)[:1]
     handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markersize=8, label="large marker: last epoch"))
     if any_hollow:
         handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markerfacecolor="none", label=HOLLOW_LABEL))
