@@ -27,3 +27,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cost_line(monkeypatch):
+    """Each test is a fresh process as far as the plane's once-per-process cost line goes."""
+    import infodrop.plane
+
+    monkeypatch.setattr(infodrop.plane, "_COST_LINE_PRINTED", False)

@@ -473,6 +473,10 @@ def test_the_cost_line_is_printed_once_before_the_first_record(tmp_path, data, c
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("plane cost:")]
     assert len(lines) == 1
     assert f"{plane.pairs_per_record():.3g} pairs + " in lines[0] and "per record" in lines[0] and "on cpu" in lines[0]
+    # A second tracker in the same process records without repeating it.
+    again = InformationPlane(model, train, test, estimators=("auto",), noise_samples=3, output=tmp_path / "q.json", device="cpu")
+    again.record(0)
+    assert "plane cost:" not in capsys.readouterr().out
     cost = plane.cost(n_classes=3)
     assert cost["pairs"] == plane.pairs_per_record() and 0 < cost["seconds"] < math.inf
     # The pairwise bracket visits every pair of components once more: N^2 per split.
@@ -570,3 +574,28 @@ def test_a_plane_with_refreshed_batch_norm_reads_i_zy_from_statistics_of_the_cur
     assert fresh.train.h_y - fresh.train.cross_entropy > 0.3
     assert fresh.train.mc_accuracy > stale.train.mc_accuracy
     assert torch.equal(model.norm.running_mean, spoiled)
+
+
+def test_a_dataloader_is_accepted_as_the_tracker_data_and_gives_the_same_record(tmp_path, data):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    (train, test), model = data, GaussianNet()
+    arrays = InformationPlane(model, train, test, estimators=("auto",), noise_samples=3, output=tmp_path / "a.json", device="cpu")
+    # A shuffling loader: the tracker walks its dataset in order with its own batch size.
+    loaders = [DataLoader(TensorDataset(torch.as_tensor(x).float(), torch.as_tensor(y).long()), batch_size=7, shuffle=True)
+               for x, y in (train, test)]
+    loaded = InformationPlane(model, *loaders, estimators=("auto",), noise_samples=3, output=tmp_path / "b.json", device="cpu")
+    assert arrays.record(0)["train"]["auto"]["i_xz"] == loaded.record(0)["train"]["auto"]["i_xz"]
+
+
+def test_class_names_as_labels_are_refused_in_one_line_naming_the_fix(tmp_path, data):
+    (train, test), model = data, GaussianNet()
+    names = np.array(["cat", "dog", "bird"])[np.asarray(train[1]) % 3]
+    with pytest.raises(ValueError, match=r"train_data labels must be integer class labels 0..C-1, got <U\d+ values such as 'cat'"):
+        InformationPlane(model, (train[0], names), None, output=tmp_path / "p.json")
+    from infodrop.mi import gaussian_dropout_mi
+
+    with pytest.raises(ValueError, match="return_inverse"):
+        gaussian_dropout_mi(np.ones((4, 2)), 0.25, labels=["a", "b", "a", "b"])
+    with pytest.raises(ValueError, match="variance must be a number, got the string '0.25'; pass variance=0.25"):
+        gaussian_dropout_mi(np.ones((4, 2)), "0.25")

@@ -149,7 +149,7 @@ def test_saturated_points_are_hollow_and_the_legend_explains_the_marking(tmp_pat
     assert sorted(filled[0].get_offsets()[:, 0].tolist()) == [2.0, 3.5]
     texts = _legend_texts(figure)
     assert any(text.startswith("hollow: saturated") for text in texts)
-    assert any(text.startswith("filled: clear of log N") for text in texts)
+    assert any(text.startswith("filled: not saturated") for text in texts)
     assert any(text.startswith("band:") for text in texts)
 
 
@@ -171,7 +171,11 @@ def test_side_by_side_panels_share_their_axes_and_the_title_says_so(tmp_path, fi
     panels = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
     assert len(panels) == 4
     assert len({ax.get_xlim() for ax in panels}) == 1 and len({ax.get_ylim() for ax in panels}) == 1
-    assert "share the same axes" in figure.get_suptitle()
+    assert "share their axes" in figure.get_suptitle()
+    # The same data sit on the same axes in every plane figure of the file, not zoomed in one of them.
+    limits = {(ax.get_xlim(), ax.get_ylim()) for stem in ("plane_auto", "plane_binning", "plane_side_by_side")
+              for ax in figures[stem].axes if ax.get_label() != "<colorbar>"}
+    assert len(limits) == 1
 
 
 def test_titles_name_the_data_set_the_sample_size_and_the_layer(tmp_path, figures):
@@ -183,11 +187,11 @@ def test_titles_name_the_data_set_the_sample_size_and_the_layer(tmp_path, figure
 
 def test_a_binning_panel_that_collapses_to_one_point_says_why(tmp_path, figures):
     plot_information_plane(_banded_document(), tmp_path, formats=("png",))
-    ax = figures["plane_binning"].axes[0]
-    notes = [text.get_text() for text in ax.texts]
-    assert any("every input has a bin of its own" in note and "I(Z;Y) = H(Y)" in note for note in notes)
+    # The note is in the panel's title, above the data, not in a box over it.
+    note = figures["plane_binning"].axes[0].get_title()
+    assert "every input has a bin of its own" in note and "I(Z;Y) = H(Y)" in note
     # The mixture panel moves, so it carries no such note.
-    assert not figures["plane_auto"].axes[0].texts
+    assert "at one point" not in figures["plane_auto"].axes[0].get_title()
 
 
 def test_old_plane_files_without_bands_plot_with_the_pairwise_bracket_named_as_such(tmp_path, figures):
@@ -253,5 +257,76 @@ def test_a_binning_panel_where_some_epochs_sit_at_log_n_and_h_y_counts_them(tmp_
     first = document["records"][0]["train"]["binning"]["10"]
     first["i_xz"], first["i_zy"] = 3.0, 0.5  # one epoch before every input had a bin of its own
     plot_information_plane(document, tmp_path, formats=("png",))
-    notes = [text.get_text() for text in figures["plane_binning"].axes[0].texts]
-    assert any(note.startswith("3 of 4 epochs at one point") for note in notes)
+    assert "\n3 of 4 epochs at one point" in figures["plane_binning"].axes[0].get_title()
+
+
+def test_a_band_ten_times_wider_than_the_estimates_is_clipped_not_followed_by_the_x_axis(tmp_path, figures):
+    document = _banded_document()
+    largest = max(record["train"]["auto"]["i_xz"] for record in document["records"])
+    for record in document["records"]:
+        for split in ("train", "test"):
+            record[split]["auto"]["i_xz_upper"] = 10 * largest  # a band ten times wider than the data
+    plot_information_plane(document, tmp_path, formats=("png",))
+    for stem in ("plane_auto", "plane_binning", "plane_side_by_side"):
+        ax = figures[stem].axes[0]
+        low, high = ax.get_xlim()
+        assert high <= 1.5 * max(largest, math.log(100)), (stem, high)  # log N = log 100 is drawn too
+    ax = figures["plane_auto"].axes[0]
+    # Each clipped band ends in an arrowhead at the axis edge, and the legend says what it means.
+    edge = [c for c in ax.collections if c.get_offsets().shape[0] and np.allclose(c.get_offsets()[:, 0], ax.get_xlim()[1])]
+    assert edge and edge[0].get_offsets().shape[0] == 4
+    assert any(text.startswith("band runs past the axis") for text in _legend_texts(figures["plane_auto"]))
+
+
+def test_hollow_markers_appear_exactly_at_the_points_whose_record_says_saturated(tmp_path, figures):
+    from matplotlib.collections import PathCollection
+
+    document = _banded_document()
+    pattern = [True, False, True, False]
+    for record, flag in zip(document["records"], pattern):
+        record["train"]["auto"]["saturated"] = flag
+        record["train"]["binning"]["10"]["saturated"] = not flag
+    plot_information_plane(document, tmp_path, formats=("png",))
+    expected = {"plane_auto": [flag for flag in pattern], "plane_binning": [not flag for flag in pattern]}
+    for stem, flags in expected.items():
+        ax = figures[stem].axes[0]  # the training panel
+        points = [(record["epoch"], record["train"]["auto" if stem == "plane_auto" else "binning"]) for record in document["records"]]
+        values = [entry if stem == "plane_auto" else entry["10"] for _, entry in points]
+        markers = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_offsets().shape[0]
+                   and c.get_paths()[0].vertices.shape[0] > 4]  # circles, not the arrowheads
+        hollow = {tuple(xy) for c in markers if len(c.get_facecolors()) == 0 for xy in c.get_offsets().tolist()}
+        filled = {tuple(xy) for c in markers if len(c.get_facecolors()) > 0 for xy in c.get_offsets().tolist()}
+        want_hollow = {(v["i_xz"], v["i_zy"]) for v, flag in zip(values, flags) if flag}
+        want_filled = {(v["i_xz"], v["i_zy"]) for v, flag in zip(values, flags) if not flag}
+        assert hollow == want_hollow and filled == want_filled, stem
+    texts = _legend_texts(figures["plane_binning"])
+    assert "hollow: saturated (the estimate measures N, not the network)" in texts
+
+
+def test_few_epochs_get_one_colour_and_one_colour_bar_tick_each(tmp_path, figures):
+    plot_information_plane(_banded_document(), tmp_path, formats=("png",))
+    bar = next(ax for ax in figures["plane_auto"].axes if ax.get_label() == "<colorbar>")
+    assert [round(tick) for tick in bar.get_yticks()] == [0, 1, 2, 3]
+    from matplotlib.collections import PathCollection
+
+    ax = figures["plane_auto"].axes[0]
+    colours = [tuple(colour) for c in ax.collections if isinstance(c, PathCollection)
+               for colour in (c.get_facecolors() if len(c.get_facecolors()) else c.get_edgecolors())]
+    assert len(set(colours)) == 4
+
+
+def test_log_n_and_h_y_are_labelled_with_their_values(tmp_path, figures):
+    plot_information_plane(_banded_document(), tmp_path, formats=("png",))
+    texts = [text.get_text().strip() for text in figures["plane_auto"].axes[0].texts]
+    assert f"log N = {math.log(100):.2f}" in texts and f"H(Y) = {math.log(3):.2f}" in texts
+
+
+def test_a_plane_of_one_point_gets_axes_of_nonzero_width(tmp_path, figures):
+    import warnings
+
+    document = _document(epochs=(0,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_information_plane(document, tmp_path, formats=("png",))
+    low, high = figures["plane_auto"].axes[0].get_xlim()
+    assert high - low > 0.1

@@ -24,3 +24,31 @@ def test_the_readme_snippet_prints_its_stated_output():
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     assert printed.getvalue() == expected
+
+
+def _own_network_script() -> str:
+    """The ```python block of "The information plane of your own network"."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### The information plane of your own network"):]
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found, "the section should hold a complete script"
+    return found.group(1)
+
+
+def test_the_readme_own_network_script_trains_records_and_draws_its_plane(tmp_path, monkeypatch):
+    from infodrop.plane_record import PlaneDocument
+
+    code = _own_network_script()
+    for name in ("from infodrop.plane import InformationPlane", "plot_information_plane(", "DataLoader(", ".backward()"):
+        assert name in code
+    monkeypatch.chdir(tmp_path)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    output = printed.getvalue()
+    assert output.count("plane cost:") == 1 and output.count("I(X;Z) = ") == 5
+    document = PlaneDocument.load(tmp_path / "plane.json")
+    assert [record.epoch for record in document.records] == [0, 1, 2, 3, 4, 5]
+    assert document.dataset == "three blobs" and document.sample_counts == {"train": 500, "test": 500}
+    for stem in ("plane_auto", "plane_binning", "plane_side_by_side"):
+        assert (tmp_path / "plots" / f"{stem}.png").is_file() and f"plots/{stem}.png" in output

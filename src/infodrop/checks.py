@@ -90,8 +90,11 @@ def as_labels(labels: Any, name: str, n_rows: int) -> torch.Tensor:
         tensor = labels.detach().cpu()
     else:
         array = np.asarray(labels)
-        if array.dtype == object:
-            raise ValueError(f"{name} must be integer class labels, got dtype object")
+        if array.dtype.kind not in "biuf":
+            # Strings (class names) or objects: torch would stop with a TypeError about numpy.str_.
+            example = f" such as {array.flat[0].item()!r}" if array.size else ""
+            raise ValueError(f"{name} must be integer class labels 0..C-1, got {array.dtype} values{example}; "
+                             f"map them to integers first, e.g. np.unique({name}, return_inverse=True)[1]")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.ndim == 2 and tensor.shape[1] == 1:
         tensor = tensor[:, 0]
@@ -107,6 +110,14 @@ def as_labels(labels: Any, name: str, n_rows: int) -> torch.Tensor:
 
 def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float after checking it is finite and > 0 (>= 0 with ``allow_zero``)."""
+    if isinstance(value, (str, bytes)):
+        # float("0.25") would pass; a number written as a string is a mistake upstream (a config read as text).
+        try:
+            hint = f"; pass {name}={float(value)!r}"
+        except ValueError:
+            hint = ""
+        raise ValueError(f"{name} must be a number, got the string {value!r}{hint}" if hint
+                         else f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError) as error:

@@ -92,7 +92,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from infodrop.checks import check_int, check_seed, resolve_device
+from infodrop.checks import as_labels, check_int, check_seed, resolve_device
 from infodrop.io import load_npz, save_npz, write_text
 from infodrop.mi import (
     binning_coverage,
@@ -189,20 +189,38 @@ def _is_dropout(module: nn.Module) -> bool:
     return True
 
 
+# The cost line is printed once per process: a script that builds several trackers (a sweep in one
+# process, a comparison of two networks) would otherwise repeat it before each one's first record.
+_COST_LINE_PRINTED = False
+
+
+def _cost_line_printed() -> None:
+    global _COST_LINE_PRINTED
+    _COST_LINE_PRINTED = True
+
+
 def _as_dataset(data: Any, name: str) -> Dataset:
-    """A Dataset of (input, label) pairs from a Dataset or an (inputs, labels) pair of arrays."""
+    """A Dataset of (input, label) pairs from a Dataset, a DataLoader (its dataset: the tracker
+    walks it in order with its own batch size, so the loader's shuffling and batching do not change
+    the record) or an (inputs, labels) pair of arrays."""
+    if isinstance(data, DataLoader):
+        if not isinstance(data.dataset, Dataset) or not hasattr(data.dataset, "__len__"):
+            raise ValueError(f"{name}: the DataLoader's dataset must be a sized map-style Dataset of (input, label) pairs")
+        data = data.dataset
     if isinstance(data, Dataset):
         if not hasattr(data, "__len__"):
             raise ValueError(f"{name} must be a sized Dataset (with __len__)")
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
+        if not isinstance(data[1], torch.Tensor) and np.asarray(data[1]).dtype.kind not in "biuf":
+            as_labels(data[1], f"{name} labels", len(data[1]))  # raises the one-line message for class names
         inputs, labels = (torch.as_tensor(np.asarray(part)) if not isinstance(part, torch.Tensor) else part for part in data)
         if inputs.shape[0] != labels.shape[0]:
             raise ValueError(f"{name}: inputs have {inputs.shape[0]} rows but labels {labels.shape[0]}; pass one label per input")
         if labels.ndim != 1 or labels.is_floating_point():
             raise ValueError(f"{name}: labels must be a 1-D integer array, got shape {tuple(labels.shape)} dtype {labels.dtype}")
         return TensorDataset(inputs.float(), labels.long())
-    raise ValueError(f"{name} must be a torch Dataset of (input, label) pairs or a tuple (inputs, labels)")
+    raise ValueError(f"{name} must be a torch Dataset or DataLoader of (input, label) pairs, or a tuple (inputs, labels)")
 
 
 def _number(value: Any) -> float | None:
@@ -353,7 +371,8 @@ class InformationPlane:
             ``torch.distributed`` group (every rank calls :meth:`record`); None = when one with
             more than one process is initialised.
         dataset: name of the data set, kept in the file for the figures' titles.
-        announce_cost: print the cost line before the first record.
+        announce_cost: print the cost line before the first record (once per process: the first
+            tracker that records prints it; :meth:`cost_line` gives it for any tracker).
         refresh_batch_norm: before each record, re-estimate the batch-norm statistics on the
             training split's inputs with the dropout noise off, and restore the training
             statistics after it (:func:`infodrop.nn.refreshed_batch_norm`): the running averages
@@ -605,7 +624,8 @@ class InformationPlane:
             captured = self._collect(dataset, epoch, split_index)
             if self.announce_cost and not self._announced:
                 self._announced = True
-                if _is_writer():
+                if _is_writer() and not _COST_LINE_PRINTED:
+                    _cost_line_printed()
                     print(self.cost_line(n_classes=len(np.unique(captured["labels"]))), flush=True)
             splits[split] = self._estimate(captured)
             for (subset, index), terms in self._pending_terms.items():
@@ -713,6 +733,9 @@ class InformationPlane:
                 for draw in range(self.mc_draws):
                     draw_z, draw_log_probs = [], []
                     for inputs, targets in loader:
+                        if not isinstance(targets, torch.Tensor):
+                            raise ValueError(f"the labels of the tracked data must be integer class labels, got "
+                                             f"{type(targets).__name__} of {type(targets[0]).__name__}; map class names to 0..C-1")
                         inputs = inputs.to(model_device)
                         logits = model(inputs)
                         if capture.outputs is None or capture.inputs is None:
@@ -877,8 +900,8 @@ class InformationPlane:
                 upper=[float(value) for value in result.upper],
                 units=[[int(unit) for unit in subset] for subset in result.subsets],
                 log_n=math.log(len(captured["labels"])),
-                saturated=bool(any(result.saturated)),
-                saturated_subsets=[bool(flag) for flag in result.saturated],
+                saturated=result.saturated,
+                saturated_subsets=list(result.saturated_subsets),
                 sensitivity=[float(value) for value in result.sensitivity],
             )
         return out

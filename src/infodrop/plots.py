@@ -167,8 +167,8 @@ def _unbounded_markers(ax: Any, xz: np.ndarray, zy: np.ndarray, xz_band: Any, zy
 
 
 def _collapse_note(xz: np.ndarray, zy: np.ndarray, log_n: float | None, h_y: float | None,
-                   saturated: Any) -> tuple[str, tuple[float, float]] | None:
-    """Why several epochs sit at one point, and where, or None.
+                   saturated: Any) -> str | None:
+    """Why several epochs sit at one point, or None.
 
     Epochs at (log N, H(Y)) exactly (1e-6 nats): every input has a bin of its own, so the plug-in
     values are log N and H(Y) whatever the network does. Otherwise, all epochs within 1e-3 nats of
@@ -180,49 +180,185 @@ def _collapse_note(xz: np.ndarray, zy: np.ndarray, log_n: float | None, h_y: flo
         count = int(ceiling.sum())
         if count >= 2:
             which = f"all {len(xz)} epochs" if count == len(xz) else f"{count} of {len(xz)} epochs"
-            return (f"{which} at one point:\nevery input has a bin of its own,\n"
-                    "so I(X;Z) = log N and I(Z;Y) = H(Y)\nwhatever the network does"), (log_n, h_y)
+            return (f"{which} at one point: every input has a bin of its own,\n"
+                    "so I(X;Z) = log N and I(Z;Y) = H(Y) whatever the network does")
     if float(np.ptp(xz)) >= 1e-3 or float(np.ptp(zy)) >= 1e-3:
         return None
-    where = (float(xz[0]), float(zy[0]))
     if saturated is not None and bool(np.all(saturated)):
-        return f"all {len(xz)} epochs at one point:\nevery estimate is saturated\n(pressed against log N, it measures N)", where
-    return f"all {len(xz)} epochs at one point\n(spread < 0.001 nats): the estimate\ndid not change during training", where
+        return f"all {len(xz)} epochs at one point:\nevery estimate is saturated (it measures N)"
+    return f"all {len(xz)} epochs at one point (spread < 0.001 nats):\nthe estimate did not change during training"
 
 
-def _place_notes(axes: Sequence[Any]) -> None:
-    """Draw each panel's pending note (a collapsed trajectory's reason) in the corner away from its
-    points, once the axis limits are final, so that the note never hides them."""
+# A band may widen the axes by at most this fraction of the span of the estimates and ceilings;
+# past that it is clipped at the axis and marked with an arrowhead, so that one wide band (16 nats
+# beside estimates of 7) does not squeeze every point into a corner.
+BAND_MARGIN = 0.25
+SAME_AXES_NOTE = "all panels and plane figures of these records share their axes"
+CLIPPED_LABEL = "band runs past the axis (clipped; arrowhead at the edge)"
+HOLLOW_LABEL = "hollow: saturated (the estimate measures N, not the network)"
+FILLED_LABEL = "filled: not saturated"
+# Up to this many recorded epochs, each gets a colour of its own and a tick on the colour bar.
+DISCRETE_EPOCHS = 16
+
+
+def _axis_range(values: Sequence[float], ceilings: Sequence[float], lows: Sequence[float],
+                highs: Sequence[float]) -> tuple[float, float]:
+    """One axis's limits (nats): the estimates and the ceilings drawn (log N, H(Y)) always inside,
+    the band ends inside when they lie within BAND_MARGIN of that span, and a 4% pad."""
+    core = [v for v in list(values) + list(ceilings) if np.isfinite(v)]
+    if not core:
+        return 0.0, 1.0
+    low, high = min(core), max(core)
+    span = max(high - low, 0.05 * max(abs(high), 1.0))
+    lows = [v for v in lows if np.isfinite(v)]
+    highs = [v for v in highs if np.isfinite(v)]
+    low = max(min(lows + [low]), low - BAND_MARGIN * span)
+    high = min(max(highs + [high]), high + BAND_MARGIN * span)
+    # A single point (or all at one value) gets a window of its own size, not a zero-width axis.
+    pad = 0.04 * (high - low) if high - low > 1e-9 else 0.5 * span
+    return low - pad, high + pad
+
+
+def _plane_limits(panels: Sequence[tuple["_Points", float | None, float | None]]) -> tuple[tuple, tuple]:
+    """The x and y limits shared by the panels ``(points, log_n, h_y)``: from the estimates and
+    the ceilings, not from bands far past them (see :func:`_axis_range`)."""
+    xs, ys, x_ceilings, y_ceilings = [], [], [], []
+    x_lows, x_highs, y_lows, y_highs = [], [], [], []
+    for points, log_n, h_y in panels:
+        _, xz, zy = points.arrays()
+        xs += xz.tolist()
+        ys += zy.tolist()
+        x_ceilings += [log_n] if log_n is not None and len(xz) else []
+        y_ceilings += [h_y] if h_y is not None and len(zy) else []
+        xz_band, zy_band = points.bands()
+        if xz_band is not None:
+            x_lows += xz_band[0].tolist()
+            x_highs += xz_band[1].tolist()
+        if zy_band is not None:
+            y_lows += zy_band[0].tolist()
+            # I(Z;Y) <= H(Y): the drawn upper end is capped there (see _plane_axes).
+            y_highs += (np.minimum(zy_band[1], h_y) if h_y is not None else zy_band[1]).tolist()
+    return (_axis_range(xs, x_ceilings, x_lows, x_highs), _axis_range(ys, y_ceilings, y_lows, y_highs))
+
+
+def _clip_markers(ax: Any, pending: dict) -> list:
+    """Arrowheads at the axis edge where a finite band side runs past the final limits; returns
+    their legend handle (or nothing)."""
+    from matplotlib.lines import Line2D
+
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    xz, zy, xz_band, zy_band = pending["xz"], pending["zy"], pending["xz_band"], pending["zy_band"]
+    marks = []
+    if xz_band is not None:
+        marks += [(np.isfinite(xz_band[1]) & (xz_band[1] > x_high), np.full_like(xz, x_high), zy, ">"),
+                  (np.isfinite(xz_band[0]) & (xz_band[0] < x_low), np.full_like(xz, x_low), zy, "<")]
+    if zy_band is not None:
+        marks += [(np.isfinite(zy_band[1]) & (zy_band[1] > y_high), xz, np.full_like(zy, y_high), "^"),
+                  (np.isfinite(zy_band[0]) & (zy_band[0] < y_low), xz, np.full_like(zy, y_low), "v")]
+    drawn = False
+    for where, x, y, marker in marks:
+        if np.any(where):
+            ax.scatter(x[where], y[where], marker=marker, s=26, color="0.45", clip_on=False, zorder=4)
+            drawn = True
+    return [Line2D([], [], color="0.45", marker=">", linestyle="none", label=CLIPPED_LABEL)] if drawn else []
+
+
+def _ceiling_labels(ax: Any, log_n: float | None, h_y: float | None) -> None:
+    """The values of log N and H(Y) written on their lines, at the ends where plane trajectories
+    (which rise from near the origin towards both ceilings) seldom are."""
+    (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+    if log_n is not None and x_low <= log_n <= x_high:
+        # Right of the line (no estimate capped at log N lies there) unless the axis ends close by.
+        right = log_n < x_low + 0.9 * (x_high - x_low)
+        ax.text(log_n, y_low + 0.02 * (y_high - y_low), f" log N = {log_n:.2f} " if right else f"log N = {log_n:.2f} ",
+                rotation=90, ha="left" if right else "right", va="bottom", fontsize=7, color="0.3", zorder=2)
+    if h_y is not None and y_low <= h_y <= y_high:
+        ax.text(x_low + 0.02 * (x_high - x_low), h_y, f"H(Y) = {h_y:.2f}", ha="left", va="top", fontsize=7,
+                color="0.3", zorder=2)
+
+
+def _finish_panels(axes: Sequence[Any], limits: tuple[tuple, tuple] | None = None) -> list:
+    """Once the panels are drawn: set the shared ``limits`` (x, y) when given, then mark the bands
+    clipped at the axes, write the ceilings' values and put each panel's note (a collapsed
+    trajectory's reason) in its title, above the data. Returns the further legend handles."""
+    handles = []
     for ax in axes:
-        note = getattr(ax, "_infodrop_note", None)
-        if note is None:
+        if limits is not None:
+            ax.set_xlim(*limits[0])
+            ax.set_ylim(*limits[1])
+        pending = getattr(ax, "_infodrop_pending", None)
+        if pending is None:
             continue
-        text, (x, y) = note
-        (x_axes, y_axes) = ax.transLimits.transform((x, y))
-        right, top = x_axes < 0.5, y_axes < 0.5
-        ax.text(0.97 if right else 0.03, 0.96 if top else 0.04, text, transform=ax.transAxes, fontsize=6.5,
-                ha="right" if right else "left", va="top" if top else "bottom",
-                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9}, zorder=5)
-        ax._infodrop_note = None
+        handles += _clip_markers(ax, pending)
+        _ceiling_labels(ax, pending["log_n"], pending["h_y"])
+        if pending["note"]:
+            ax.set_title(f"{ax.get_title()}\n{pending['note']}", fontsize=7.5)
+        ax._infodrop_pending = None
+    return handles
 
 
-def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = None, h_y: float | None = None,
-                band_label: str | None = None) -> list:
+class _EpochColours:
+    """Colour by epoch: one colour per recorded epoch (a discrete colour bar, a tick per epoch)
+    when there are at most DISCRETE_EPOCHS of them, else a continuous viridis scale."""
+
+    def __init__(self, records: list) -> None:
+        import matplotlib
+        from matplotlib.colors import BoundaryNorm, Normalize
+
+        epochs = sorted({int(record.epoch) for record in records}) or [0]
+        self.ticks = epochs if len(epochs) <= DISCRETE_EPOCHS else None
+        if self.ticks is not None and len(epochs) > 1:
+            middles = [(a + b) / 2 for a, b in zip(epochs, epochs[1:])]
+            edges = [epochs[0] - (middles[0] - epochs[0])] + middles + [epochs[-1] + (epochs[-1] - middles[-1])]
+            self.cmap = matplotlib.colormaps["viridis"].resampled(len(epochs))
+            self.norm = BoundaryNorm(edges, len(epochs))
+        else:
+            low, high = epochs[0], epochs[-1]
+            self.cmap = matplotlib.colormaps["viridis"]
+            self.norm = Normalize(vmin=low, vmax=high if high > low else low + 1)
+
+    def __call__(self, epochs: np.ndarray) -> np.ndarray:
+        """RGBA rows for ``epochs`` (shape n -> n x 4)."""
+        return self.cmap(self.norm(np.asarray(epochs)))
+
+    def colorbar(self, figure: Any, axes: list) -> None:
+        """The epoch colour bar beside ``axes``, ticks at whole epochs."""
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.ticker import MaxNLocator
+
+        bar = figure.colorbar(ScalarMappable(norm=self.norm, cmap=self.cmap), ax=axes, label="epoch")
+        if self.ticks is not None:
+            bar.set_ticks(self.ticks)
+            if len(self.ticks) > 1:
+                bar.minorticks_off()
+        else:
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
+
+
+def _plane_axes(ax: Any, points: _Points, colours: _EpochColours, *, log_n: float | None = None,
+                h_y: float | None = None, band_label: str | None = None) -> list:
     """Draw one plane: the band as grey error bars, the trajectory as a grey line, the points
-    coloured by epoch (hollow where saturated), log N (the most a plug-in or plain mixture estimate
-    of I(X;Z) from N inputs can give) dotted and H(Y) (the ceiling of I(Z;Y)) dash-dotted.
-    Returns the legend handles of the markings drawn (for one legend per figure)."""
+    coloured by epoch (hollow exactly where the record says saturated), log N (the most a plug-in or
+    plain mixture estimate of I(X;Z) from N inputs can give) dotted and H(Y) (the ceiling of
+    I(Z;Y)) dash-dotted. What depends on the final limits (clipped bands, the ceilings' values, a
+    note) waits on the axes for :func:`_finish_panels`. Returns the legend handles of the markings
+    drawn (for one legend per figure)."""
     from matplotlib.lines import Line2D
 
     epochs, xz, zy = points.arrays()
+    ax.set_xlabel("I(X;Z) [nats]")
+    ax.set_ylabel("I(Z;Y) [nats]")
+    ax.grid(True, alpha=0.3)
     if len(epochs) == 0:
         ax.text(0.5, 0.5, "no points", ha="center", va="center", transform=ax.transAxes)
         return []
     handles = []
     if log_n is not None:
-        handles.append(ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0, label="log N (ceiling of mixture and binning estimates of I(X;Z))"))
+        handles.append(ax.axvline(log_n, color="0.5", linestyle=":", linewidth=1.0,
+                                  label="log N (ceiling of mixture and binning estimates of I(X;Z)), value on the line"))
     if h_y is not None:
-        handles.append(ax.axhline(h_y, color="0.5", linestyle="-.", linewidth=0.8, label="H(Y) (ceiling of I(Z;Y))"))
+        handles.append(ax.axhline(h_y, color="0.5", linestyle="-.", linewidth=0.8, label="H(Y) (ceiling of I(Z;Y)), value on the line"))
     xz_band, zy_band = points.bands()
     if xz_band is not None or zy_band is not None:
         label = band_label or points.band_label
@@ -238,26 +374,18 @@ def _plane_axes(ax: Any, points: _Points, norm: Any, *, log_n: float | None = No
     ax.plot(xz, zy, color="0.6", linewidth=0.8, zorder=2)
     saturated = points.saturation()
     clear = np.ones(len(epochs), dtype=bool) if saturated is None else ~saturated
-    import matplotlib
-
-    cmap = matplotlib.colormaps["viridis"]
-    ax.scatter(xz[clear], zy[clear], c=epochs[clear], cmap=cmap, norm=norm, s=28, edgecolors="k",
-                          linewidths=0.3, zorder=3)
+    if clear.any():
+        ax.scatter(xz[clear], zy[clear], c=colours(epochs[clear]), s=28, edgecolors="k", linewidths=0.3, zorder=3)
     if saturated is not None:
         if saturated.any():
-            ax.scatter(xz[saturated], zy[saturated], facecolors="none", edgecolors=cmap(norm(epochs[saturated])), s=30,
+            ax.scatter(xz[saturated], zy[saturated], facecolors="none", edgecolors=colours(epochs[saturated]), s=30,
                        linewidths=1.3, zorder=3)
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="0.55", markeredgecolor="k",
-                              markeredgewidth=0.3, label="filled: clear of log N"))
+                              markeredgewidth=0.3, label=FILLED_LABEL))
         handles.append(Line2D([], [], marker="o", linestyle="none", markerfacecolor="none", markeredgecolor="0.3",
-                              markeredgewidth=1.3, label="hollow: saturated (at log N, reads ≥)"))
-    note = _collapse_note(xz, zy, log_n, h_y, saturated)
-    if note is not None:
-        # Placed by _place_notes once the limits are final (the figure may share them).
-        ax._infodrop_note = note
-    ax.set_xlabel("I(X;Z) [nats]")
-    ax.set_ylabel("I(Z;Y) [nats]")
-    ax.grid(True, alpha=0.3)
+                              markeredgewidth=1.3, label=HOLLOW_LABEL))
+    ax._infodrop_pending = {"xz": xz, "zy": zy, "xz_band": xz_band, "zy_band": zy_band, "log_n": log_n, "h_y": h_y,
+                            "note": _collapse_note(xz, zy, log_n, h_y, saturated)}
     return handles
 
 
@@ -299,14 +427,6 @@ def _plane_check_formats(formats: Any) -> tuple[str, ...]:
     return formats
 
 
-def _plane_norm(records: list) -> Any:
-    from matplotlib.colors import Normalize
-
-    epochs = [record.epoch for record in records] or [0]
-    low, high = min(epochs), max(epochs)
-    return Normalize(vmin=low, vmax=high if high > low else low + 1)
-
-
 def _plane_bin_counts(records: list[PlaneRecord]) -> list[int]:
     """Every bin count recorded in any split, ascending."""
     return sorted({int(b) for record in records for values in record.splits().values() for b in (values.binning or {})})
@@ -322,6 +442,18 @@ def _plane_label(document: PlaneDocument, estimator: str, bins: str | None) -> s
     if estimator == "binning" and bins is not None:
         name = f"binning, {bins} bins"
     return name
+
+
+def _document_limits(records: list[PlaneRecord], splits: Sequence[str]) -> tuple[tuple, tuple]:
+    """The limits of every plane figure of one file (the mixture or KL estimate and binning at
+    every recorded bin count, both splits), so that the same points sit on the same axes in
+    plane_auto, plane_binning, plane_side_by_side and plane_binning_bins."""
+    panels = []
+    for split in splits:
+        log_n, h_y = _plane_log_n(records, split), _plane_h_y(records, split)
+        panels.append((_plane_points(records, split, "auto"), log_n, h_y))
+        panels += [(_plane_points(records, split, "binning", str(count)), log_n, h_y) for count in _plane_bin_counts(records)]
+    return _plane_limits(panels)
 
 
 def _plane_title(document: PlaneDocument, title: str | None, note: str | None = None) -> str:
@@ -341,25 +473,6 @@ def _plane_title(document: PlaneDocument, title: str | None, note: str | None = 
         parts.append("N = " + " / ".join(f"{n} {split}" for split, n in counts.items()))
     lines = [line for line in (title, ", ".join(parts), note) if line]
     return "\n".join(lines)
-
-
-def _epoch_colorbar(figure: Any, norm: Any, axes: list) -> None:
-    """The epoch colour bar, with whole-number ticks (epochs are integers)."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.ticker import MaxNLocator
-
-    bar = figure.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, label="epoch")
-    bar.locator = MaxNLocator(integer=True)
-    bar.update_ticks()
-
-
-def _share_limits(axes: Sequence[Any]) -> None:
-    """One x range and one y range for all ``axes`` (the union of their data limits)."""
-    xs = [limit for ax in axes for limit in ax.get_xlim()]
-    ys = [limit for ax in axes for limit in ax.get_ylim()]
-    for ax in axes:
-        ax.set_xlim(min(xs), max(xs))
-        ax.set_ylim(min(ys), max(ys))
 
 
 def plot_information_plane(
@@ -407,14 +520,15 @@ def plot_information_plane(
     splits = _plane_splits(records)
     estimators = [name for name in ("auto", "binning")
                   if any(getattr(values, name) is not None for record in records for values in record.splits().values())]
-    norm = _plane_norm(records)
+    colours = _EpochColours(records)
+    limits = _document_limits(records, splits)
     written: list[Path] = []
 
     def panel(ax: Any, split: str, estimator: str) -> list:
         key = bin_key if estimator == "binning" else None
         points = _plane_points(records, split, estimator, key)
         ax.set_title(f"{_plane_label(document, estimator, key)} — {split}", fontsize=10)
-        return _plane_axes(ax, points, norm, log_n=_plane_log_n(records, split), h_y=_plane_h_y(records, split))
+        return _plane_axes(ax, points, colours, log_n=_plane_log_n(records, split), h_y=_plane_h_y(records, split))
 
     for estimator in estimators:
         figure = _agg_figure(figsize=(4.6 * len(splits) + 0.8, 4.8), layout="constrained")
@@ -422,11 +536,10 @@ def plot_information_plane(
         handles = []
         for ax, split in zip(axes, splits):
             handles += panel(ax, split, estimator)
-        _share_limits(axes)
-        _place_notes(axes)
+        handles += _finish_panels(axes, limits)
         _figure_legend(figure, handles)
-        _epoch_colorbar(figure, norm, list(axes))
-        figure.suptitle(_plane_title(document, title, "panels share their axes" if len(splits) > 1 else None), fontsize=9)
+        colours.colorbar(figure, list(axes))
+        figure.suptitle(_plane_title(document, title, SAME_AXES_NOTE), fontsize=9)
         written += _plane_save(figure, out_dir, f"{prefix}_{estimator}", formats)
 
     if len(estimators) > 1:
@@ -437,11 +550,10 @@ def plot_information_plane(
             for column, estimator in enumerate(estimators):
                 handles += panel(axes[row][column], split, estimator)
         flat = [ax for row in axes for ax in row]
-        _share_limits(flat)
-        _place_notes(flat)
+        handles += _finish_panels(flat, limits)
         _figure_legend(figure, handles)
-        _epoch_colorbar(figure, norm, flat)
-        figure.suptitle(_plane_title(document, title, "all panels share the same axes"), fontsize=9)
+        colours.colorbar(figure, flat)
+        figure.suptitle(_plane_title(document, title, SAME_AXES_NOTE), fontsize=9)
         written += _plane_save(figure, out_dir, f"{prefix}_side_by_side", formats)
     return written
 
@@ -468,22 +580,21 @@ def plot_binning_planes(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _plane_splits(records)
-    norm = _plane_norm(records)
+    colours = _EpochColours(records)
     figure = _agg_figure(figsize=(3.8 * len(counts) + 0.8, 3.6 * len(splits) + 0.4), layout="constrained")
     axes = figure.subplots(len(splits), len(counts), squeeze=False)
     handles = []
     for row, split in enumerate(splits):
         for column, count in enumerate(counts):
             points = _plane_points(records, split, "binning", str(count))
-            handles += _plane_axes(axes[row][column], points, norm, log_n=_plane_log_n(records, split),
-                                   h_y=_plane_h_y(records, split))
             axes[row][column].set_title(f"{count} bins — {split}", fontsize=10)
+            handles += _plane_axes(axes[row][column], points, colours, log_n=_plane_log_n(records, split),
+                                   h_y=_plane_h_y(records, split))
     flat = [ax for row in axes for ax in row]
-    _share_limits(flat)
-    _place_notes(flat)
+    handles += _finish_panels(flat, _document_limits(records, splits))
     _figure_legend(figure, handles)
-    _epoch_colorbar(figure, norm, flat)
-    figure.suptitle(_plane_title(document, title, "binning planes by bin count; all panels share the same axes"), fontsize=9)
+    colours.colorbar(figure, flat)
+    figure.suptitle(_plane_title(document, title, "binning planes by bin count; " + SAME_AXES_NOTE), fontsize=9)
     return _plane_save(figure, out_dir, prefix, formats)
 
 
@@ -516,11 +627,12 @@ def plot_subset_planes(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     splits = _plane_splits(records)
-    norm = _plane_norm(records)
+    colours = _EpochColours(records)
     units = document.layer_units
     figure = _agg_figure(figsize=(4.2 * len(sizes) + 0.8, 3.8 * len(splits) + 0.5), layout="constrained")
     axes = figure.subplots(len(splits), len(sizes), squeeze=False)
     handles = []
+    column_panels: list[list] = [[] for _ in sizes]
     for row, split in enumerate(splits):
         for column, k in enumerate(sizes):
             points, whole_zy = _Points(), False
@@ -544,18 +656,18 @@ def plot_subset_planes(
             # within half of it, so that it does not squeeze their trajectory (the title gives both).
             near_x = log_n is not None and points.xz and max(points.xz) > 0.5 * log_n
             near_y = h_y is not None and points.zy and max(points.zy) > 0.5 * h_y
-            handles += _plane_axes(ax, points, norm, log_n=log_n if near_x else None, h_y=h_y if near_y else None,
+            of_units = f" of {units}" if units else ""
+            ax.set_title(f"{k}{of_units} units — {split}", fontsize=10)
+            handles += _plane_axes(ax, points, colours, log_n=log_n if near_x else None, h_y=h_y if near_y else None,
                                    band_label=SUBSET_LABEL)
             ax.set_xlabel(f"I(X;Z_S) [nats], |S| = {k}")
             ax.set_ylabel("I(Z;Y) of the whole layer [nats]" if whole_zy else "I(Z_S;Y) [nats]")
-            of_units = f" of {units}" if units else ""
-            ax.set_title(f"{k}{of_units} units — {split}", fontsize=10)
+            column_panels[column].append((points, log_n if near_x else None, h_y if near_y else None))
     flat = [ax for row in axes for ax in row]
     for column in range(len(sizes)):
-        _share_limits([axes[row][column] for row in range(len(splits))])
-    _place_notes(flat)
+        handles += _finish_panels([axes[row][column] for row in range(len(splits))], _plane_limits(column_panels[column]))
     _figure_legend(figure, handles)
-    _epoch_colorbar(figure, norm, flat)
+    colours.colorbar(figure, flat)
     draws = document.config.get("subset_draws")
     note = f"random unit subsets ({draws} per size)" if draws else "random unit subsets"
     ceilings = ", ".join(f"{split}: log N = {_plane_log_n(records, split):.2f}"
@@ -598,7 +710,7 @@ def plot_plane_comparison(
         raise ValueError("the planes have no records yet; record at least one epoch before plotting")
     figure = _agg_figure(figsize=(4.8 * len(splits) + 0.4, 4.6), layout="constrained")
     axes = figure.subplots(1, len(splits), squeeze=False)[0]
-    handles, any_hollow = [], False
+    handles, any_hollow, drawn, clipped = [], False, [], []
     for ax, split in zip(axes, splits):
         for index, (document, records, label) in enumerate(zip(documents, all_records, labels)):
             colour = f"C{index % 10}"
@@ -607,7 +719,12 @@ def plot_plane_comparison(
             epochs, xz, zy = points.arrays()
             if len(epochs) == 0:
                 continue
+            h_y = _plane_h_y(records, split)
+            drawn.append((points, None, h_y))
             xz_band, zy_band = points.bands()
+            if zy_band is not None and h_y is not None:
+                zy_band = (zy_band[0], np.minimum(zy_band[1], h_y))  # I(Z;Y) <= H(Y)
+            clipped.append((ax, {"xz": xz, "zy": zy, "xz_band": xz_band, "zy_band": zy_band}))
             if xz_band is not None or zy_band is not None:
                 ax.errorbar(xz, zy, xerr=None if xz_band is None else np.vstack(_errors(xz, xz_band)),
                             yerr=None if zy_band is None else np.vstack(_errors(zy, zy_band)), fmt="none",
@@ -626,11 +743,15 @@ def plot_plane_comparison(
         ax.set_xlabel("I(X;Z) [nats]")
         ax.set_ylabel("I(Z;Y) [nats]")
         ax.grid(True, alpha=0.3)
-    _share_limits(list(axes))
+    limits = _plane_limits(drawn)
+    for ax in axes:
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*limits[1])
+    for ax, pending in clipped:
+        handles += _clip_markers(ax, pending)[:1]
     handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markersize=8, label="large marker: last epoch"))
     if any_hollow:
-        handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markerfacecolor="none",
-                              label="hollow: saturated (at log N, reads ≥)"))
+        handles.append(Line2D([], [], color="0.4", marker="o", linestyle="none", markerfacecolor="none", label=HOLLOW_LABEL))
     _figure_legend(figure, handles)
     names = sorted({str(document.estimators.get(estimator, estimator)) for document in documents})
     figure.suptitle(_plane_title(documents[0], title, f"estimator: {', '.join(names)}; error bars: each point's band; "
@@ -683,6 +804,7 @@ def plot_bin_sweep(
     colours = {label: f"C{index % 10}" for index, label in enumerate(labels)}
     figure = _agg_figure(figsize=(5.4 * len(panels), 4.2), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    handles = []
     for ax, (panel, panel_rows) in zip(axes, panels.items()):
         curves: dict[str, list] = {}
         for row in panel_rows:
@@ -697,16 +819,19 @@ def plot_bin_sweep(
                     continue
                 ax.axhline(p["i_xz"], color=colours[label], linestyle="--", label=label)
                 if p.get("lower") is not None and p.get("upper") is not None:
-                    ax.axhspan(p["lower"], p["upper"], color=colours[label], alpha=0.15)
+                    ax.axhspan(p["lower"], p["upper"], color=colours[label], alpha=0.15, label=f"{label}: bracket, lower to upper")
         if ceilings:
-            ax.axhline(max(ceilings), color="0.4", linestyle=":", linewidth=1.0, label="log N (plug-in ceiling)")
+            ceiling = max(ceilings)
+            ax.axhline(ceiling, color="0.4", linestyle=":", linewidth=1.0, label=f"log N = {ceiling:.2f} (plug-in ceiling)")
+        handles += ax.get_legend_handles_labels()[0]
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of bins per unit")
         ax.set_ylabel("I(X;Z) [nats]")
         ax.grid(True, alpha=0.3, which="both")
         if panel:
             ax.set_title(panel, fontsize=10)
-        ax.legend(fontsize=7)
+    # One legend below the panels: inside, it covered the per-unit curves.
+    _figure_legend(figure, handles)
     if title:
         figure.suptitle(title, fontsize=10)
     return _plane_save(figure, out_dir, stem, formats)
@@ -717,6 +842,39 @@ def plot_bin_sweep(
 # information through.)
 
 
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def _display(picture: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """One C x H x W image as imshow wants it (H x W grey or H x W x 3, scaled to [0, 1])."""
+    picture = picture.transpose(1, 2, 0)
+    low, high = picture.min(), picture.max()
+    picture = (picture - low) / (high - low) if high > low else np.zeros_like(picture)
+    return (picture[:, :, 0], "gray") if picture.shape[2] == 1 else (picture, None)
+
+
+def _check_kl_inputs(images: np.ndarray, labels: np.ndarray, maps: list, raw_images: Any,
+                     class_names: Sequence[str] | None) -> np.ndarray | None:
+    """Validate plot_kl_maps' arguments at the door; returns the unwhitened images or None."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must have shape N x C x H x W with C = 1 or 3, got {images.shape}")
+    if len(labels) != len(images):
+        raise ValueError(f"labels has {len(labels)} entries for {len(images)} images; pass one label per image")
+    for index, kl_map in enumerate(maps):
+        if kl_map.ndim != 3 or len(kl_map) != len(images):
+            raise ValueError(f"kl_maps[{index}] must have shape N x h x w with N = {len(images)}, got {kl_map.shape}")
+    if class_names is not None and (isinstance(class_names, str) or any(int(label) >= len(class_names) for label in labels)):
+        raise ValueError(f"class_names must name every label (0..{int(np.max(labels))}); got {class_names!r}")
+    if raw_images is None:
+        return None
+    raw = np.asarray(raw_images, dtype=np.float32)
+    if raw.ndim != 4 or len(raw) != len(images) or raw.shape[1] not in (1, 3):
+        raise ValueError(f"raw_images must have shape N x C x H x W with N = {len(images)}, got {raw.shape}")
+    return raw
+
+
 def plot_kl_maps(
     images: Any,
     labels: Sequence[int],
@@ -724,49 +882,69 @@ def plot_kl_maps(
     out_dir: str | os.PathLike,
     *,
     prefix: str = "kl",
+    class_names: Sequence[str] | None = None,
+    shared_scale: bool = False,
+    raw_images: Any = None,
 ) -> list[Path]:
     """One PNG ``<out_dir>/<prefix>_<j>.png`` per image j: the input beside one heat map per layer.
 
-    ``images``: N x C x H x W (C = 1 grey, 3 colour; scaled to [0, 1] per image for display);
-    ``labels``: N; ``kl_maps``: one array per information-dropout layer, N x h x w, the per-location
-    KL ``InformationDropout.kl_map`` (nats summed over channels at each location). Colour scales are
-    per panel; the original subtracts each layer's minimum, which changes nothing under a per-panel
-    scale. Returns the paths written.
+    ``images``: N x C x H x W, what the network sees (C = 1 grey, 3 colour; scaled to [0, 1] per
+    image for display); ``labels``: N integer classes, shown by name with ``class_names``;
+    ``kl_maps``: one array per information-dropout layer, N x h x w, the per-location KL
+    ``InformationDropout.kl_map`` (nats summed over channels at each location). ``raw_images``:
+    the same images before whitening (N x C x H x W), drawn first when given, so that a reader
+    sees the object as well as the whitened input. Colour scales are per panel, or one scale for
+    every layer of an image with ``shared_scale`` (then the layers' KL can be compared; the
+    original subtracts each layer's minimum, which changes nothing under a per-panel scale).
+    Returns the paths written.
     """
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"images must have shape N x C x H x W with C = 1 or 3, got {images.shape}")
     labels = np.asarray(labels)
     maps = [np.asarray(kl_map, dtype=np.float32) for kl_map in kl_maps]
-    if len(labels) != len(images):
-        raise ValueError(f"labels has {len(labels)} entries for {len(images)} images; pass one label per image")
-    for index, kl_map in enumerate(maps):
-        if kl_map.ndim != 3 or len(kl_map) != len(images):
-            raise ValueError(f"kl_maps[{index}] must have shape N x h x w with N = {len(images)}, got {kl_map.shape}")
+    raw = _check_kl_inputs(images, labels, maps, raw_images, class_names)
     out_dir = Path(out_dir)
     written = []
+    pictures = ([(raw, "image")] if raw is not None else []) + [
+        (images, "whitened input (what the network sees)" if raw is not None else "input")]
     for j in range(len(images)):
-        figure = _agg_figure(figsize=(2.6 * (1 + len(maps)), 2.8))
-        axes = figure.subplots(1, 1 + len(maps), squeeze=False)
-        picture = images[j].transpose(1, 2, 0)
-        low, high = picture.min(), picture.max()
-        picture = (picture - low) / (high - low) if high > low else np.zeros_like(picture)
-        grey = picture.shape[2] == 1
-        axes[0, 0].imshow(picture[:, :, 0] if grey else picture, cmap="gray" if grey else None, interpolation="none")
-        axes[0, 0].set_title(f"input (label {int(labels[j])})", fontsize=9)
+        figure = _agg_figure(figsize=(2.6 * (len(pictures) + len(maps)), 3.0))
+        axes = figure.subplots(1, len(pictures) + len(maps), squeeze=False)[0]
+        name = class_names[int(labels[j])] if class_names is not None else f"label {int(labels[j])}"
+        for ax, (source, title) in zip(axes, pictures):
+            shown, cmap = _display(source[j])
+            ax.imshow(shown, cmap=cmap, interpolation="none")
+            ax.set_title(f"{title}\n{name}", fontsize=8)
+        # One colour scale for every layer: from 0 (no information let through) to the largest value.
+        top = max(float(kl_map[j].max()) for kl_map in maps) if shared_scale and maps else None
         for i, kl_map in enumerate(maps):
-            shown = axes[0, i + 1].imshow(kl_map[j], cmap="Blues", interpolation="none")
-            axes[0, i + 1].set_title(f"KL, dropout layer {i + 1}", fontsize=9)
-            bar = figure.colorbar(shown, ax=axes[0, i + 1], fraction=0.046, pad=0.04)
-            bar.set_label("KL per location [nats]", fontsize=8)
-        for axis in axes[0]:
-            axis.axis("off")
+            ax = axes[len(pictures) + i]
+            shown = ax.imshow(kl_map[j], cmap="Blues", interpolation="none",
+                              vmin=0.0 if shared_scale else None, vmax=top)
+            ax.set_title(f"KL, dropout layer {i + 1}", fontsize=8)
+            if not shared_scale or i == len(maps) - 1:
+                bar = figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+                bar.set_label("KL per location [nats]" + (", all layers" if shared_scale else ""), fontsize=8)
+        for ax in axes:
+            ax.axis("off")
         figure.tight_layout()
         target = out_dir / f"{prefix}_{j}.png"
         with atomic_path(target) as temporary:
             figure.savefig(temporary, format="png", dpi=100)
         written.append(target)
     return written
+
+
+def plot_kl_maps_file(path: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> list[Path]:
+    """:func:`plot_kl_maps` from the ``kl_maps.npz`` that ``infodrop cifar plot`` and ``infodrop
+    cluttered plot`` write beside their figures (``images``, ``labels``, ``kl_0``, ``kl_1``, ...;
+    optionally ``raw_images``); ``options`` as for plot_kl_maps."""
+    from infodrop.io import load_npz
+
+    arrays = load_npz(path)
+    maps = [arrays[f"kl_{index}"] for index in range(sum(key.startswith("kl_") for key in arrays))]
+    if "raw_images" in arrays:
+        options.setdefault("raw_images", arrays["raw_images"])
+    return plot_kl_maps(arrays["images"], arrays["labels"], maps, out_dir, **options)
 
 
 # --------------------------------------------------------------------------- estimator validation (toy problem)
@@ -803,12 +981,25 @@ def _toy_group(rows, keys, value):
     return out
 
 
+def _toy_legend(figure: Any, axes: Any, *, ncol: int = 4) -> None:
+    """One legend below all panels (first handle per label), so that no legend covers data."""
+    unique: dict = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            unique.setdefault(label, handle)
+    figure.legend(list(unique.values()), list(unique.keys()), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                  ncol=min(ncol, len(unique)), fontsize=8, frameon=False)
+
+
 def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Figs. 2 and 9 of Adilova et al. (2023): our estimates of h(Z|X) (top row) and I(X;Z)
     (bottom row) against the number N of inputs, one column per input dimension n, mean ± sd over
-    seeds, with the quadrature truth as a dashed line. ``rows``: dicts with keys dim, n_samples,
-    seed, variance, h_z_given_x, i_xz, h_z_given_x_truth, i_xz_truth (nats), optionally i_xz_loo
-    (the leave-one-out variant, drawn too). Writes a PNG (150 dpi) to ``path`` and returns it.
+    seeds, with the quadrature truth as a dashed line and log N (the most the plain mixture
+    estimate can give) dotted, inside the axes. Both rows share the N axis; where I(X;Z) was
+    computed for fewer N (``mixture_max_samples``) the figure says so. ``rows``: dicts with keys
+    dim, n_samples, seed, variance, h_z_given_x, i_xz, h_z_given_x_truth, i_xz_truth (nats),
+    optionally i_xz_loo (the leave-one-out variant, drawn too). Writes a PNG (150 dpi) to ``path``
+    and returns it.
     """
     rows = list(rows)
     if not rows:
@@ -817,9 +1008,12 @@ def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: st
     figure, axes = _toy_figure(2, len(dims))
     quantities = (
         ("h_z_given_x", "h(Z|X) [nats]", [("h_z_given_x", "MC estimate of h(Z|X)", "tab:blue", "o")]),
-        ("i_xz", "I(X;Z) [nats]", [("i_xz", "our estimate of I(X;Z)", "tab:blue", "o"),
+        ("i_xz", "I(X;Z) [nats]", [("i_xz", "our estimate of I(X;Z) (plain mixture)", "tab:blue", "o"),
                                    ("i_xz_loo", "leave-one-out variant", "tab:orange", "s")]),
     )
+    estimated = {key: sorted({int(r["n_samples"]) for r in rows if not np.isnan(float(r.get(key, np.nan)))})
+                 for key in ("h_z_given_x", "i_xz")}
+    all_sizes = sorted({int(r["n_samples"]) for r in rows})
     for row_index, (key, ylabel, series) in enumerate(quantities):
         for column, dim in enumerate(dims):
             ax = axes[row_index][column]
@@ -833,32 +1027,36 @@ def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: st
                     ax.errorbar(n, mean, yerr=sd, marker=marker, ms=4, capsize=3, color=color, label=label)
             truth = next(float(r[f"{key}_truth"]) for r in rows if int(r["dim"]) == dim)
             ax.axhline(truth, color="black", ls="--", lw=1.2, label="quadrature truth")
-            if key == "i_xz":
-                # The plain mixture estimate cannot exceed about log N (own component included).
-                # Drawn where I(X;Z) was estimated; the y range stays that of the estimates.
-                sizes = sorted({int(r["n_samples"]) for r in rows if int(r["dim"]) == dim and not np.isnan(float(r["i_xz"]))})
-                if sizes:
-                    low, high = ax.get_ylim()
-                    ax.plot(sizes, np.log(sizes), color="gray", ls=":", lw=1.2, label="log N")
-                    ax.set_ylim(low, high)
+            if key == "i_xz" and estimated["i_xz"]:
+                # The plain mixture estimate cannot exceed about log N (own component included);
+                # the y range takes it in, so the line stays inside the axes.
+                sizes = estimated["i_xz"]
+                ax.plot(sizes, np.log(sizes), color="gray", ls=":", lw=1.4, label="log N (ceiling of the plain mixture estimate)")
             ax.set_xscale("log")
+            # One N axis for both rows, so a point of the top row sits above the same N below.
+            ax.set_xlim(all_sizes[0] / 1.5, all_sizes[-1] * 1.5)
             ax.set_xlabel("number of inputs N")
             ax.set_ylabel(ylabel)
             ax.set_title(f"n = {dim}")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8, loc="best")
     variance = rows[0].get("variance")
-    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: convergence (mean ± sd over seeds)")
+    heading = title or f"Toy problem, Gaussian dropout variance {variance:g}: convergence (mean ± sd over seeds)"
+    if estimated["i_xz"] and estimated["i_xz"][-1] < all_sizes[-1]:
+        heading += (f"\nh(Z|X) up to N = {all_sizes[-1]:,}; I(X;Z) only up to N = {estimated['i_xz'][-1]:,} "
+                    "(the mixture costs N² per estimate)")
+    figure.suptitle(heading)
     figure.tight_layout()
+    _toy_legend(figure, axes)
     return _toy_save(figure, path)
 
 
 def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Figs. 3 and 8 of Adilova et al. (2023): the mixture estimate of h(Z) against the Gaussian
     (Ledoit-Wolf) upper bound, the Kolchinsky-Tracey pairwise bounds and the quadrature truth, against
-    the dimension n at the largest N (left), and the same quantities minus the truth for every N
-    (right). ``rows``: dicts with keys dim, n_samples, seed, variance, h_z_mixture,
-    h_z_gaussian_upper, h_z_pairwise_lower, h_z_pairwise_upper, h_z_truth (nats). Writes a PNG.
+    the dimension n at the largest N (left), and the same quantities minus the truth, one panel per
+    N (right: one colour and marker per quantity, the same in every panel). ``rows``: dicts with keys
+    dim, n_samples, seed, variance, h_z_mixture, h_z_gaussian_upper, h_z_pairwise_lower,
+    h_z_pairwise_upper, h_z_truth (nats). Writes a PNG.
     """
     rows = list(rows)
     if not rows:
@@ -867,121 +1065,138 @@ def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title:
     # below h(Z) of the continuous input whenever N is small against exp(h(Z)): an "upper bound"
     # below the truth bounds that mixture, and the labels say so. The Gaussian bound uses a
     # covariance estimated from the samples, so it holds only up to that estimate's error.
+    # Mixture estimate and pairwise bounds nearly coincide; distinct markers, line styles and a
+    # small sideways offset keep each visible.
     series = (
-        ("h_z_mixture", "mixture estimate (h of the N-component mixture)", "mixture estimate", "tab:blue", "o", "-"),
-        ("h_z_gaussian_upper", "Gaussian upper bound on h(Z) (Ledoit-Wolf covariance, estimated)", "Gaussian bound",
-         "tab:red", "s", "-"),
-        ("h_z_pairwise_upper", "pairwise upper bound (KL) on h of the N-component mixture", "pairwise upper (mixture)",
-         "tab:orange", "^", "--"),
-        ("h_z_pairwise_lower", "pairwise lower bound (Bhattacharyya) on h of the N-component mixture",
-         "pairwise lower (mixture)", "tab:green", "v", "--"),
+        ("h_z_mixture", "mixture estimate (h of the N-component mixture)", "tab:blue", "o", "-", 0.0, 7),
+        ("h_z_gaussian_upper", "Gaussian upper bound on h(Z) (Ledoit-Wolf covariance, estimated)", "tab:red", "s", "-", 0.0, 5),
+        ("h_z_pairwise_upper", "pairwise upper bound (KL) on h of the N-component mixture", "tab:orange", "^", "--", -0.6, 5),
+        ("h_z_pairwise_lower", "pairwise lower bound (Bhattacharyya) on h of the N-component mixture", "tab:green", "v", ":", 0.6, 5),
     )
+    # Where curves coincide, the legend gives how far apart they are at most.
+    def apart(key: str) -> str:
+        gaps = [abs(float(r[key]) - float(r["h_z_mixture"])) for r in rows]
+        gaps = [gap for gap in gaps if np.isfinite(gap)]
+        return f" (within {max(gaps):.2g} nats of the mixture estimate)" if gaps else ""
+
+    series = tuple((key, label + (apart(key) if key.startswith("h_z_pairwise") else ""), *rest)
+                   for key, label, *rest in series)
     sizes = sorted({int(r["n_samples"]) for r in rows})
-    largest = sizes[-1]
     truth = {int(r["dim"]): float(r["h_z_truth"]) for r in rows}
     dims = sorted(truth)
-    figure, axes = _toy_figure(1, 2, width=5.2, height=4.0)
-    left, right = axes[0]
-    for key, label, _, color, marker, style in series:
+    figure, axes = _toy_figure(1, 1 + len(sizes), width=4.4, height=3.8)
+    left = axes[0][0]
+    largest = sizes[-1]
+    for key, label, color, marker, style, shift, size in series:
         stats = _toy_group([r for r in rows if int(r["n_samples"]) == largest], ("dim",), key)
         points = sorted((d, m, s) for (d,), (m, s) in stats.items())
         if points:
             d, mean, sd = zip(*points)
-            left.errorbar(d, mean, yerr=sd, marker=marker, ms=4, capsize=3, color=color, ls=style, label=label)
-    left.plot(dims, [truth[d] for d in dims], color="black", lw=1.2, ls=":", label="quadrature truth")
+            left.errorbar(np.asarray(d) + shift, mean, yerr=sd, marker=marker, ms=size, capsize=3, color=color, ls=style,
+                          label=label, mfc="none" if marker in "^v" else color)
+    left.plot(dims, [truth[d] for d in dims], color="black", lw=1.2, ls="-.", label="quadrature truth")
     left.set_xlabel("input dimension n")
     left.set_ylabel("h(Z) [nats]")
     left.set_title(f"N = {largest} inputs")
     left.grid(alpha=0.3)
-    left.legend(fontsize=7, loc="best")
-
-    dashes = ["-", "--", "-.", ":"]
-    for key, _, label, color, marker, _ in series:
-        stats = _toy_group(rows, ("dim", "n_samples"), key)
-        for index, size in enumerate(sizes):
+    gaps = []
+    for index, size in enumerate(sizes):
+        ax = axes[0][index + 1]
+        for key, label, color, marker, style, shift, marker_size in series:
+            stats = _toy_group(rows, ("dim", "n_samples"), key)
             points = sorted((d, m - truth[d]) for (d, n), (m, _) in stats.items() if n == size)
             if points:
                 d, gap = zip(*points)
-                right.plot(d, gap, marker=marker, ms=4, color=color, ls=dashes[index % len(dashes)],
-                           label=f"{label}, N = {size}")
-    right.axhline(0.0, color="black", lw=1.0, ls=":")
-    right.set_xlabel("input dimension n")
-    right.set_ylabel("estimate − truth of h(Z) [nats]")
-    right.set_title("difference from the quadrature truth")
-    right.grid(alpha=0.3)
-    right.legend(fontsize=7, loc="best", ncol=1)
+                gaps += gap
+                ax.plot(np.asarray(d) + shift, gap, marker=marker, ms=marker_size, color=color, ls=style, label=label,
+                        mfc="none" if marker in "^v" else color)
+        ax.axhline(0.0, color="black", lw=1.2, ls="-.")
+        ax.set_xlabel("input dimension n")
+        ax.set_ylabel("estimate − truth of h(Z) [nats]")
+        ax.set_title(f"minus the truth, N = {size}")
+        ax.grid(alpha=0.3)
+    span = (min(gaps + [0.0]), max(gaps + [0.0]))
+    pad = 0.05 * (span[1] - span[0] or 1.0)
+    for index in range(len(sizes)):
+        axes[0][index + 1].set_ylim(span[0] - pad, span[1] + pad)  # the same y axis for every N
     variance = rows[0].get("variance")
     figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: estimate and bounds of h(Z)")
-    figure.text(0.5, -0.01, "The mixture estimate and the pairwise bounds are of the entropy of the N-component mixture; "
-                "below the truth, they measure N, not h(Z).", ha="center", va="top", fontsize=8)
     figure.tight_layout()
+    _toy_legend(figure, axes, ncol=2)
+    figure.text(0.5, -0.2, "The mixture estimate and the pairwise bounds are of the entropy of the N-component mixture; "
+                "below the truth, they measure N, not h(Z).", ha="center", va="top", fontsize=8)
     return _toy_save(figure, path)
 
 
+TOY_NAMES = {"ours": "ours (mixture)", "ours_loo": "ours (leave-one-out)", "edge": "EDGE", "ksg": "KSG", "doe": "DoE",
+             "doe_l": "DoE (logistic)", "mine": "MINE", "infonce": "InfoNCE"}
+
+
 def plot_estimator_comparison(rows: Sequence[dict], path: str | os.PathLike, *, title: str | None = None) -> Path:
-    """Figs. 4 and 10 of Adilova et al. (2023): I(X;Z) of every estimator, one panel per input
-    dimension n. Binning is drawn against the number of bins (bottom axis) and the bin size (top
-    axis, finer to the right); every other estimator, the quadrature truth and log N (the most a
-    discrete estimator can give) are horizontal lines. ``rows``: dicts with keys dim, n_samples,
-    seed, variance, estimator, setting, i_xz, i_xz_truth, log_n (nats). Writes a PNG (150 dpi).
+    """Figs. 4 and 10 of Adilova et al. (2023): I(X;Z) of every estimator, one column per input
+    dimension n. Top row: each bin-free estimator at a place of its own on the x axis (mean ± sd
+    over seeds), so that none hides another. Bottom row: binning against the number of bins
+    (bottom axis) and the bin size (top axis, finer to the right). Both rows draw the quadrature
+    truth and log N (the most a discrete estimator can give) with their values. ``rows``: dicts
+    with keys dim, n_samples, seed, variance, estimator, setting, i_xz, i_xz_truth, log_n (nats).
+    Writes a PNG (150 dpi).
     """
     rows = list(rows)
     if not rows:
         raise ValueError("rows is empty; pass the rows of at least one run")
     dims = sorted({int(r["dim"]) for r in rows})
-    n_cols = min(3, len(dims))
-    n_rows = -(-len(dims) // n_cols)
-    figure, axes = _toy_figure(n_rows, n_cols, width=4.8, height=4.0)
+    figure, axes = _toy_figure(2, len(dims), width=4.6, height=3.6)
     stats = _toy_group(rows, ("dim", "estimator", "setting"), "i_xz")
     scalar = [e for e in dict.fromkeys(str(r["estimator"]) for r in rows) if not e.startswith("binning")]
     import matplotlib
 
-    names = {"ours": "ours (mixture)", "ours_loo": "ours (leave-one-out)", "edge": "EDGE", "ksg": "KSG", "doe": "DoE", "doe_l": "DoE (logistic)", "mine": "MINE", "infonce": "InfoNCE"}
-    # purple, brown and gray are kept for binning and log N
-    fixed = {"ours": ("tab:blue", "-"), "ours_loo": ("tab:orange", "-."), "edge": ("tab:green", "--"),
-             "ksg": ("tab:red", "-."), "doe": ("tab:pink", "--"), "doe_l": ("tab:olive", "-"),
-             "mine": ("tab:cyan", "-."), "infonce": ("navy", "--")}  # fmt: skip
+    # ours in blue (ours_loo lighter), the neural estimators in warm colours, the nonparametric in green/purple.
+    colours = {"ours": "tab:blue", "ours_loo": "lightskyblue", "edge": "tab:green", "ksg": "tab:purple",
+               "doe": "tab:red", "doe_l": "tab:pink", "mine": "tab:orange", "infonce": "tab:brown"}
+    markers = {"ours": "o", "ours_loo": "o", "edge": "D", "ksg": "s", "doe": "^", "doe_l": "v", "mine": "P", "infonce": "X"}
     spare = [matplotlib.colormaps["Dark2"](i) for i in range(8)]
-    colors = {name: fixed.get(name, (spare[i % 8], ":"))[0] for i, name in enumerate(scalar)}
-    line_styles = {name: fixed.get(name, (None, ":"))[1] for name in scalar}
-    handles = {}
     for index, dim in enumerate(dims):
-        ax = axes[index // n_cols][index % n_cols]
+        top, bottom = axes[0][index], axes[1][index]
         subset = [r for r in rows if int(r["dim"]) == dim]
         truth = float(subset[0]["i_xz_truth"])
         log_n = float(subset[0]["log_n"])
-        handles["truth"] = ax.axhline(truth, color="black", lw=2.0, label="quadrature truth")
-        handles["log_n"] = ax.axhline(log_n, color="gray", lw=1.2, ls="--", label=f"log N (N = {int(subset[0]['n_samples'])})")
-        for name in scalar:
-            for (d, estimator, setting), (mean, _) in stats.items():
-                if d == dim and estimator == name:
-                    handles[name] = ax.axhline(
-                        mean, color=colors[name], lw=2.2 if name == "ours" else 1.3,
-                        ls=line_styles[name], label=names.get(name, name),
-                    )
+        n_samples = int(subset[0]["n_samples"])
+        for ax in (top, bottom):
+            ax.axhline(truth, color="black", lw=1.6, label="quadrature truth")
+            ax.axhline(log_n, color="gray", lw=1.2, ls="--", label=f"log N (N = {n_samples})")
+            ax.text(1.0, truth, f" {truth:.2f}", transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=7)
+            ax.text(1.0, log_n, f" {log_n:.2f}", transform=ax.get_yaxis_transform(), va="center", ha="left",
+                    fontsize=7, color="gray")
+            ax.set_ylabel("I(X;Z) [nats]")
+            ax.grid(alpha=0.3)
+        for place, name in enumerate(scalar):
+            found = [(mean, sd) for (d, estimator, _), (mean, sd) in stats.items() if d == dim and estimator == name]
+            if found:
+                mean, sd = found[0]
+                top.errorbar([place], [mean], yerr=[sd], color=colours.get(name, spare[place % 8]),
+                             marker=markers.get(name, "o"), ms=8, capsize=3, ls="none", markeredgecolor="k",
+                             markeredgewidth=0.5)
+        top.set_xticks(range(len(scalar)))
+        top.set_xticklabels([TOY_NAMES.get(name, name) for name in scalar], rotation=40, ha="right", fontsize=8)
+        top.set_xlim(-0.6, len(scalar) - 0.4)
+        top.set_title(f"n = {dim}: bin-free estimators")
         by_count = sorted((int(s), m) for (d, e, s), (m, _) in stats.items() if d == dim and e == "binning_bins")
         if by_count:
             x, y = zip(*by_count)
-            (handles["binning_bins"],) = ax.plot(x, y, color="tab:purple", ls=":", marker="o", ms=4, label="binning by number")
-            ax.set_xlabel("number of bins")
-        else:
-            ax.set_xticks([])
+            bottom.plot(x, y, color="tab:purple", ls="-", marker="o", ms=5, label="binning by number of bins (bottom axis)")
+            bottom.set_xlabel("number of bins")
         by_size = sorted((float(s), m) for (d, e, s), (m, _) in stats.items() if d == dim and e == "binning_size")
         if by_size:
-            top = ax.twiny()
+            twin = bottom.twiny()
             x, y = zip(*by_size)
-            (handles["binning_size"],) = top.plot(x, y, color="tab:brown", ls=":", marker="s", ms=4, label="binning by size")
-            top.set_xscale("log")
-            top.invert_xaxis()
-            top.set_xlabel("bin size")
-        ax.set_ylabel("I(X;Z) [nats]")
-        ax.set_title(f"n = {dim}", loc="left")
-        ax.grid(alpha=0.3)
-    for index in range(len(dims), n_rows * n_cols):
-        axes[index // n_cols][index % n_cols].set_visible(False)
+            twin.plot(x, y, color="tab:olive", ls="--", marker="s", ms=5, label="binning by bin size (top axis)")
+            twin.set_xscale("log")
+            twin.invert_xaxis()
+            twin.set_xlabel("bin size", fontsize=8)
+            bottom.plot([], [], color="tab:olive", ls="--", marker="s", ms=5, label="binning by bin size (top axis)")
+        bottom.set_title(f"n = {dim}: binning", fontsize=10, pad=22 if by_size else 6)
     variance = rows[0].get("variance")
-    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: I(X;Z) by estimator")
+    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: I(X;Z) by estimator (mean ± sd over seeds)")
     figure.tight_layout()
-    figure.legend(list(handles.values()), [h.get_label() for h in handles.values()], loc="upper center",
-                  ncol=min(5, len(handles)), fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    _toy_legend(figure, axes)
     return _toy_save(figure, path)

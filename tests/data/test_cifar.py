@@ -223,6 +223,10 @@ def test_prepare_cifar_writes_npz_files_that_load_back(tmp_path):
     np.testing.assert_array_equal(labels, np.concatenate([batches[name][b"labels"] for name in TRAIN_NAMES]))
     test_images, test_labels = load_cifar_npz(paths["test"])
     assert test_images.shape == (4, 3, 32, 32) and np.isfinite(test_images).all()
+    # The unwhitened pixels of the test set stay beside the whitened images, for the KL heat maps.
+    raw = np.load(paths["test"])["raw"]
+    assert raw.dtype == np.uint8 and raw.shape == (4, 3, 32, 32)
+    np.testing.assert_array_equal(raw.reshape(4, -1), batches["test_batch"][b"data"])
 
 
 def test_original_authors_nhwc_npz_loads_as_nchw(tmp_path):

@@ -123,6 +123,11 @@ def test_plot_draws_kl_heat_maps_for_five_test_images(inside):
     files = sorted((inside / "plots" / "cifar" / RELU_NAME).glob("*.png"))
     assert [f.name for f in files] == [f"kl_{j}.png" for j in range(5)]
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in files)
+    # The arrays behind them, with the unwhitened pixels that prepare kept, for a redraw.
+    from infodrop.io import load_npz
+
+    arrays = load_npz(inside / "plots" / "cifar" / RELU_NAME / "kl_maps.npz")
+    assert arrays["raw_images"].shape == arrays["images"].shape == (5, 3, 32, 32) and "kl_0" in arrays
 
 
 def test_train_without_data_names_the_file_and_the_prepare_command(tmp_path, monkeypatch, capsys):

@@ -189,3 +189,7 @@ def test_network_entries_are_refused_by_the_network_before_any_data_is_read_and_
         compose("cifar", ["filter_percentage=0.01"])
     with pytest.raises(ConfigError, match="lognorm_prior"):
         compose("cluttered", ["lognorm_prior=true"])
+
+
+def test_a_list_entry_written_as_a_sweep_gets_the_bracket_form_suggested(capsys):
+    _fails(capsys, ["mnist", "print_config", "with", "plane_subsets=1,4"], "write plane_subsets=[1,4]")

@@ -205,3 +205,17 @@ def test_plane_samples_zero_estimates_on_every_input_of_both_splits(tmp_path):
     document = InformationPlane.load(run_command("mnist", "train", overrides)[0]["plane"])
     assert document["sample_counts"] == {"train": 300, "test": 120} and document["config"]["max_samples"] is None
     assert document["records"][-1]["train"]["auto"]["log_n"] == pytest.approx(math.log(300))
+
+
+def test_the_summary_says_what_a_negative_estimate_means(tmp_path):
+    from infodrop.experiments.plane_recipe import summary
+    from infodrop.io import write_json
+
+    records = [{"epoch": epoch, "train": {"n": 100, "auto": {"i_xz": xz, "i_zy": zy, "is_mi": True}}}
+               for epoch, (xz, zy) in enumerate([(0.01, -0.002), (3.0, 1.2)])]
+    plane = write_json(tmp_path / "plane.json", {"format": "infodrop.plane/1", "units": "nats", "layer": "drop",
+                                                 "dropout_kind": "gaussian", "estimators": {"auto": "gaussian-mixture"},
+                                                 "sample_counts": {"train": 100}, "records": records})
+    text = summary({"history": {"test_error": 0.1, "epoch": 1}, "plane": str(plane), "figures": []}, epochs=1,
+                   plots_dir=tmp_path)
+    assert "1 recorded estimate(s) are negative (down to -0.002 nats)" in text and "read them as 0" in text

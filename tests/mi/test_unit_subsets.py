@@ -26,7 +26,7 @@ def test_subsets_of_independent_units_give_k_times_the_one_unit_information(eigh
     result = unit_subset_mi(eight_units, 0.1, k, subsets=8, noise_samples=10, seed=0, device="cpu")
     assert len(result.values) == 8
     assert abs(result.mean - truth) < 0.05 * truth
-    assert not any(result.saturated)
+    assert result.saturated is False and not any(result.saturated_subsets)
 
 
 def test_a_subset_carries_no_more_than_the_whole_layer(eight_units):
@@ -34,7 +34,7 @@ def test_a_subset_carries_no_more_than_the_whole_layer(eight_units):
     saturated at log N = 7.6 while subsets of two units (3.6 nats) are not."""
     whole = gaussian_dropout_mi(eight_units, 0.1, noise_samples=10, bounds=False, device="cpu")
     pairs = unit_subset_mi(eight_units, 0.1, 2, subsets=4, device="cpu")
-    assert whole.saturated and not any(pairs.saturated)
+    assert whole.saturated and pairs.saturated is False and not any(pairs.saturated_subsets)
     assert max(pairs.values) < whole.i_xz_upper
 
 

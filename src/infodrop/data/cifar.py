@@ -278,6 +278,14 @@ def preprocess_cifar(
     )
 
 
+def _pixels(images: np.ndarray) -> np.ndarray:
+    """Images as uint8 pixels (the batches' floats in [0, 1] times 255), for display only."""
+    images = np.asarray(images)
+    if np.issubdtype(images.dtype, np.floating):
+        images = np.clip(np.round(images * 255.0), 0, 255)
+    return images.astype(np.uint8)
+
+
 def prepare_cifar(
     source: str | os.PathLike,
     out_dir: str | os.PathLike = "datasets",
@@ -287,7 +295,9 @@ def prepare_cifar(
 ) -> dict[str, Path]:
     """Read the official batches at ``source`` (see ``load_cifar_batches``), preprocess them as
     ``process_cifar.py`` does, and write ``out_dir/cifar10-train.npz`` and ``cifar10-test.npz``
-    atomically, each with ``images`` (float32 N x 3 x 32 x 32) and ``labels`` (int64 N).
+    atomically, each with ``images`` (float32 N x 3 x 32 x 32) and ``labels`` (int64 N); the test
+    file also keeps the unwhitened pixels as ``raw`` (uint8 N x 3 x 32 x 32, 30 MB), which the KL
+    heat maps show beside the whitened input.
 
     Returns ``{'train': path, 'test': path}``. Temp files of these two that a killed earlier
     ``prepare`` left are deleted first.
@@ -300,7 +310,7 @@ def prepare_cifar(
     out = Path(out_dir)
     return {
         "train": save_npz(out / CIFAR_TRAIN_FILE, images=train, labels=train_labels),
-        "test": save_npz(out / CIFAR_TEST_FILE, images=test, labels=test_labels),
+        "test": save_npz(out / CIFAR_TEST_FILE, images=test, labels=test_labels, raw=_pixels(test_images)),
     }
 
 

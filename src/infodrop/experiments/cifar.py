@@ -43,9 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional
 
+import numpy as np
 from torch import nn
 
 from infodrop.data import CIFAR_TEST_FILE, CIFAR_TRAIN_FILE, load_cifar_npz, prepare_cifar
+from infodrop.data.npzfiles import read_npz
 from infodrop.experiments import classifier_recipe
 from infodrop.experiments.classifier_recipe import ClassifierExperiment
 from infodrop.experiments.config import check_choice, entry
@@ -143,7 +145,15 @@ def load_data(cfg: Any) -> tuple[Split, Split]:
     return train, test
 
 
-EXPERIMENT = ClassifierExperiment(name="cifar", config=Config, network=AllCNN32, load_data=load_data, records_plane=True)
+def unwhitened_test_images(cfg: Any, count: int) -> np.ndarray | None:
+    """The first ``count`` test images as pixels (uint8 N x 3 x 32 x 32) from the ``raw`` array that
+    ``prepare`` keeps, or None for files prepared before it did (or the original authors')."""
+    arrays = read_npz(Path(cfg.data_dir) / CIFAR_TEST_FILE, None)
+    return arrays["raw"][:count] if "raw" in arrays else None
+
+
+EXPERIMENT = ClassifierExperiment(name="cifar", config=Config, network=AllCNN32, load_data=load_data, records_plane=True,
+                                  unwhitened_test_images=unwhitened_test_images)
 
 
 def build_model(cfg: Any) -> nn.Module:

@@ -86,7 +86,7 @@ def draw(cfg: Any, paths: RunPaths, experiment: str) -> list[Path]:
         return []
     plane_file = paths.run_dir / "plane.json"
     figures = plot_plane_figures(plane_file, paths.plots_dir, formats=tuple(cfg.plot_formats),
-                                 title=f"{experiment} experiment, run {paths.name}")
+                                 title=f"run {paths.name}")
     document = PlaneDocument.load(plane_file)
     lines = [f"plane: {plane_file} ({len(document.records)} records, nats)",
              "saturation (pressed against log N, the point measures N, not the network):"]

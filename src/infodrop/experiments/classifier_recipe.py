@@ -43,7 +43,7 @@ from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
 from infodrop.experiments.run_files import holding_run, load_weights
-from infodrop.io import append_jsonl, write_json
+from infodrop.io import append_jsonl, save_npz, write_json
 from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout, set_mc
@@ -75,6 +75,9 @@ class ClassifierExperiment:
     network: type[nn.Module]  # AllCNN32 or AllCNN96, built from allcnn_options(cfg)
     load_data: Callable[[Any], tuple[Split, Split]]  # cfg -> (train, test), numpy
     records_plane: bool = False  # its Config has the plane entries of classifier_plane
+    # (cfg, count) -> the first ``count`` test images before whitening (N x C x H x W), or None
+    # where the data hold none; the KL heat maps show them beside the whitened input.
+    unwhitened_test_images: Callable[[Any, int], Any] | None = None
 
 
 def allcnn_options(cfg: Any) -> dict[str, Any]:
@@ -265,7 +268,15 @@ def _plot(cfg: Any, experiment: ClassifierExperiment) -> list[Path]:
     with torch.no_grad():
         model(images.to(resolve_device(cfg.device)))
     maps = [layer.kl_map.float().cpu().numpy() for layer in layers]
-    written = plot_kl_maps(images.numpy(), test_split[1][:count], maps, paths.plots_dir)
+    labels = np.asarray(test_split[1][:count])
+    raw = experiment.unwhitened_test_images(cfg, count) if experiment.unwhitened_test_images else None
+    # The arrays behind the figures, so that they can be redrawn (scripts/redraw_docs_figures.py)
+    # without the checkpoint: the input, the labels and one KL map per layer (nats).
+    paths.plots_dir.mkdir(parents=True, exist_ok=True)
+    save_npz(paths.plots_dir / "kl_maps.npz", images=images.numpy(), labels=labels,
+             **({"raw_images": raw} if raw is not None else {}),
+             **{f"kl_{index}": kl_map for index, kl_map in enumerate(maps)})
+    written = plot_kl_maps(images.numpy(), labels, maps, paths.plots_dir, raw_images=raw)
     print(f"wrote {len(written)} heat-map figure(s) to {paths.plots_dir}")
     return written
 

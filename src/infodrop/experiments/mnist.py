@@ -268,6 +268,25 @@ def binary(cfg: Any) -> dict:
         return _binary(cfg, paths)
 
 
+def _binary_row(network: str, estimator: str, scope: str, bins: int | None, i_xz: float, lower: float | None,
+                upper: float | None, log_n: float) -> dict:
+    """One row of the binary-vs-Gaussian sweep (nats), with the panel and curve names its figure uses."""
+    label = f"{network} dropout, binning" if estimator == "binning" else f"{network} dropout, ours (mixture)"
+    return {"panel": f"{scope} Z", "label": label, "network": network, "estimator": estimator, "scope": scope,
+            "bins": bins, "i_xz": i_xz, "lower": lower, "upper": upper, "log_n": log_n}
+
+
+def binary_rows(csv_rows: list[dict]) -> list[dict]:
+    """The figure rows of a ``binary_binning.csv`` read with ``csv.DictReader`` (strings in, numbers
+    out; an empty cell is None), so that the figure can be redrawn from the committed CSV."""
+    def number(text: str, kind: type) -> Any:
+        return None if text in ("", None) else kind(float(text)) if kind is int else kind(text)
+
+    return [_binary_row(row["network"], row["estimator"], row["scope"], number(row["bins"], int),
+                        number(row["i_xz"], float), number(row["lower"], float), number(row["upper"], float),
+                        number(row["log_n"], float)) for row in csv_rows]
+
+
 def _binary(cfg: Any, paths: RunPaths) -> dict:
     out_dir = paths.run_dir / "binary"
     splits, dataset = load_data(cfg)
@@ -285,21 +304,17 @@ def _binary(cfg: Any, paths: RunPaths) -> dict:
         whole, per_unit = _binning_sweep(noisy, bins)
         for count, value_whole, value_unit in zip(bins, whole, per_unit):
             for scope, value in (("whole", value_whole), ("per-unit mean", value_unit)):
-                rows.append({"panel": f"{scope} Z", "label": f"{kind} dropout, binning", "network": kind, "estimator": "binning",
-                             "scope": scope, "bins": count, "i_xz": value, "lower": None, "upper": None, "log_n": log_n})
+                rows.append(_binary_row(kind, "binning", scope, count, value, None, None, log_n))
         if kind == "gaussian":
             features = data["features"]
             variance = float(plane.layer.variance)
             ours = gaussian_dropout_mi(features, variance, noise_samples=cfg.noise_samples, seed=cfg.seed, device=cfg.device,
                                        bounds=cfg.plane_bounds)
             lower, upper = ours.i_xz_bounds if ours.i_xz_bounds is not None else (None, None)
-            rows.append({"panel": "whole Z", "label": "gaussian dropout, ours (mixture)", "network": kind, "estimator": "mixture",
-                         "scope": "whole", "bins": None, "i_xz": float(ours.i_xz), "lower": lower, "upper": upper, "log_n": log_n})
+            rows.append(_binary_row(kind, "mixture", "whole", None, float(ours.i_xz), lower, upper, log_n))
             unit_values = [float(gaussian_dropout_mi(features[:, unit], variance, noise_samples=cfg.noise_samples, seed=cfg.seed,
                                                      device=cfg.device, bounds=False).i_xz) for unit in range(width)]
-            rows.append({"panel": "per-unit mean Z", "label": "gaussian dropout, ours (mixture)", "network": kind,
-                         "estimator": "mixture", "scope": "per-unit mean", "bins": None, "i_xz": float(np.mean(unit_values)),
-                         "lower": None, "upper": None, "log_n": log_n})
+            rows.append(_binary_row(kind, "mixture", "per-unit mean", None, float(np.mean(unit_values)), None, None, log_n))
     columns = ["network", "estimator", "scope", "bins", "i_xz", "lower", "upper", "log_n"]
 
     def cell(value: Any) -> str:

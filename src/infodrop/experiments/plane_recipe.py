@@ -212,6 +212,17 @@ def _train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths, *, print_summ
     return result
 
 
+def _negative_note(document: PlaneDocument) -> list[str]:
+    """A line saying what a negative estimate means, when the trajectories hold one (mutual
+    information is >= 0; an estimate of about -0.002 nats is the estimator's noise around 0)."""
+    values = [value for split in ("train", "test") for key in ("i_xz", "i_zy") for value in document.trajectory(split, key)]
+    negative = [value for value in values if value < 0]
+    if not negative:
+        return []
+    return [f"  note: {len(negative)} recorded estimate(s) are negative (down to {min(negative):.3g} nats): mutual information "
+            "is >= 0, so read them as 0 within the estimator's noise"]
+
+
 def summary(result: dict, *, epochs: int, plots_dir: Path) -> str:
     """What a finished run of :func:`train` gives, on one screen: the test error of the last epoch
     (noise off), the plane of the tracked layer at its start, peak and end (nats), how many of its
@@ -235,6 +246,7 @@ def summary(result: dict, *, epochs: int, plots_dir: Path) -> str:
     if rows:
         lines += [f"information plane at layer {document.layer!r} ({counts}):", f"  {'':14s} {'start':>8s} {'peak':>8s} {'end':>8s}"]
         lines += rows
+        lines += _negative_note(document)
     else:
         lines.append(f"information plane at layer {document.layer!r} ({counts}): binning only, see the figures")
     lines.append("saturation (pressed against log N, the point measures N, not the network):")
@@ -299,7 +311,7 @@ def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Pat
     # The data set, layer and N come from the plane file (the second title line): the experiment's
     # name alone would call a Fashion-MNIST run "mnist".
     return plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats,
-                              title=f"{experiment.name} experiment, run {paths.name}")
+                              title=f"run {paths.name}")
 
 
 def plot(cfg: Any, experiment: PlaneExperiment) -> list[str]:

@@ -49,6 +49,7 @@ import datetime
 import difflib
 import functools
 import os
+import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -140,8 +141,25 @@ def _one_line(error: BaseException, config_class: type | None = None) -> str:
     if "hydra/launcher" in message:
         message += "; Hydra launcher plugins are separate packages, e.g. pip install hydra-submitit-launcher"
     elif "Ambiguous value" in message:
-        message += "; to sweep over several values add --multirun before `with`"
+        message += _ambiguous_hint(message, config_class)
     return message
+
+
+def _ambiguous_hint(message: str, config_class: type | None) -> str:
+    """What ``key=a,b`` (Hydra's sweep syntax) should have been: a list in brackets for an entry
+    that holds a list (``plane_subsets=[1,4]``), else --multirun for a sweep."""
+    found = re.search(r"argument '([^=']+)=([^']*)'", message)
+    sweep = "to sweep over several values add --multirun before `with`"
+    if not found:
+        return f"; {sweep}"
+    key, value = found.groups()
+    fields = {spec.name: str(spec.type) for spec in dataclasses.fields(config_class)} if config_class is not None else {}
+    as_list = f"{key}=[{value}]"
+    if any(word in fields.get(key, "") for word in ("list", "List", "tuple", "Tuple", "Sequence")):
+        return f"; {key} takes a list: write {as_list} (or, {sweep})"
+    if key not in fields:
+        return f"; for a list write {as_list}; {sweep}"
+    return f"; {sweep}"
 
 
 # ----------------------------------------------------------------------------- Hydra session

@@ -29,7 +29,8 @@ class UnitSubsetMI:
 
     mean, std: mean and sample standard deviation (ddof 1; 0 for one subset) of ``values``
     over the subsets. values: i_xz of each subset. lower, upper: each subset's band
-    (i_xz_lower, i_xz_upper). saturated: each subset's flag. subsets: the unit indices of
+    (i_xz_lower, i_xz_upper). saturated: True when any subset's estimate is saturated (a bool,
+    as ``GaussianDropoutMI.saturated``); saturated_subsets: each subset's flag. subsets: the unit indices of
     each subset (sorted). k: units per subset.
     i_zy_mean, i_zy_std, i_zy_values: the same for I(Z_S;Y) when ``labels`` are given (the
     y coordinate of a sub-representation's information plane), else None.
@@ -42,7 +43,8 @@ class UnitSubsetMI:
     values: tuple[float, ...]
     lower: tuple[float, ...]
     upper: tuple[float, ...]
-    saturated: tuple[bool, ...]
+    saturated: bool
+    saturated_subsets: tuple[bool, ...]
     subsets: tuple[tuple[int, ...], ...]
     k: int
     i_zy_mean: float | None = None
@@ -133,7 +135,8 @@ def unit_subset_mi(
         values=values,
         lower=tuple(r.i_xz_lower for r in results),
         upper=tuple(r.i_xz_upper for r in results),
-        saturated=tuple(r.saturated for r in results),
+        saturated=any(bool(r.saturated) for r in results),
+        saturated_subsets=tuple(bool(r.saturated) for r in results),
         subsets=tuple(chosen),
         k=int(k),
         terms=tuple(r.i_xz_terms for r in results),

@@ -1,0 +1,184 @@
+"""Redraw every figure under docs/ from its committed data file with today's plotting code.
+
+    python scripts/redraw_docs_figures.py            # every figure in FIGURES
+    python scripts/redraw_docs_figures.py toy_bounds  # only figures whose file name contains a word
+    python scripts/redraw_docs_figures.py --list      # what would be drawn, from which data file
+
+Each entry of ``FIGURES`` names a PNG under docs/, the data file it is drawn from (committed beside
+it) and the call that draws it. A figure the README or docs/ show must be made here, or listed in
+``MADE_ELSEWHERE`` with the command that makes it; ``tests/test_docs_figures.py`` checks both.
+
+docs/compression/ is not drawn here: those figures come from the compression study's own command
+(``MADE_ELSEWHERE``), which writes figure and data together. Values in the data files are nats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+DATA = DOCS / "data"
+
+# Titles of the committed plane files that predate the plane file's ``dataset`` field.
+FASHION_FULL = "Fashion-MNIST (60,000 training images)"
+FASHION_TITLE = "FC 784-512-128-32-10 softplus, Gaussian dropout variance 0.25, 30 epochs (file written before bands)"
+FASHION_V1_TITLE = "FC 784-512-128-32-10 softplus, Gaussian dropout variance 1.0 (file written before bands)"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One docs figure: ``target`` (relative to docs/), ``data`` (relative to docs/) and
+    ``draw(data_path, out_dir) -> path of the PNG written in out_dir``."""
+
+    target: str
+    data: str
+    draw: Callable[[Path, Path], Path]
+
+
+def _plane_document(path: Path, dataset: str | None = None):
+    from infodrop.plane_record import PlaneDocument
+
+    document = PlaneDocument.load(path)
+    if dataset and not document.dataset:
+        document = dataclasses.replace(document, dataset=dataset)
+    return document
+
+
+def _plane(stem: str, *, title: str | None, dataset: str | None = None, min_epoch: int | None = None):
+    """Draw the plane figures of a plane JSON and keep ``<stem>.png`` (plane_side_by_side, ...)."""
+    def draw(data: Path, out_dir: Path) -> Path:
+        from infodrop.plots import plot_information_plane
+
+        plot_information_plane(_plane_document(data, dataset), out_dir, formats=("png",), title=title, min_epoch=min_epoch)
+        return out_dir / f"{stem}.png"
+
+    return draw
+
+
+def _binning_planes(*, title: str | None, dataset: str | None = None):
+    def draw(data: Path, out_dir: Path) -> Path:
+        from infodrop.plots import plot_binning_planes
+
+        return plot_binning_planes(_plane_document(data, dataset), out_dir, formats=("png",), title=title)[0]
+
+    return draw
+
+
+def _bin_sweep(*, title: str):
+    def draw(data: Path, out_dir: Path) -> Path:
+        from infodrop.experiments.mnist import binary_rows
+        from infodrop.plots import plot_bin_sweep
+
+        with open(data, newline="") as handle:
+            rows = binary_rows(list(csv.DictReader(handle)))
+        return plot_bin_sweep(rows, out_dir, formats=("png",), title=title)[0]
+
+    return draw
+
+
+def _toy(kind: str):
+    """The toy figures: the CSV that ``infodrop toy <kind>`` writes, drawn by the toy's plot function."""
+    def draw(data: Path, out_dir: Path) -> Path:
+        from infodrop.experiments.toy import read_csv
+        from infodrop import plots
+
+        function = {"convergence": plots.plot_convergence, "bounds": plots.plot_entropy_bounds,
+                    "compare": plots.plot_estimator_comparison}[kind]
+        return function(read_csv(data), out_dir / f"{kind}.png")
+
+    return draw
+
+
+def _kl(*, class_names, shared_scale: bool = True):
+    """A KL heat-map figure (the first image) from the kl_maps.npz that `infodrop cifar plot` and
+    `infodrop cluttered plot` write beside their figures."""
+    def draw(data: Path, out_dir: Path) -> Path:
+        from infodrop.plots import plot_kl_maps_file
+
+        return plot_kl_maps_file(data, out_dir, class_names=class_names, shared_scale=shared_scale)[0]
+
+    return draw
+
+
+FIGURES: list[Figure] = [
+    Figure("figures/demo_side_by_side.png", "data/demo_plane.json", _plane("plane_side_by_side", title="infodrop demo")),
+    Figure("figures/plane_fashion_side_by_side.png", "plane_fashion.json",
+           _plane("plane_side_by_side", title=FASHION_TITLE, dataset=FASHION_FULL)),
+    Figure("figures/plane_fashion_side_by_side_from_epoch1.png", "plane_fashion.json",
+           _plane("plane_side_by_side", title=FASHION_TITLE + ", from epoch 1", dataset=FASHION_FULL, min_epoch=1)),
+    Figure("figures/plane_fashion_binning_bins.png", "plane_fashion.json",
+           _binning_planes(title=FASHION_TITLE, dataset=FASHION_FULL)),
+    Figure("figures/plane_fashion_variance1_side_by_side_from_epoch1.png", "plane_fashion_variance1.json",
+           _plane("plane_side_by_side", title=FASHION_V1_TITLE + ", from epoch 1", dataset="Fashion-MNIST", min_epoch=1)),
+    Figure("figures/plane_fashion_binary_binning.png", "plane_fashion_binary_binning.csv",
+           _bin_sweep(title="Fashion-MNIST: 1000 inputs x 10 draws")),
+    Figure("figures/toy_convergence.png", "data/toy_convergence_var0.1.csv", _toy("convergence")),
+    Figure("figures/toy_convergence_var0.4.png", "data/toy_convergence_var0.4.csv", _toy("convergence")),
+    Figure("figures/toy_bounds.png", "data/toy_bounds_var0.1.csv", _toy("bounds")),
+    Figure("figures/toy_bounds_var0.4.png", "data/toy_bounds_var0.4.csv", _toy("bounds")),
+    Figure("figures/toy_compare.png", "data/toy_compare_var0.1.csv", _toy("compare")),
+    Figure("figures/toy_compare_var0.4.png", "data/toy_compare_var0.4.csv", _toy("compare")),
+]
+
+# Figures under docs/ that this script does not draw, and what makes them (relative to docs/;
+# a trailing / covers a folder).
+MADE_ELSEWHERE: dict[str, str] = {
+    "compression/": "the compression study (see docs/compression.md), which writes each figure with its data",
+    # Drawn before `plot` saved kl_maps.npz; once a run's npz is committed as docs/data/<name>_kl_maps.npz,
+    # replace these by FIGURES entries: Figure(target, "data/<name>_kl_maps.npz", _kl(class_names=FASHION_MNIST_CLASSES)).
+    "figures/cifar_fashion_kl_0.png": "`infodrop cifar plot` from a trained checkpoint (its KL data are not committed)",
+    "figures/cluttered_fashion_kl_0.png": "`infodrop cluttered plot` from a trained checkpoint (its KL data are not committed)",
+}
+
+
+def made_elsewhere(target: str) -> str | None:
+    """What makes ``target`` (relative to docs/) when this script does not, else None."""
+    for key, maker in MADE_ELSEWHERE.items():
+        if target == key or (key.endswith("/") and target.startswith(key)):
+            return maker
+    return None
+
+
+def redraw(figures: list[Figure], out_root: Path = DOCS) -> list[Path]:
+    """Draw each figure in a temporary folder and copy it to ``out_root / target`` (docs/ by
+    default; a test passes a folder of its own); returns the paths written."""
+    sys.path.insert(0, str(REPO / "src"))
+    written = []
+    for figure in figures:
+        target = Path(out_root) / figure.target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            made = figure.draw(DOCS / figure.data, Path(folder))
+            shutil.copyfile(made, target)
+        written.append(target)
+        print(f"{target}  <-  docs/{figure.data}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("words", nargs="*", help="redraw only figures whose path contains one of these")
+    parser.add_argument("--list", action="store_true", help="print the figures and their data files, draw nothing")
+    args = parser.parse_args(argv)
+    chosen = [figure for figure in FIGURES if not args.words or any(word in figure.target for word in args.words)]
+    if not chosen:
+        parser.error(f"no figure matches {args.words}; see --list")
+    if args.list:
+        for figure in chosen:
+            print(f"docs/{figure.target}  <-  docs/{figure.data}")
+        return 0
+    redraw(chosen)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
