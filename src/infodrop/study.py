@@ -187,8 +187,8 @@ def trajectory(run: Run, *, estimator: str = "auto", split: str = "train", subse
 class SeedSummaryRow:
     """One epoch of one trajectory over seeds (nats): the mean over seeds, the spread between
     seeds (sample standard deviation, ddof 1; 0 for one seed), the mean estimator band width
-    (upper - lower), the number of seeds and how many of them are saturated there. ``i_zy_*``
-    likewise for I(Z;Y) where recorded."""
+    (upper - lower) and the mean of each band edge, the number of seeds and how many of them are
+    saturated there. ``i_zy_*`` likewise for I(Z;Y) where recorded."""
 
     estimator: str
     split: str
@@ -201,6 +201,8 @@ class SeedSummaryRow:
     saturated: int
     i_zy_mean: float | None
     i_zy_spread: float | None
+    lower: float
+    upper: float
 
 
 def _spread(values: Sequence[float]) -> float:
@@ -247,7 +249,8 @@ def seed_summary(runs: Sequence[Run], *, estimator: str | None = None, split: st
             rows.append(SeedSummaryRow(
                 name, part, size, epoch, len(points), float(np.mean(values)), _spread(values),
                 float(np.mean([point.upper - point.lower for point in points])), sum(point.saturated for point in points),
-                float(np.mean(zy)) if len(zy) == len(points) else None, _spread(zy) if len(zy) == len(points) else None))
+                float(np.mean(zy)) if len(zy) == len(points) else None, _spread(zy) if len(zy) == len(points) else None,
+                float(np.mean([point.lower for point in points])), float(np.mean([point.upper for point in points]))))
     return rows
 
 

@@ -31,6 +31,13 @@ def _metric_curve(runs: Sequence[Run], key: str) -> tuple[np.ndarray, np.ndarray
     return np.array(epochs), values.mean(axis=0), spread
 
 
+def _short_labels(labels: list[str]) -> list[str]:
+    """Setting names without the comma-separated parts that every name has."""
+    parts = [label.split(",") for label in labels]
+    shared = set.intersection(*(set(part) for part in parts)) if len(labels) > 1 else set()
+    return [",".join(part for part in split if part not in shared) or label for split, label in zip(parts, labels)]
+
+
 def _panel_title(subset: int | None) -> str:
     return "I(X;Z), whole layer" if subset is None else f"I(X;Z_S), mean over {subset}-unit subsets"
 
@@ -42,7 +49,8 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
     shaded band of +- one spread between seeds (sample standard deviation over seeds), and the
     mean estimator band as error bars; beside them the test error and the learning rate.
 
-    settings: label -> runs of that setting (from :func:`infodrop.study.load_runs`).
+    settings: label -> runs of that setting (from :func:`infodrop.study.load_runs`); the
+        ``key=value`` parts that all labels share are left out of the legend.
     subsets: one panel per entry: None = the whole layer, k = the mean over the k-unit subsets.
     Hollow markers: epochs where at least one seed's point is saturated (the estimate measures
     N, not the network); the dotted line is log N, labelled with its value.
@@ -55,19 +63,19 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
     figure = _agg_figure(figsize=(4.2 * panels, 3.6), layout="constrained")
     axes = figure.subplots(1, panels, squeeze=False)[0]
     log_n = None
-    for index, (label, runs) in enumerate(settings.items()):
+    for index, (label, runs) in enumerate(zip(_short_labels(list(settings)), settings.values())):
         colour, marker = COLOURS[index % len(COLOURS)], MARKERS[index % len(MARKERS)]
         for axis, subset in zip(axes, subsets):
             rows = seed_summary(runs, estimator="auto", split=split, subset=subset)
             if not rows:
-                axis.text(0.5, 0.5, "not recorded", transform=axis.transAxes, ha="center")
-                continue
+                continue  # this setting did not record the trajectory: the legend of the panel says who did
             epochs = np.array([row.epoch for row in rows])
             mean = np.array([row.mean for row in rows])
             spread = np.array([row.spread for row in rows])
-            half_band = np.array([row.band for row in rows]) / 2
+            below = np.clip(mean - np.array([row.lower for row in rows]), 0, None)
+            above = np.clip(np.array([row.upper for row in rows]) - mean, 0, None)
             axis.fill_between(epochs, mean - spread, mean + spread, color=colour, alpha=0.2, linewidth=0)
-            axis.errorbar(epochs, mean, yerr=half_band, color=colour, linewidth=1.2, elinewidth=0.8, capsize=0,
+            axis.errorbar(epochs, mean, yerr=[below, above], color=colour, linewidth=1.2, elinewidth=0.6, capsize=0,
                           label=f"{label} ({len(runs)} seeds)")
             saturated = np.array([row.saturated > 0 for row in rows])
             axis.plot(epochs[~saturated], mean[~saturated], marker, color=colour, markersize=3.5, linestyle="none")
@@ -83,11 +91,18 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
         if train_error is not None:
             axes[-1].plot(train_error[0], 100 * train_error[1], color=colour, linewidth=1.0, linestyle="--")
     for axis, subset in zip(axes, subsets):
+        # The axis follows the means and spreads; a band edge far above them (the leave-one-out
+        # upper edge of a saturated point) is cut at the top rather than squashing the data.
+        data_top = max((line.get_ydata().max() for line in axis.lines if len(line.get_ydata())), default=1.0)
+        axis.set_ylim(bottom=min(0.0, axis.get_ylim()[0]), top=1.25 * max(data_top, 1e-3))
         axis.set_title(_panel_title(subset), fontsize=9)
+        if axis.get_legend_handles_labels()[0] and axis is not axes[0]:
+            axis.legend(fontsize=6, loc="lower right", frameon=False)
         axis.set_xlabel("epoch")
         axis.set_ylabel("nats (mean over seeds)")
         top = axis.get_ylim()[1]
         if log_n is not None and top > 0.8 * log_n:
+            axis.set_ylim(top=max(top, 1.08 * log_n))
             axis.axhline(log_n, color="grey", linestyle=":", linewidth=1)
             axis.annotate(f"log N = {log_n:.2f}", (0.02, log_n), xycoords=("axes fraction", "data"), fontsize=7,
                           color="grey", va="bottom")
@@ -101,6 +116,6 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
         twin = axes[-1].twinx()
         twin.plot(lr[0], lr[1], color="grey", linewidth=0.8, linestyle=":")
         twin.set_ylabel("learning rate (dotted)", fontsize=8, color="grey")
-    figure.suptitle(title or f"mean over seeds, shaded: +-1 s.d. between seeds; bars: mean estimator band; "
+    figure.suptitle(title or f"mean over seeds, shaded: +-1 s.d. between seeds; bars: mean estimator band (cut at the top); "
                              f"hollow: a seed saturated ({split} split)", fontsize=8)
     return _plane_save(figure, Path(out_dir), stem, formats)
