@@ -161,6 +161,7 @@ def test_the_demo_ends_with_the_summary_of_mnist_train(capsys):
     assert " after epoch 1 of 1" in summary.splitlines()[0]
     for part in ("information plane at layer", "train I(X;Z)", "plane JSON: runs/mnist/demo/plane.json", "figures:"):
         assert part in summary, summary
+    assert json.loads(open("runs/mnist/demo/plane.json").read())["variance"] == 4.0  # the demo's default
 
 
 def test_rerunning_a_finished_mnist_train_prints_its_summary_again(capsys):
@@ -229,3 +230,17 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
             "cli._main = closed\nsys.exit(cli.main(['mnist', 'train', '--help']))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=subprocess_env(), check=False)
     assert done.returncode == 1 and b"Traceback" not in done.stderr, done.stderr
+
+
+def test_the_demos_plane_measures_the_network_not_n():
+    """The first plane a new user sees: the committed output of `infodrop demo` (its defaults,
+    Fashion-MNIST) has at most a third of its mixture points saturated (at variance 0.25 it was
+    20 of 26), and it was made at the variance the demo uses today."""
+    from infodrop.plane import saturation_counts
+    from infodrop.plane_record import PlaneDocument
+    from tests._subprocess import REPO
+
+    document = PlaneDocument.load(REPO / "docs" / "data" / "demo_plane.json")
+    counts = saturation_counts(document)["auto"]
+    assert counts["points"] == 26 and 3 * counts["saturated"] <= counts["points"]
+    assert document.variance == 4.0
