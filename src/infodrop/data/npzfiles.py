@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from infodrop.io.npz import checksum_matches
+from infodrop.io.npz import checksum_problem
 
 from .errors import DataError, data_error
 
 
 def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]:
     """All arrays of an npz file, loaded eagerly with ``allow_pickle=False``, and verified
-    against the SHA-256 that ``infodrop.io.save_npz`` stores with them (files without one,
-    such as the original authors', are read unverified).
+    against the SHA-256 that ``infodrop.io.save_npz`` stores with them (files of an earlier
+    version without one, such as the original authors', are read unverified with a warning;
+    an infodrop file whose checksum was removed is refused).
 
     Raises DataError naming ``path`` (and ``hint``) when it is missing, not an npz archive,
     holds object arrays (which would need unpickling), or does not match its checksum.
@@ -38,8 +39,9 @@ def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise data_error(path, f"not a readable npz file ({error})", hint) from error
-    if checksum_matches(arrays) is False:
-        raise data_error(path, "damaged: its arrays do not match the SHA-256 stored with them; delete it", hint)
+    problem = checksum_problem(path, arrays)
+    if problem is not None:
+        raise data_error(path, f"{problem}; delete it", hint)
     return arrays
 
 

@@ -1,0 +1,127 @@
+"""Issue 17 ("Nothing wrong, round 3"): no number printed from bad data, one line for every
+refusal, interrupted and orphaned runs that save what they say. In-process through ``cli.main``
+on the bundled digits where the claim is about one command; real processes where it is about
+signals and parents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from infodrop import cli
+from infodrop.io import DamagedFileError, EarlierVersionWarning, load_checkpoint, load_npz, save_checkpoint, save_npz
+from infodrop.io.resave import resave
+from tests._subprocess import subprocess_env
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# The MNIST experiment on the bundled 8 x 8 digits: about 0.1 s per epoch.
+DIGITS = ["dataset=digits", "train_subset=400", "test_subset=120", "batch_size=64", "plane_samples=100",
+          "noise_samples=2", "bins=[4]", "estimators=[binning]", "progress=false", "plot_formats=[png]"]
+DIGITS_RUN = "dataset=digits,train_subset=400,test_subset=120,batch_size=64"
+
+
+def _error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("infodrop: error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A working directory with an MNIST digits run trained for 2 epochs (checkpoint every epoch)."""
+    folder = tmp_path_factory.mktemp("trained")
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=2", "checkpoint_every=1"]) == 0
+    finally:
+        os.chdir(previous)
+    return folder
+
+
+@pytest.fixture
+def inside(trained, tmp_path, monkeypatch):
+    """A copy of the trained working directory as the current directory."""
+    import shutil
+
+    copy = tmp_path / "work"
+    shutil.copytree(trained, copy)
+    monkeypatch.chdir(copy)
+    return copy
+
+
+def _checkpoint(folder: Path) -> Path:
+    return folder / "models" / "mnist" / f"{DIGITS_RUN}.pt"
+
+
+# --------------------------------------------------------------------------- 1. checksums that cannot be stripped
+
+
+def _strip(path: Path, **changes) -> None:
+    """Rewrite a checkpoint as a person would: load it, drop its checksum entry, change entries."""
+    state = torch.load(path, weights_only=True)
+    state.pop("sha256")
+    state.update(changes)
+    torch.save(state, path)
+
+
+def test_checkpoints_with_their_checksum_removed_are_refused_by_train_never_resumed(inside, capsys):
+    checkpoint = _checkpoint(inside)
+    _strip(checkpoint, epoch=99)
+    _strip(checkpoint.with_name(f"{DIGITS_RUN}.prev.pt"))
+    capsys.readouterr()
+    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=3"]) == 2
+    captured = capsys.readouterr()
+    assert "has no checksum, though its format 'infodrop.checkpoint/2' always carries one" in _error_line(captured.err)
+    assert "test error" not in captured.out
+
+
+def test_a_checkpoint_with_its_checksum_removed_is_refused_by_the_loader(tmp_path):
+    path = save_checkpoint({"model": {"w": torch.ones(3)}, "epoch": 1}, tmp_path / "run.pt")
+    _strip(path, epoch=99)
+    with pytest.raises(DamagedFileError, match=r"run.pt has no checksum.*the file was altered"):
+        load_checkpoint(path)
+
+
+def test_an_earlier_version_checkpoint_loads_with_a_warning_naming_the_resave_and_resave_gives_it_a_checksum(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"model": {"w": torch.ones(3)}, "epoch": 1}, path)  # as infodrop wrote them before checksums
+    with pytest.warns(EarlierVersionWarning, match=r"old.pt is of an earlier infodrop version .* python -m infodrop.io.resave "):
+        assert load_checkpoint(path)["epoch"] == 1
+    done = subprocess.run([sys.executable, "-m", "infodrop.io.resave", str(path)], env=subprocess_env(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"re-saved {path} with its checksum", done.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_checkpoint(path)["epoch"] == 1
+    _strip(path)
+    with pytest.raises(DamagedFileError, match="no checksum"):
+        load_checkpoint(path)
+
+
+def test_an_npz_with_its_checksum_removed_is_refused_and_an_unmarked_one_warns(tmp_path):
+    path = save_npz(tmp_path / "data.npz", images=np.zeros((2, 1, 4, 4), np.float32), labels=np.arange(2))
+    with np.load(path) as archive:
+        arrays = {key: archive[key] for key in archive.files if key != "__sha256__"}
+    np.savez(path.with_name("stripped.npz"), **arrays)
+    with pytest.raises(DamagedFileError, match="stripped.npz is altered: it has no checksum"):
+        load_npz(path.with_name("stripped.npz"))
+    arrays.pop("__format__")
+    np.savez(path.with_name("foreign.npz"), **arrays)
+    with pytest.warns(EarlierVersionWarning, match="foreign.npz has no checksum .* python -m infodrop.io.resave"):
+        assert sorted(load_npz(path.with_name("foreign.npz"))) == ["images", "labels"]
+    resave(path.with_name("foreign.npz"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sorted(load_npz(path.with_name("foreign.npz"))) == ["images", "labels"]
