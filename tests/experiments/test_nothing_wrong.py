@@ -125,3 +125,27 @@ def test_an_npz_with_its_checksum_removed_is_refused_and_an_unmarked_one_warns(t
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert sorted(load_npz(path.with_name("foreign.npz"))) == ["images", "labels"]
+
+
+# --------------------------------------------------------------------------- 2. prepared data checked on load
+
+
+def _cifar_npz(folder: Path, *, side: int = 32, top_label: int = 9) -> None:
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 10), ("test", 5)):
+        labels = np.minimum(np.arange(count), top_label)
+        labels[-1] = top_label
+        save_npz(folder / f"cifar10-{split}.npz", images=rng.normal(size=(count, 3, side, side)).astype(np.float32), labels=labels)
+
+
+@pytest.mark.parametrize(("problem", "message"), [
+    ({"side": 16}, "cifar10-train.npz: images are 16 x 16 pixels, not 32 x 32 as this experiment needs; prepare the data again"),
+    ({"top_label": 57}, "cifar10-train.npz: labels reach 57, outside the 10 classes 0..9 this experiment has; prepare the data again"),
+])
+def test_prepared_cifar_data_of_the_wrong_shape_or_labels_is_one_line_never_a_number(tmp_path, monkeypatch, capsys, problem, message):
+    monkeypatch.chdir(tmp_path)
+    _cifar_npz(tmp_path / "datasets", **problem)
+    assert cli.main(["cifar", "train", "with", "epochs=1", "filter_percentage=0.05", "batch_size=5", "progress=false"]) == 2
+    captured = capsys.readouterr()
+    assert message in _error_line(captured.err)
+    assert "error" not in captured.out.lower()

@@ -95,12 +95,27 @@ def labels_to_int(path: Path, labels: np.ndarray, count: int, key: str, hint: st
     return labels.astype(np.int64)
 
 
+def check_fits(path: Path, images: np.ndarray, labels: np.ndarray, *, side: int | None, classes: int, hint: str | None) -> None:
+    """Refuse images (N x C x H x W) that are not ``side`` x ``side`` (any square side when None)
+    and labels outside 0 .. ``classes`` - 1, in one line: a network fed other sizes still
+    prints an error rate, and a label out of range fails deep inside the loss."""
+    height, width = images.shape[2:]
+    if height != width or (side is not None and height != side):
+        wanted = f"{side} x {side}" if side is not None else "square"
+        raise data_error(path, f"images are {height} x {width} pixels, not {wanted} as this experiment needs; prepare the data again", hint)
+    if len(labels) and labels.max() >= classes:
+        raise data_error(
+            path, f"labels reach {int(labels.max())}, outside the {classes} classes 0..{classes - 1} this experiment has; prepare the data again", hint
+        )
+
+
 def read_image_npz(
-    path: Path, hint: str | None, *, channels: int, original: str
+    path: Path, hint: str | None, *, channels: int, original: str, side: int | None = None, classes: int = 10
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The arrays of an image npz in our layout (``images``, ``labels``) or the original authors'
     (``data``, ``labels``; ``original`` names their script for the error message), with the
-    images as float32 N x ``channels`` x H x W and the labels as int64 class indices."""
+    images as float32 N x ``channels`` x H x W and the labels as int64 class indices, checked
+    against what the experiment needs (:func:`check_fits`: ``side`` pixels, ``classes``)."""
     arrays = read_npz(path, hint)
     if "images" in arrays and "labels" in arrays:
         key = "images"
@@ -112,4 +127,5 @@ def read_image_npz(
         )
     images = images_to_nchw(path, arrays[key], channels, key, hint)
     labels = labels_to_int(path, arrays["labels"], len(images), "labels", hint)
+    check_fits(path, images, labels, side=side, classes=classes, hint=hint)
     return arrays, images, labels
