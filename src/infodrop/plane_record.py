@@ -94,6 +94,23 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+class _NonFinite(Exception):
+    """A number of a plane file that is NaN or infinite (its text is the message)."""
+
+
+def _refuse_constant(token: str) -> float:
+    # Python's json writes and reads NaN, Infinity and -Infinity; a plane never holds them.
+    raise _NonFinite(f"the non-finite number {token}")
+
+
+def _finite_float(text: str) -> float:
+    # A literal such as 1e999 reads as inf.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"the number {text}, which is infinite as a float")
+    return value
+
+
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -419,9 +436,14 @@ class PlaneDocument:
         if not path.exists():
             raise ValueError(f"plane file {path} does not exist; record a plane first (e.g. `infodrop mnist train`)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
         except json.JSONDecodeError as error:
             raise ValueError(f"plane file {path} is not valid JSON: {error}") from error
+        except _NonFinite as error:
+            raise ValueError(
+                f"plane file {path} holds {error}, which no estimate can be (a hand edit or a damaged file); "
+                "correct or delete the record that holds it, or delete the file and train again to record the plane anew"
+            ) from None
         return cls.from_json(data, source=str(path))
 
     def save(self, path: str | os.PathLike) -> Path:

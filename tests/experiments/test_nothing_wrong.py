@@ -6,6 +6,7 @@ signals and parents."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -19,8 +20,7 @@ import pytest
 import torch
 
 from infodrop import cli
-from infodrop.io import DamagedFileError, EarlierVersionWarning, load_checkpoint, load_npz, save_checkpoint, save_npz
-from infodrop.io.resave import resave
+from infodrop.io import DamagedFileError, load_checkpoint, load_npz, save_checkpoint, save_npz
 from tests._subprocess import subprocess_env
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -95,6 +95,8 @@ def test_a_checkpoint_with_its_checksum_removed_is_refused_by_the_loader(tmp_pat
 
 
 def test_an_earlier_version_checkpoint_loads_with_a_warning_naming_the_resave_and_resave_gives_it_a_checksum(tmp_path):
+    from infodrop.io import EarlierVersionWarning
+
     path = tmp_path / "old.pt"
     torch.save({"model": {"w": torch.ones(3)}, "epoch": 1}, path)  # as infodrop wrote them before checksums
     with pytest.warns(EarlierVersionWarning, match=r"old.pt is of an earlier infodrop version .* python -m infodrop.io.resave "):
@@ -111,6 +113,9 @@ def test_an_earlier_version_checkpoint_loads_with_a_warning_naming_the_resave_an
 
 
 def test_an_npz_with_its_checksum_removed_is_refused_and_an_unmarked_one_warns(tmp_path):
+    from infodrop.io import EarlierVersionWarning
+    from infodrop.io.resave import resave
+
     path = save_npz(tmp_path / "data.npz", images=np.zeros((2, 1, 4, 4), np.float32), labels=np.arange(2))
     with np.load(path) as archive:
         arrays = {key: archive[key] for key in archive.files if key != "__sha256__"}
@@ -149,3 +154,24 @@ def test_prepared_cifar_data_of_the_wrong_shape_or_labels_is_one_line_never_a_nu
     captured = capsys.readouterr()
     assert message in _error_line(captured.err)
     assert "error" not in captured.out.lower()
+
+
+# --------------------------------------------------------------------------- 6. plane files with NaN or inf
+
+
+def _plane_file(folder: Path) -> Path:
+    return folder / "runs" / "mnist" / DIGITS_RUN / "plane.json"
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
+def test_a_plane_file_holding_a_non_finite_number_is_refused_by_plot_in_one_line(inside, capsys, number):
+    plane = _plane_file(inside)
+    text = plane.read_text()
+    head, records = text.split('"records"', 1)
+    plane.write_text(head + '"records"' + re.sub(r": -?\d+\.\d+(e-?\d+)?,", f": {number},", records, count=1))
+    capsys.readouterr()
+    assert cli.main(["mnist", "plot", "with", *DIGITS]) == 2
+    captured = capsys.readouterr()
+    line = _error_line(captured.err)
+    assert f"plane.json holds the" in line and number in line and "correct or delete the record" in line
+    assert "nan" not in captured.out.lower()
