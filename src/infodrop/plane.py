@@ -93,6 +93,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from infodrop.checks import check_int, check_seed, resolve_device
 from infodrop.io import write_text
+from infodrop.io.paths import check_output_file
 from infodrop.mi import (
     # Binning: below this Good-Turing coverage most samples of Z_b sit in a cell of their own
     # (the rule is binning_mi's, which warns by it).
@@ -461,8 +462,9 @@ class InformationPlane:
                 )
 
 
-        self.output = Path(output)
-        self.csv = Path(csv) if csv is not None else None
+        # Checked now, not when the first record is written after minutes of estimating.
+        self.output = check_output_file(output, "output")
+        self.csv = check_output_file(csv, "csv") if csv is not None else None
         self._announced = False
         self._records: list[PlaneRecord] = []
         if append and self.output.exists():

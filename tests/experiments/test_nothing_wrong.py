@@ -175,3 +175,24 @@ def test_a_plane_file_holding_a_non_finite_number_is_refused_by_plot_in_one_line
     line = _error_line(captured.err)
     assert f"plane.json holds the" in line and number in line and "correct or delete the record" in line
     assert "nan" not in captured.out.lower()
+
+
+# --------------------------------------------------------------------------- 10. validation gaps at the door
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("jobs_per_device=0", "jobs_per_device must be an integer >= 1, got 0"),
+    ("batch_size=1000000000", "batch_size=1000000000 is more images than any training set here holds"),
+])
+def test_entries_no_run_can_use_are_refused_before_any_data_is_read(tmp_path, monkeypatch, capsys, entry, message):
+    monkeypatch.chdir(tmp_path)  # no datasets/ here: a data error would mean the data was looked for first
+    assert cli.main(["cifar", "train", "with", "epochs=1", "progress=false", entry]) == 2
+    assert message in _error_line(capsys.readouterr().err)
+
+
+def test_a_batch_larger_than_the_training_subset_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["mnist", "train", "with", *DIGITS[:3], "batch_size=500", "epochs=1", "progress=false"]) == 2
+    captured = capsys.readouterr()
+    assert "batch_size=500 exceeds train_subset=400" in _error_line(captured.err)
+    assert "plane cost" not in captured.out  # refused before the run started

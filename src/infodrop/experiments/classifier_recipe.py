@@ -38,7 +38,7 @@ from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
 from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, fit, recompute_batchnorm
 from infodrop.experiments import classifier_plane
-from infodrop.experiments.config import check_keep_prob, check_milestones, check_model, check_subset, to_plain
+from infodrop.experiments.config import check_batch_size, check_keep_prob, check_milestones, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
@@ -112,10 +112,11 @@ def validate(cfg: Any, experiment: ClassifierExperiment) -> None:
     check_keep_prob(cfg.keep_prob, "keep_prob")
     check_keep_prob(cfg.initial_keep_prob, "initial_keep_prob")
     check_milestones(cfg.lr_milestones, "lr_milestones")
-    for name in ("batch_size", "epochs", "checkpoint_every", "plot_images"):
+    for name in ("epochs", "checkpoint_every", "plot_images"):
         check_int(cfg[name], name, minimum=1)
     check_seed(cfg.seed, "seed")
     check_subset(cfg.train_subset, "train_subset")
+    check_batch_size(cfg.batch_size, cfg.train_subset)
     check_subset(cfg.test_subset, "test_subset")
     if experiment.records_plane:
         classifier_plane.validate(cfg)

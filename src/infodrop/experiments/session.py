@@ -350,7 +350,7 @@ def run_command(
     with _HydraSession(experiment, module) as session:
         jobs = _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun)
         configs = [session.compose_job(job) for job in jobs]
-        workers = _jobs_per_device(configs) if multirun else 1
+        workers = _jobs_per_device(configs, multirun)
         with _distributed_session({cfg.get("device") for cfg in configs}) as stamp:
             all_overrides = _hydra_defaults(module, experiment, stamp) + list(overrides)
             if workers == 1:
@@ -368,14 +368,18 @@ def run_command(
     return results
 
 
-def _jobs_per_device(configs: Sequence[DictConfig]) -> int:
-    """The sweep's ``jobs_per_device`` (1 for experiments without the entry): one value for all jobs."""
+def _jobs_per_device(configs: Sequence[DictConfig], multirun: bool = True) -> int:
+    """The sweep's ``jobs_per_device`` (1 for experiments without the entry): one value for all jobs.
+    The value is checked with or without ``--multirun`` (a 0 is a typo either way); a single
+    run is always one job (1)."""
     values = sorted({cfg.get("jobs_per_device", 1) for cfg in configs})
     if len(values) > 1:
         raise ConfigError(f"jobs_per_device must be one value for the whole sweep, got {values}; do not sweep over it")
     workers = values[0]
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"jobs_per_device must be an integer >= 1, got {workers!r}")
+        raise ConfigError(f"jobs_per_device must be an integer >= 1, got {workers!r}; use jobs_per_device=1 (one job at a time) or more")
+    if not multirun:
+        return 1
     if workers > 1 and is_distributed():
         raise ConfigError("jobs_per_device > 1 under torchrun: torchrun already runs one process per device; use jobs_per_device=1")
     return workers
