@@ -99,8 +99,26 @@ class _NonFinite(Exception):
 
 
 def _refuse_constant(token: str) -> float:
-    # Python's json writes and reads NaN, Infinity and -Infinity; a plane never holds them.
-    raise _NonFinite(f"the non-finite number {token}")
+    # Python's json writes and reads NaN, Infinity and -Infinity. A plane never holds NaN; an
+    # infinite end of a band is allowed where _check_infinities allows it.
+    if token == "NaN":
+        raise _NonFinite("the non-finite number NaN")
+    return float(token)
+
+
+def _check_infinities(value: Any, key: str = "") -> None:
+    """Refuse an infinite number except an open end of a band: -Infinity in a ``*_lower`` field
+    (a band with no lower end, e.g. I(Z;Y) from too few samples) or +Infinity in an ``*_upper`` one."""
+    if isinstance(value, float) and math.isinf(value):
+        if not ((key.endswith("_lower") and value < 0) or (key.endswith("_upper") and value > 0)):
+            token = "Infinity" if value > 0 else "-Infinity"  # as the file spells it
+            raise _NonFinite(f"the non-finite number {token} in {key or 'a list'!r}")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _check_infinities(item, str(name))
+    elif isinstance(value, list):
+        for item in value:
+            _check_infinities(item, key)
 
 
 def _finite_float(text: str) -> float:
@@ -437,6 +455,7 @@ class PlaneDocument:
             raise ValueError(f"plane file {path} does not exist; record a plane first (e.g. `infodrop mnist train`)")
         try:
             data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
+            _check_infinities(data)
         except json.JSONDecodeError as error:
             raise ValueError(f"plane file {path} is not valid JSON: {error}") from error
         except _NonFinite as error:
