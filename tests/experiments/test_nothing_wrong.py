@@ -196,3 +196,41 @@ def test_a_batch_larger_than_the_training_subset_is_refused_before_training(tmp_
     captured = capsys.readouterr()
     assert "batch_size=500 exceeds train_subset=400" in _error_line(captured.err)
     assert "plane cost" not in captured.out  # refused before the run started
+
+
+# --------------------------------------------------------------------------- 3. an interrupt right after an epoch's line
+
+
+def test_ctrl_c_right_after_the_first_epoch_line_saves_that_epoch(tmp_path, monkeypatch, capsys):
+    from infodrop import engine
+
+    monkeypatch.chdir(tmp_path)
+    write = engine.tqdm.write
+
+    def write_then_interrupt(text, *args, **kwargs):
+        write(text, *args, **kwargs)
+        if text.startswith("epoch 1/"):
+            raise KeyboardInterrupt  # Ctrl-C arriving just after the line was printed
+
+    monkeypatch.setattr(engine.tqdm, "write", write_then_interrupt)
+    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=5", "checkpoint_every=1000"]) == 130
+    assert "saved epoch 1" in capsys.readouterr().out
+    assert load_checkpoint(_checkpoint(tmp_path))["epoch"] == 1
+
+
+def test_sigterm_right_after_an_epoch_line_leaves_a_checkpoint_of_at_least_that_epoch(tmp_path):
+    env = dict(subprocess_env(), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "infodrop.cli", "mnist", "train", "with", *DIGITS, "epochs=200",
+                                "checkpoint_every=1000"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    seen = 0
+    for line in process.stdout:
+        if line.startswith("epoch "):
+            seen = int(line.split("/")[0].split()[1])
+            if seen == 3:
+                process.send_signal(signal.SIGTERM)
+                break
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "saved its last completed epoch" in err
+    assert load_checkpoint(_checkpoint(tmp_path))["epoch"] >= seen == 3
