@@ -494,6 +494,7 @@ def fit(
     place = _Place(rank, world_size, is_distributed(), training_device(device))
     if reporting.run is not None:
         reporting.run.device = str(place.device)
+        reporting.run.start()  # a status from the start; finish replaces it however the run ends
 
     with sigterm_raises(), process_group(cuda=place.device.type == "cuda"):
         state, data = _start(model, train_set, test_set, training, place)

@@ -234,3 +234,24 @@ def test_sigterm_right_after_an_epoch_line_leaves_a_checkpoint_of_at_least_that_
     assert process.returncode == 143, err
     assert "saved its last completed epoch" in err
     assert load_checkpoint(_checkpoint(tmp_path))["epoch"] >= seen == 3
+
+
+# --------------------------------------------------------------------------- 12. a status from the start
+
+
+def test_a_run_killed_with_sigkill_leaves_result_json_saying_running_with_its_process_and_host(tmp_path):
+    import socket
+
+    process = subprocess.Popen([sys.executable, "-m", "infodrop.cli", "mnist", "train", "with", *DIGITS, "epochs=400"],
+                               cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "runs" / "mnist" / DIGITS_RUN / "metrics.jsonl"
+    try:
+        while not metrics.is_file():
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.communicate()
+    result = json.loads((tmp_path / "runs" / "mnist" / DIGITS_RUN / "result.json").read_text())
+    assert result["status"] == "running"
+    assert result["pid"] == process.pid and result["host"] == socket.gethostname() and result["start_time"]
