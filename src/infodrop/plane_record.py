@@ -129,6 +129,20 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _broken_json_advice(path: Path, error: json.JSONDecodeError) -> str:
+    """One line for a plane file that does not parse: where, and how to recover. Plane files are
+    written atomically, so a cut-off one was damaged outside infodrop (a copy, a full disk of a
+    sync tool, an editor)."""
+    cut = error.pos >= len(error.doc.rstrip()) - 1
+    what = "is cut short" if cut else "is not valid JSON"
+    return (
+        f"plane file {path} {what} ({error.msg} at line {error.lineno} column {error.colno}); to recover, delete the "
+        "damaged last record and close the brackets (the records before it are intact), or move the file aside and "
+        "run the same command: an unfinished run records the plane again from its checkpoint's epoch on (earlier "
+        "epochs, or a finished run, need a run from scratch: move the checkpoint aside too)"
+    )
+
+
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -457,7 +471,7 @@ class PlaneDocument:
             data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
             _check_infinities(data)
         except json.JSONDecodeError as error:
-            raise ValueError(f"plane file {path} is not valid JSON: {error}") from error
+            raise ValueError(_broken_json_advice(path, error)) from None
         except _NonFinite as error:
             raise ValueError(
                 f"plane file {path} holds {error}, which no estimate can be (a hand edit or a damaged file); "

@@ -255,3 +255,35 @@ def test_a_run_killed_with_sigkill_leaves_result_json_saying_running_with_its_pr
     result = json.loads((tmp_path / "runs" / "mnist" / DIGITS_RUN / "result.json").read_text())
     assert result["status"] == "running"
     assert result["pid"] == process.pid and result["host"] == socket.gethostname() and result["start_time"]
+
+
+# --------------------------------------------------------------------------- 13. a cut-off plane file
+
+
+def test_a_cut_off_plane_file_is_one_line_that_says_how_to_recover_and_the_advice_works(tmp_path, monkeypatch, capsys):
+    from infodrop import engine
+
+    monkeypatch.chdir(tmp_path)
+    write = engine.tqdm.write
+
+    def write_then_interrupt(text, *args, **kwargs):
+        write(text, *args, **kwargs)
+        if text.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    command = ["mnist", "train", "with", *DIGITS, "epochs=4", "checkpoint_every=1"]
+    with monkeypatch.context() as patch:
+        patch.setattr(engine.tqdm, "write", write_then_interrupt)
+        assert cli.main(command) == 130
+    plane = _plane_file(tmp_path)
+    text = plane.read_text()
+    plane.write_text(text[: len(text) * 2 // 3])
+    capsys.readouterr()
+    assert cli.main(command) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert "plane.json is cut short (" in line and "delete the damaged last record and close the brackets" in line
+    assert "or move the file aside and run the same command" in line
+    plane.rename(plane.with_name("plane.json.cut"))
+    assert cli.main(command) == 0
+    epochs = [record["epoch"] for record in json.loads(plane.read_text())["records"]]
+    assert epochs and min(epochs) > 2 and epochs[-1] == 4  # recorded again after the checkpoint's epoch 2
