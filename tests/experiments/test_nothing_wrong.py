@@ -287,3 +287,21 @@ def test_a_cut_off_plane_file_is_one_line_that_says_how_to_recover_and_the_advic
     assert cli.main(command) == 0
     epochs = [record["epoch"] for record in json.loads(plane.read_text())["records"]]
     assert epochs and min(epochs) > 2 and epochs[-1] == 4  # recorded again after the checkpoint's epoch 2
+
+
+# --------------------------------------------------------------------------- 11. test falls back to .prev.pt as train does
+
+
+def test_cifar_test_uses_the_previous_checkpoint_when_the_latest_is_damaged_as_train_does(tmp_path, monkeypatch, capsys):
+    from infodrop.io import RecoveredFileWarning
+
+    monkeypatch.chdir(tmp_path)
+    _cifar_npz(tmp_path / "datasets")
+    cifar = ["filter_percentage=0.05", "batch_size=5", "progress=false"]
+    assert cli.main(["cifar", "train", "with", "epochs=2", "checkpoint_every=1", *cifar]) == 0
+    model = tmp_path / "models" / "cifar" / "filter_percentage=0.05,batch_size=5.pt"
+    model.write_bytes(model.read_bytes()[:-5000])  # cut short
+    capsys.readouterr()
+    with pytest.warns(RecoveredFileWarning, match=r"using the previous checkpoint .*prev.pt \(epoch 1\) instead"):
+        assert cli.main(["cifar", "test", "with", *cifar]) == 0
+    assert "Test error:" in capsys.readouterr().out

@@ -43,7 +43,7 @@ from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
 from infodrop.experiments.run_files import holding_run, load_weights
-from infodrop.io import append_jsonl, write_json
+from infodrop.io import append_jsonl, checkpoint_exists, write_json
 from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout, set_mc
@@ -213,15 +213,17 @@ def _train(cfg: Any, experiment: ClassifierExperiment, paths: RunPaths) -> dict[
 
 
 def load_trained(cfg: Any, experiment: ClassifierExperiment) -> tuple[nn.Module, RunPaths]:
-    """The network of the run named after ``cfg``, with its checkpoint's weights, on the config's device."""
+    """The network of the run named after ``cfg``, with its checkpoint's weights (the previous checkpoint,
+    with a warning, when the latest is damaged or missing, as for train), on the config's device."""
     paths = run_paths(cfg, experiment.config, experiment.name)
-    if not paths.model_file.is_file():
+    if not checkpoint_exists(paths.model_file):
         raise ValueError(
             f"{paths.model_file}: no trained model for run {paths.name}; train it first with "
             f"`infodrop {experiment.name} train` and the same settings"
         )
     model = build_model(cfg, experiment)
-    load_weights(model, paths.model_file, source=f"run {experiment.name}/{paths.name}")
+    # previous=True: a damaged latest checkpoint falls back to <name>.prev.pt with a warning, as train does.
+    load_weights(model, paths.model_file, source=f"run {experiment.name}/{paths.name}", previous=True)
     return model.to(resolve_device(cfg.device)), paths
 
 
