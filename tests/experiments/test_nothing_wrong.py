@@ -305,3 +305,33 @@ def test_cifar_test_uses_the_previous_checkpoint_when_the_latest_is_damaged_as_t
     with pytest.warns(RecoveredFileWarning, match=r"using the previous checkpoint .*prev.pt \(epoch 1\) instead"):
         assert cli.main(["cifar", "test", "with", *cifar]) == 0
     assert "Test error:" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- 5. output folders that cannot be written
+
+
+def _read_only_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write: a chmod 555 one, or (as root, who ignores modes) /proc/sys."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read_only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    if not os.access("/proc/sys", os.W_OK):
+        return Path("/proc/sys")
+    pytest.skip("no folder here that this process cannot write")
+
+
+@pytest.mark.parametrize("entry", ["models_dir", "runs_dir"])
+@pytest.mark.parametrize("kind", ["a file", "read-only"])
+def test_an_output_folder_that_is_a_file_or_read_only_is_one_line_and_exit_2_before_any_work(tmp_path, monkeypatch, capsys, entry, kind):
+    monkeypatch.chdir(tmp_path)
+    if kind == "a file":
+        (tmp_path / "taken").write_text("")
+        value, expected = tmp_path / "taken", "is a file, not a folder; give a folder path"
+    else:
+        value, expected = _read_only_folder(tmp_path) / "out", "cannot be written"
+    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1", f"{entry}={value}"]) == 2
+    captured = capsys.readouterr()
+    assert f"{entry}={value}" in (line := _error_line(captured.err)) and expected in line
+    assert "plane cost" not in captured.out and not (tmp_path / "runs").exists()

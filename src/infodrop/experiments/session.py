@@ -74,6 +74,7 @@ from infodrop.experiments.config import ConfigError, override_value, wrong_type_
 from infodrop.experiments.pool import JobPool
 from infodrop.experiments.printing import print_config
 from infodrop.io import DiskFullError, RunLockedError
+from infodrop.io.paths import check_output_folder
 
 __all__ = ["ConfigError", "JobFailure", "SweepFailure", "command_names", "compose", "preset_overrides", "run_command"]
 
@@ -251,6 +252,20 @@ def _validate(module: ModuleType, cfg: DictConfig) -> None:
         raise ConfigError(f"bad config value: {error}") from None
 
 
+# The folders a command writes to; checked before any work (a run that trained for an hour
+# must not fail at its first checkpoint because models_dir names a file or a read-only disk).
+OUTPUT_FOLDERS = ("models_dir", "runs_dir", "plots_dir")
+
+
+def _check_output_folders(cfg: DictConfig) -> None:
+    for name in OUTPUT_FOLDERS:
+        if name in cfg and cfg[name] is not None:
+            try:
+                check_output_folder(cfg[name], name)
+            except ValueError as error:
+                raise ConfigError(f"bad config value: {error}") from None
+
+
 def _job_overrides(parsed: Sequence[Any], multirun: bool) -> list[list[str]]:
     """Expand sweep overrides into one override list per job (Hydra's BasicSweeper rules)."""
     if not multirun:
@@ -350,6 +365,9 @@ def run_command(
     with _HydraSession(experiment, module) as session:
         jobs = _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun)
         configs = [session.compose_job(job) for job in jobs]
+        if command != "print_config":
+            for cfg in configs:
+                _check_output_folders(cfg)
         workers = _jobs_per_device(configs, multirun)
         with _distributed_session({cfg.get("device") for cfg in configs}) as stamp:
             all_overrides = _hydra_defaults(module, experiment, stamp) + list(overrides)
