@@ -335,3 +335,17 @@ def test_an_output_folder_that_is_a_file_or_read_only_is_one_line_and_exit_2_bef
     captured = capsys.readouterr()
     assert f"{entry}={value}" in (line := _error_line(captured.err)) and expected in line
     assert "plane cost" not in captured.out and not (tmp_path / "runs").exists()
+
+
+# --------------------------------------------------------------------------- 9. non-ASCII paths
+
+
+def test_a_non_ascii_path_says_how_to_quote_it_and_the_quoted_form_trains_there(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "модели"
+    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1", f"models_dir={folder}"]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert f"models_dir={folder}: the override grammar takes non-ASCII characters (here 'м') only inside quotes" in line
+    assert f"write models_dir='{folder}'" in line
+    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1", f"models_dir='{folder}'"]) == 0
+    assert (folder / "mnist" / f"{DIGITS_RUN}.pt").is_file()

@@ -95,7 +95,31 @@ def _parse_overrides(overrides: Sequence[str]) -> list[Any]:
     try:
         return parser.parse_overrides(list(overrides))
     except HydraException as error:
-        raise ConfigError(_one_line(error)) from None
+        raise ConfigError(_quoting_advice(parser, overrides) or _one_line(error)) from None
+
+
+def _quoting_advice(parser: Any, overrides: Sequence[str]) -> str | None:
+    """For an override that fails only because its value holds non-ASCII characters (a path such
+    as /tmp/модели), which Hydra's grammar takes only inside quotes: one line saying how to quote
+    it. None when that is not the problem."""
+    for text in overrides:
+        key, equals, value = text.partition("=")
+        if not equals or value.isascii() or value[:1] in ("'", '"'):
+            continue
+        quoted = f"{key}='{value}'" if "'" not in value else f'{key}="{value}"'
+        try:
+            parser.parse_overrides([text])
+        except HydraException:
+            try:
+                parser.parse_overrides([quoted])
+            except HydraException:
+                return None
+            first = next(character for character in value if not character.isascii())
+            return (
+                f"{text}: the override grammar takes non-ASCII characters (here {first!r}) only inside quotes; write "
+                f"{quoted} (in a shell, quote it again: \"{quoted}\")"
+            )
+    return None
 
 
 def _check_keys(module: ModuleType, experiment: str, parsed: Iterable[Any]) -> None:
