@@ -61,3 +61,24 @@ def test_gaussian_dropout_mi_of_features_whose_squares_overflow_is_refused_namin
     with pytest.raises(ValueError, match=r"features reach .*e\+160 in magnitude.*divide features by"):
         gaussian_dropout_mi(f * 1e160, 0.25, device="cpu")
     assert math.isfinite(gaussian_dropout_mi(f * 1e50, 0.25, device="cpu").i_xz_upper)
+
+
+# --------------------------------------------------------------------------- item 8: memory before allocating
+
+
+def test_a_call_that_cannot_fit_in_memory_is_refused_before_allocating_naming_noise_samples():
+    f = np.random.default_rng(0).normal(size=(1600, 8))
+    # 1600 x 10**9 rows of Z: tens of terabytes, more than any machine has.
+    with pytest.raises(ValueError, match=r"gaussian_dropout_mi: N=1,600 inputs x noise_samples=1,000,000,000 need about "
+                                         r"[0-9.]+ GB on cpu, more than the [0-9.]+ GB available; lower noise_samples to at most"):
+        gaussian_dropout_mi(f, 0.25, noise_samples=10**9, device="cpu")
+
+
+def test_a_large_call_prints_the_cost_line_of_the_plane(monkeypatch, capsys):
+    from infodrop.mi import dropout
+
+    monkeypatch.setattr(dropout, "COST_LINE_PAIRS", 1000)  # what counts as large, scaled down to a small call
+    gaussian_dropout_mi(np.random.default_rng(0).normal(size=(50, 3)), 0.25, noise_samples=2, device="cpu")
+    assert capsys.readouterr().err == (
+        "gaussian_dropout_mi: mixture estimate: N=50 inputs x S=2 samples x N components, d=3: 5.00e+03 pairs + 2.50e+03 bound pairs\n"
+    )
