@@ -349,3 +349,57 @@ def test_a_non_ascii_path_says_how_to_quote_it_and_the_quoted_form_trains_there(
     assert f"write models_dir='{folder}'" in line
     assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1", f"models_dir='{folder}'"]) == 0
     assert (folder / "mnist" / f"{DIGITS_RUN}.pt").is_file()
+
+
+# --------------------------------------------------------------------------- 4. sweep workers die with their parent
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes of a sweep's process (Linux /proc), not its multiprocessing helpers."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"resource_tracker" not in command and b"forkserver" not in command:
+                found.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+def test_sweep_workers_save_their_epoch_and_end_when_the_sweep_process_is_killed(tmp_path):
+    runs = [f"beta={beta},{DIGITS_RUN}" for beta in ("0.5", "1.0")]
+    parent = subprocess.Popen([sys.executable, "-m", "infodrop.cli", "mnist", "train", "--multirun", "with", *DIGITS,
+                               "beta=0.5,1", "jobs_per_device=2", "epochs=5000", "checkpoint_every=10000"],
+                              cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        metrics = [tmp_path / "runs" / "mnist" / run / "metrics.jsonl" for run in runs]
+        deadline = time.monotonic() + 120
+        while not all(path.is_file() and len(path.read_text().splitlines()) >= 2 for path in metrics):
+            assert parent.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        workers = _children(parent.pid)
+        assert len(workers) == 2
+        parent.kill()  # kill -9: no chance to pass anything on
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "the workers went on training without their parent"
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    for run in runs:
+        folder = tmp_path / "runs" / "mnist" / run
+        logged = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert json.loads((folder / "result.json").read_text())["status"] == "terminated"
+        assert load_checkpoint(tmp_path / "models" / "mnist" / f"{run}.pt")["epoch"] == logged[-1]  # saved as under SIGTERM
