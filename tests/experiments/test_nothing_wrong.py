@@ -144,8 +144,8 @@ def _cifar_npz(folder: Path, *, side: int = 32, top_label: int = 9) -> None:
 
 
 @pytest.mark.parametrize(("problem", "message"), [
-    ({"side": 16}, "cifar10-train.npz: images are 16 x 16 pixels, not 32 x 32 as this experiment needs; prepare the data again"),
-    ({"top_label": 57}, "cifar10-train.npz: labels reach 57, outside the 10 classes 0..9 this experiment has; prepare the data again"),
+    ({"side": 16}, "cifar10-train.npz: images are 16 x 16 pixels, not 32 x 32 as this experiment needs; run `infodrop cifar prepare"),
+    ({"top_label": 57}, "cifar10-train.npz: labels reach 57, outside the 10 classes 0..9 this experiment has; run `infodrop cifar prepare"),
 ])
 def test_prepared_cifar_data_of_the_wrong_shape_or_labels_is_one_line_never_a_number(tmp_path, monkeypatch, capsys, problem, message):
     monkeypatch.chdir(tmp_path)

@@ -99,14 +99,13 @@ def check_fits(path: Path, images: np.ndarray, labels: np.ndarray, *, side: int 
     """Refuse images (N x C x H x W) that are not ``side`` x ``side`` (any square side when None)
     and labels outside 0 .. ``classes`` - 1, in one line: a network fed other sizes still
     prints an error rate, and a label out of range fails deep inside the loss."""
+    fix = hint or "prepare the data again"  # the hint names the prepare command
     height, width = images.shape[2:]
     if height != width or (side is not None and height != side):
         wanted = f"{side} x {side}" if side is not None else "square"
-        raise data_error(path, f"images are {height} x {width} pixels, not {wanted} as this experiment needs; prepare the data again", hint)
+        raise data_error(path, f"images are {height} x {width} pixels, not {wanted} as this experiment needs", fix)
     if len(labels) and labels.max() >= classes:
-        raise data_error(
-            path, f"labels reach {int(labels.max())}, outside the {classes} classes 0..{classes - 1} this experiment has; prepare the data again", hint
-        )
+        raise data_error(path, f"labels reach {int(labels.max())}, outside the {classes} classes 0..{classes - 1} this experiment has", fix)
 
 
 def read_image_npz(
