@@ -137,7 +137,7 @@ def _check_bin_size(values: np.ndarray, bin_size: float | None, name: str) -> No
     if span / bin_size > _MAX_BINS_PER_SPAN:
         raise ValueError(
             f"bin_size={bin_size:g} is too small for the range {span:g} of {name}: it makes {span / bin_size:.3g} bins, "
-            f"beyond the 2**52 that float64 indexes exactly; use bin_size >= {span / _MAX_BINS_PER_SPAN:.3g}, or bins="
+            f"beyond the 2**52 that float64 indexes exactly; use bin_size >= {span / _MAX_BINS_PER_SPAN:.3g}, or give bins (a number of bins) instead"
         )
 
 
