@@ -401,5 +401,9 @@ def test_sweep_workers_save_their_epoch_and_end_when_the_sweep_process_is_killed
     for run in runs:
         folder = tmp_path / "runs" / "mnist" / run
         logged = [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
-        assert json.loads((folder / "result.json").read_text())["status"] == "terminated"
-        assert load_checkpoint(tmp_path / "models" / "mnist" / f"{run}.pt")["epoch"] == logged[-1]  # saved as under SIGTERM
+        assert json.loads((folder / "result.json").read_text())["status"] == "terminated", run
+        # Saved as under SIGTERM (checkpoint_every=10000 writes nothing else): the last logged epoch,
+        # or the one before when the signal came between its line and its snapshot (a resume
+        # drops that line and trains the epoch again).
+        saved = load_checkpoint(tmp_path / "models" / "mnist" / f"{run}.pt")["epoch"]
+        assert saved >= 2 and saved in (logged[-1], logged[-1] - 1), (run, saved, logged[-3:])
