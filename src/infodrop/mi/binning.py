@@ -220,9 +220,9 @@ def binning_mi(
 
     Cost: O(N (d_x + d_y) log N) time for sorting the rows, O(N (d_x + d_y)) memory.
     """
-    x_symbols, y_symbols = _binned_pair(x, y, bins, bin_size, y_discrete)
+    x_symbols, y_symbols, y_is_labels = _binned_pair(x, y, bins, bin_size, y_discrete)
     value = _plugin_mi_of_symbols(x_symbols, y_symbols)
-    if warn_saturated and _coverage_of_symbols(_saturation_symbols(x_symbols, y_symbols, y, y_discrete)) < SATURATION_COVERAGE:
+    if warn_saturated and _coverage_of_symbols(_saturation_symbols(x_symbols, y_symbols, y_is_labels)) < SATURATION_COVERAGE:
         warnings.warn(
             f"binning_mi: most binned rows sit in a cell of their own (coverage below {SATURATION_COVERAGE}), so "
             f"{value:.3g} nats is pinned by the sample size (its ceiling is at most log N = {math.log(len(x_symbols)):.3g}), "
@@ -233,16 +233,17 @@ def binning_mi(
     return value
 
 
-def _binned_pair(x: Any, y: Any, bins: Any, bin_size: Any, y_discrete: bool | None) -> tuple[np.ndarray, np.ndarray]:
-    """The validated pair as two aligned int64 symbol vectors (rows of bin indices, or labels)."""
+def _binned_pair(x: Any, y: Any, bins: Any, bin_size: Any, y_discrete: bool | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The validated pair as two aligned int64 symbol vectors (rows of bin indices, or labels),
+    and whether y is class labels."""
     bins, bin_size = _check_bins(bins, bin_size)
     x_matrix, y_values, y_is_labels = _as_pair(x, y, y_discrete=y_discrete, min_rows=1)
     _check_bin_size(x_matrix, bin_size, "x")
     x_symbols = _symbols(_bin_indices(x_matrix, bins, bin_size))
     if y_is_labels:
-        return x_symbols, _symbols(y_values)
+        return x_symbols, _symbols(y_values), True
     _check_bin_size(y_values, bin_size, "y")
-    return x_symbols, _symbols(_bin_indices(y_values, bins, bin_size))
+    return x_symbols, _symbols(_bin_indices(y_values, bins, bin_size)), False
 
 
 def _coverage_of_symbols(symbols: np.ndarray) -> float:
@@ -250,11 +251,10 @@ def _coverage_of_symbols(symbols: np.ndarray) -> float:
     return 1.0 - float(np.count_nonzero(counts == 1)) / len(symbols)
 
 
-def _saturation_symbols(x_symbols: np.ndarray, y_symbols: np.ndarray, y: Any, y_discrete: bool | None) -> np.ndarray:
+def _saturation_symbols(x_symbols: np.ndarray, y_symbols: np.ndarray, y_is_labels: bool) -> np.ndarray:
     # Class labels: the x cells decide (the plane's rule, where y may be the input's index);
     # binned y: the joint cells, whose singletons pin H(X_b, Y_b) at log N.
-    labels = y_discrete if y_discrete is not None else (_is_integer_dtype(y) and _is_one_column(y))
-    if labels:
+    if y_is_labels:
         return x_symbols
     return _symbols(np.stack([x_symbols, y_symbols], axis=1))
 
@@ -266,8 +266,8 @@ def binning_saturated(
     (:func:`binning_coverage`) of the binned rows of x (class labels y) or of the joint binned
     rows (binned y) is below ``SATURATION_COVERAGE`` = 0.5, so most rows sit in a cell of their
     own and the value measures N, not the dependence."""
-    x_symbols, y_symbols = _binned_pair(x, y, bins, bin_size, y_discrete)
-    return _coverage_of_symbols(_saturation_symbols(x_symbols, y_symbols, y, y_discrete)) < SATURATION_COVERAGE
+    x_symbols, y_symbols, y_is_labels = _binned_pair(x, y, bins, bin_size, y_discrete)
+    return _coverage_of_symbols(_saturation_symbols(x_symbols, y_symbols, y_is_labels)) < SATURATION_COVERAGE
 
 
 def binning_coverage(x: Any, *, bins: int | None = None, bin_size: float | None = None) -> float:
