@@ -597,5 +597,5 @@ def test_class_names_as_labels_are_refused_in_one_line_naming_the_fix(tmp_path, 
 
     with pytest.raises(ValueError, match="return_inverse"):
         gaussian_dropout_mi(np.ones((4, 2)), 0.25, labels=["a", "b", "a", "b"])
-    with pytest.raises(ValueError, match="variance must be a number, got the string '0.25'; pass variance=0.25"):
+    with pytest.raises(ValueError, match="variance must be a number, got the text '0.25'; pass variance=0.25 without quotes"):
         gaussian_dropout_mi(np.ones((4, 2)), "0.25")

@@ -108,20 +108,27 @@ def as_labels(labels: Any, name: str, n_rows: int) -> torch.Tensor:
     return tensor.to(torch.int64)
 
 
-def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0 (>= 0 with ``allow_zero``)."""
+def _as_number(value: Any, name: str) -> float:
+    """``value`` as a float; text and booleans are refused (float('0.25') and float(True) would
+    pass a typo or a flag off as a number)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a number, got {value!r}; give a number, not a flag")
     if isinstance(value, (str, bytes)):
-        # float("0.25") would pass; a number written as a string is a mistake upstream (a config read as text).
         try:
-            hint = f"; pass {name}={float(value)!r}"
+            hint = f"pass {name}={float(value)!r} without quotes"
         except ValueError:
-            hint = ""
-        raise ValueError(f"{name} must be a number, got the string {value!r}{hint}" if hint
-                         else f"{name} must be a number, got {value!r}")
+            hint = "pass a number without quotes"
+        raise ValueError(f"{name} must be a number, got the text {value!r}; {hint}")
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be a number, got {value!r}") from error
+
+
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float after checking it is a finite number (not text, not a bool)
+    and > 0 (>= 0 with ``allow_zero``)."""
+    number = _as_number(value, name)
     if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
@@ -148,11 +155,9 @@ def check_seed(value: Any, name: str = "seed") -> int:
 
 
 def check_in_range(value: Any, name: str, low: float, high: float, *, low_open: bool = True, high_open: bool = False) -> float:
-    """Return ``value`` as a float after checking it lies in the interval (low, high] (by default)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be a number, got {value!r}") from error
+    """Return ``value`` as a float after checking it is a number (not text, not a bool) in the
+    interval (low, high] (by default)."""
+    number = _as_number(value, name)
     too_low = number <= low if low_open else number < low
     too_high = number >= high if high_open else number > high
     if not math.isfinite(number) or too_low or too_high:

@@ -494,6 +494,7 @@ def fit(
     place = _Place(rank, world_size, is_distributed(), training_device(device))
     if reporting.run is not None:
         reporting.run.device = str(place.device)
+        reporting.run.start()  # a status from the start; finish replaces it however the run ends
 
     with sigterm_raises(), process_group(cuda=place.device.type == "cuda"):
         state, data = _start(model, train_set, test_set, training, place)
@@ -619,16 +620,19 @@ def _train(state: TrainingState, data: _Data, training: Training, checkpointing:
             if main:
                 metrics.update(extras)
             metrics["seconds"] = time.perf_counter() - started
-            if main:
-                logged = dict(metrics)
-                if run is not None:
-                    run.log(metrics)
-                # One line per epoch even without the bar: it is the log of a batch job.
-                shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items() if isinstance(value, float))
-                tqdm.write(f"epoch {epoch}/{training.epochs}: {shown}")
+            if main and run is not None:
+                # Logged before the snapshot: a resume drops lines after the checkpoint's epoch
+                # and logs them again, so the log never misses an epoch the checkpoint holds.
+                run.log(metrics)
             state.epoch, state.metrics = epoch, metrics
             if checkpointing.path is not None:
                 _checkpoint(state, checkpointing, training.epochs, place)
+            if main:
+                logged = dict(metrics)
+                # One line per epoch even without the bar: it is the log of a batch job. Printed
+                # after the snapshot, so a Ctrl-C or SIGTERM right after the line saves its epoch.
+                shown = ", ".join(f"{key} {value:.4g}" for key, value in metrics.items() if isinstance(value, float))
+                tqdm.write(f"epoch {epoch}/{training.epochs}: {shown}")
         status, results = "completed", dict(state.metrics)
         if place.distributed:
             dist.barrier()  # no rank tears the process group down while another still uses it

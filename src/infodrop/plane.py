@@ -94,7 +94,11 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from infodrop.checks import as_labels, check_int, check_seed, resolve_device
 from infodrop.io import load_npz, save_npz, write_text
+from infodrop.io.paths import check_output_file
 from infodrop.mi import (
+    # Binning: below this Good-Turing coverage most samples of Z_b sit in a cell of their own
+    # (the rule is binning_mi's, which warns by it).
+    SATURATION_COVERAGE,
     binning_coverage,
     binning_mi,
     gaussian_dropout_mi,
@@ -133,8 +137,6 @@ _KNOWN_ESTIMATORS = ("auto", "binning")
 # Half-width of the information-dropout bands in standard errors of the mean (about 95% for a
 # normal sampling distribution of the mean; the mixture estimator's bands use the same 2).
 BAND_Z = 2.0
-# Binning: below this Good-Turing coverage most samples of Z_b sit in a cell of their own.
-SATURATION_COVERAGE = 0.5
 
 
 # ------------------------------------------------------------------------------- layer handling
@@ -491,8 +493,9 @@ class InformationPlane:
                 )
 
 
-        self.output = Path(output)
-        self.csv = Path(csv) if csv is not None else None
+        # Checked now, not when the first record is written after minutes of estimating.
+        self.output = check_output_file(output, "output")
+        self.csv = check_output_file(csv, "csv") if csv is not None else None
         self._announced = False
         self._records: list[PlaneRecord] = []
         # Per-input terms of the mixture estimates by terms_key, saved beside the plane file.
@@ -865,8 +868,9 @@ class InformationPlane:
         for b in self.bins:
             coverage = binning_coverage(z, bins=b)
             out[str(b)] = BinningPoint(
-                i_xz=binning_mi(z, index, bins=b, y_discrete=True),
-                i_zy=binning_mi(z, labels, bins=b, y_discrete=True),
+                # The record carries the flag itself (below), so binning_mi need not warn.
+                i_xz=binning_mi(z, index, bins=b, y_discrete=True, warn_saturated=False),
+                i_zy=binning_mi(z, labels, bins=b, y_discrete=True, warn_saturated=False),
                 bin_size=span / b,
                 # With the input's index as X the plug-in I(X;Z_b) <= H(X) = log N.
                 log_n=math.log(n),

@@ -111,6 +111,55 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+class _NonFinite(Exception):
+    """A number of a plane file that is NaN or infinite (its text is the message)."""
+
+
+def _refuse_constant(token: str) -> float:
+    # Python's json writes and reads NaN, Infinity and -Infinity. A plane never holds NaN; an
+    # infinite end of a band is allowed where _check_infinities allows it.
+    if token == "NaN":
+        raise _NonFinite("the non-finite number NaN")
+    return float(token)
+
+
+def _check_infinities(value: Any, key: str = "") -> None:
+    """Refuse an infinite number except an open end of a band: -Infinity in a ``*_lower`` field
+    (a band with no lower end, e.g. I(Z;Y) from too few samples) or +Infinity in an ``*_upper`` one."""
+    if isinstance(value, float) and math.isinf(value):
+        if not ((key.endswith("_lower") and value < 0) or (key.endswith("_upper") and value > 0)):
+            token = "Infinity" if value > 0 else "-Infinity"  # as the file spells it
+            raise _NonFinite(f"the non-finite number {token} in {key or 'a list'!r}")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _check_infinities(item, str(name))
+    elif isinstance(value, list):
+        for item in value:
+            _check_infinities(item, key)
+
+
+def _finite_float(text: str) -> float:
+    # A literal such as 1e999 reads as inf.
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(f"the number {text}, which is infinite as a float")
+    return value
+
+
+def _broken_json_advice(path: Path, error: json.JSONDecodeError) -> str:
+    """One line for a plane file that does not parse: where, and how to recover. Plane files are
+    written atomically, so a cut-off one was damaged outside infodrop (a copy, a full disk of a
+    sync tool, an editor)."""
+    cut = error.pos >= len(error.doc.rstrip()) - 1
+    what = "is cut short" if cut else "is not valid JSON"
+    return (
+        f"plane file {path} {what} ({error.msg} at line {error.lineno} column {error.colno}); to recover, delete the "
+        "damaged last record and close the brackets (the records before it are intact), or move the file aside and "
+        "run the same command: an unfinished run records the plane again from its checkpoint's epoch on (earlier "
+        "epochs, or a finished run, need a run from scratch: move the checkpoint aside too)"
+    )
+
+
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -438,9 +487,15 @@ class PlaneDocument:
         if not path.exists():
             raise ValueError(f"plane file {path} does not exist; record a plane first (e.g. `infodrop mnist train`)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
+            _check_infinities(data)
         except json.JSONDecodeError as error:
-            raise ValueError(f"plane file {path} is not valid JSON: {error}") from error
+            raise ValueError(_broken_json_advice(path, error)) from None
+        except _NonFinite as error:
+            raise ValueError(
+                f"plane file {path} holds {error}, which no estimate can be (a hand edit or a damaged file); "
+                "correct or delete the record that holds it, or delete the file and train again to record the plane anew"
+            ) from None
         return cls.from_json(data, source=str(path))
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -33,11 +33,14 @@ from infodrop.checks import resolve_device
 from infodrop.distributed import ddp_info
 from infodrop.io import RunLock, append_jsonl, read_jsonl, remove_temporaries, write_json, write_jsonl, write_text
 
-__all__ = ["Run", "STATUSES", "jsonable", "plain_config"]
+__all__ = ["Run", "STATUSES", "RUNNING", "jsonable", "plain_config"]
 
 # "terminated": stopped by SIGTERM (SLURM, docker, systemd), "interrupted": by Ctrl-C; both saved
 # their last complete epoch and resume with the same command.
 STATUSES = ("completed", "interrupted", "terminated", "failed")
+# The status result.json holds while a run trains (Run.start); a file that still says so after
+# the process is gone belongs to a run that was killed (kill -9, power loss).
+RUNNING = "running"
 
 
 def _utc_now() -> str:
@@ -188,6 +191,22 @@ class Run:
             return
         kept = [line for line in self.history() if not (isinstance(line.get("epoch"), int) and line["epoch"] > epoch)]
         write_jsonl(self.metrics_path, kept)
+
+    def start(self) -> None:
+        """Write ``result.json`` with status ``'running'``, the process id, host and start time
+        (ISO 8601 UTC), so that a run killed before :meth:`finish` still says what it was and
+        who ran it. :meth:`finish` replaces it."""
+        if self.rank != 0:
+            return
+        record = {
+            "status": RUNNING,
+            "start_time": self.start_time,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "infodrop_version": infodrop.__version__,
+            "world_size": self.world_size,
+        }
+        write_json(self.result_path, record)
 
     def finish(self, status: str, **results: Any) -> None:
         """Write ``result.json``: ``status`` ('completed', 'interrupted', 'terminated' or 'failed'), start and end

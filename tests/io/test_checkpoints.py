@@ -46,7 +46,8 @@ def test_a_checkpoint_round_trips_with_its_checksum_removed(tmp_path):
     state = _trained_state()
     save_checkpoint(state, tmp_path / "run.pt")
     raw = torch.load(tmp_path / "run.pt", weights_only=True)
-    assert raw["sha256"] == content_sha256(state)  # stored in the file, a plain torch checkpoint
+    assert raw["format"] == "infodrop.checkpoint/2"  # the marker that makes a checksum required, hashed with the rest
+    assert raw["sha256"] == content_sha256({**state, "format": "infodrop.checkpoint/2"})  # a plain torch checkpoint
     loaded = load_checkpoint(tmp_path / "run.pt")
     assert "sha256" not in loaded and _same(loaded, state)
 

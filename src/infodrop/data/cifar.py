@@ -322,10 +322,11 @@ def load_cifar_npz(path: str | os.PathLike, *, hint: str | None = CIFAR_PREPARE_
     - the original authors' (``process_cifar.py``, and the ``cifar10.tar.gz`` they distribute):
       ``data`` N x 32 x 32 x 3 (NHWC, transposed here to NCHW) and ``labels`` (integers, or
       one-hot rows, which become class indices).
-    Anything else raises DataError naming the keys found.
+    Anything else, images that are not 3 x 32 x 32, or labels outside 0..9 raise DataError in
+    one line naming the file.
     """
     path = Path(path)
-    _, images, labels = read_image_npz(path, hint, channels=3, original="original process_cifar.py")
+    _, images, labels = read_image_npz(path, hint, channels=3, original="original process_cifar.py", side=32, classes=10)
     return images, labels
 
 

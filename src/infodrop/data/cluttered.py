@@ -255,7 +255,8 @@ def load_cluttered_npz(
     Anything else raises DataError naming the keys found.
     """
     path = Path(path)
-    arrays, images, labels = read_image_npz(path, hint, channels=1, original="original cluttered.py")
+    # Any square canvas (prepare's canvas= sets it; the network ends in a global mean), 10 digits.
+    arrays, images, labels = read_image_npz(path, hint, channels=1, original="original cluttered.py", classes=10)
     if not with_positions:
         return images, labels
     positions = arrays.get("positions")

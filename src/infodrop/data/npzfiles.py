@@ -11,15 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from infodrop.io.npz import checksum_matches
+from infodrop.io.npz import checksum_problem
 
 from .errors import DataError, data_error
 
 
 def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]:
     """All arrays of an npz file, loaded eagerly with ``allow_pickle=False``, and verified
-    against the SHA-256 that ``infodrop.io.save_npz`` stores with them (files without one,
-    such as the original authors', are read unverified).
+    against the SHA-256 that ``infodrop.io.save_npz`` stores with them (files of an earlier
+    version without one, such as the original authors', are read unverified with a warning;
+    an infodrop file whose checksum was removed is refused).
 
     Raises DataError naming ``path`` (and ``hint``) when it is missing, not an npz archive,
     holds object arrays (which would need unpickling), or does not match its checksum.
@@ -38,8 +39,9 @@ def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise data_error(path, f"not a readable npz file ({error})", hint) from error
-    if checksum_matches(arrays) is False:
-        raise data_error(path, "damaged: its arrays do not match the SHA-256 stored with them; delete it", hint)
+    problem = checksum_problem(path, arrays)
+    if problem is not None:
+        raise data_error(path, f"{problem}; delete it", hint)
     return arrays
 
 
@@ -93,12 +95,26 @@ def labels_to_int(path: Path, labels: np.ndarray, count: int, key: str, hint: st
     return labels.astype(np.int64)
 
 
+def check_fits(path: Path, images: np.ndarray, labels: np.ndarray, *, side: int | None, classes: int, hint: str | None) -> None:
+    """Refuse images (N x C x H x W) that are not ``side`` x ``side`` (any square side when None)
+    and labels outside 0 .. ``classes`` - 1, in one line: a network fed other sizes still
+    prints an error rate, and a label out of range fails deep inside the loss."""
+    fix = hint or "prepare the data again"  # the hint names the prepare command
+    height, width = images.shape[2:]
+    if height != width or (side is not None and height != side):
+        wanted = f"{side} x {side}" if side is not None else "square"
+        raise data_error(path, f"images are {height} x {width} pixels, not {wanted} as this experiment needs", fix)
+    if len(labels) and labels.max() >= classes:
+        raise data_error(path, f"labels reach {int(labels.max())}, outside the {classes} classes 0..{classes - 1} this experiment has", fix)
+
+
 def read_image_npz(
-    path: Path, hint: str | None, *, channels: int, original: str
+    path: Path, hint: str | None, *, channels: int, original: str, side: int | None = None, classes: int = 10
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The arrays of an image npz in our layout (``images``, ``labels``) or the original authors'
     (``data``, ``labels``; ``original`` names their script for the error message), with the
-    images as float32 N x ``channels`` x H x W and the labels as int64 class indices."""
+    images as float32 N x ``channels`` x H x W and the labels as int64 class indices, checked
+    against what the experiment needs (:func:`check_fits`: ``side`` pixels, ``classes``)."""
     arrays = read_npz(path, hint)
     if "images" in arrays and "labels" in arrays:
         key = "images"
@@ -110,4 +126,5 @@ def read_image_npz(
         )
     images = images_to_nchw(path, arrays[key], channels, key, hint)
     labels = labels_to_int(path, arrays["labels"], len(images), "labels", hint)
+    check_fits(path, images, labels, side=side, classes=classes, hint=hint)
     return arrays, images, labels

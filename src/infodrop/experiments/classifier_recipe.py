@@ -38,12 +38,12 @@ from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
 from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, fit, recompute_batchnorm
 from infodrop.experiments import classifier_plane
-from infodrop.experiments.config import check_keep_prob, check_milestones, check_model, check_subset, to_plain
+from infodrop.experiments.config import check_batch_size, check_keep_prob, check_milestones, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
 from infodrop.experiments.run_files import holding_run, load_weights
-from infodrop.io import append_jsonl, save_npz, write_json
+from infodrop.io import append_jsonl, checkpoint_exists, save_npz, write_json
 from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout, set_mc
@@ -115,10 +115,11 @@ def validate(cfg: Any, experiment: ClassifierExperiment) -> None:
     check_keep_prob(cfg.keep_prob, "keep_prob")
     check_keep_prob(cfg.initial_keep_prob, "initial_keep_prob")
     check_milestones(cfg.lr_milestones, "lr_milestones")
-    for name in ("batch_size", "epochs", "checkpoint_every", "plot_images"):
+    for name in ("epochs", "checkpoint_every", "plot_images"):
         check_int(cfg[name], name, minimum=1)
     check_seed(cfg.seed, "seed")
     check_subset(cfg.train_subset, "train_subset")
+    check_batch_size(cfg.batch_size, cfg.train_subset)
     check_subset(cfg.test_subset, "test_subset")
     if experiment.records_plane:
         classifier_plane.validate(cfg)
@@ -215,15 +216,17 @@ def _train(cfg: Any, experiment: ClassifierExperiment, paths: RunPaths) -> dict[
 
 
 def load_trained(cfg: Any, experiment: ClassifierExperiment) -> tuple[nn.Module, RunPaths]:
-    """The network of the run named after ``cfg``, with its checkpoint's weights, on the config's device."""
+    """The network of the run named after ``cfg``, with its checkpoint's weights (the previous checkpoint,
+    with a warning, when the latest is damaged or missing, as for train), on the config's device."""
     paths = run_paths(cfg, experiment.config, experiment.name)
-    if not paths.model_file.is_file():
+    if not checkpoint_exists(paths.model_file):
         raise ValueError(
             f"{paths.model_file}: no trained model for run {paths.name}; train it first with "
             f"`infodrop {experiment.name} train` and the same settings"
         )
     model = build_model(cfg, experiment)
-    load_weights(model, paths.model_file, source=f"run {experiment.name}/{paths.name}")
+    # previous=True: a damaged latest checkpoint falls back to <name>.prev.pt with a warning, as train does.
+    load_weights(model, paths.model_file, source=f"run {experiment.name}/{paths.name}", previous=True)
     return model.to(resolve_device(cfg.device)), paths
 
 

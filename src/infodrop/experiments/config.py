@@ -138,6 +138,25 @@ def check_subset(value: Any, name: str) -> int:
     return check_int(value, name, minimum=0)
 
 
+# No training set of these experiments comes near this many images, and no device holds a batch
+# of them: a larger batch_size is a typo, refused before any data is read.
+MAX_BATCH_SIZE = 2**24
+
+
+def check_batch_size(batch_size: Any, train_subset: Any) -> int:
+    """batch_size: an integer in [1, 2**24], at most ``train_subset`` when that is given (> 0),
+    since training drops a last partial batch and would have none to train on."""
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if batch_size > MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size={batch_size} is more images than any training set here holds; use a batch_size such as 128")
+    if isinstance(train_subset, int) and 0 < train_subset < batch_size:
+        raise ValueError(
+            f"batch_size={batch_size} exceeds train_subset={train_subset}, so there is no full batch to train on; "
+            "lower batch_size or raise train_subset"
+        )
+    return batch_size
+
+
 def check_keep_prob(value: Any, name: str) -> float:
     """Keep probabilities, as the original code names them: in (0, 1] (1 keeps everything)."""
     return check_in_range(value, name, 0.0, 1.0)

@@ -246,8 +246,10 @@ def _binning_sweep(noisy: np.ndarray, bins: list[int]) -> tuple[list[float], lis
     flat = noisy.reshape(draws * n, width)
     whole, per_unit = [], []
     for count in bins:
-        whole.append(binning_mi(flat, index, bins=count, y_discrete=True))
-        per_unit.append(float(np.mean([binning_mi(flat[:, unit], index, bins=count, y_discrete=True) for unit in range(width)])))
+        # The table shows how the value moves with the bins, saturated ones included: no warning per call.
+        whole.append(binning_mi(flat, index, bins=count, y_discrete=True, warn_saturated=False))
+        per_unit.append(float(np.mean([binning_mi(flat[:, unit], index, bins=count, y_discrete=True, warn_saturated=False)
+                                       for unit in range(width)])))
     return whole, per_unit
 
 

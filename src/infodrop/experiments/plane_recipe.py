@@ -35,7 +35,7 @@ from infodrop.checks import check_in_range, check_int, check_positive, check_see
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
 from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
-from infodrop.experiments.config import check_choice, check_model, check_subset, to_plain
+from infodrop.experiments.config import check_batch_size, check_choice, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
 from infodrop.experiments.resuming import check_continuation
@@ -86,7 +86,8 @@ def validate(cfg: Any, experiment: PlaneExperiment) -> None:
     check_positive(cfg.beta, "beta", allow_zero=True)
     check_subset(cfg.train_subset, "train_subset")
     check_subset(cfg.test_subset, "test_subset")
-    for name in ("epochs", "batch_size", "plane_every", "noise_samples", "mc_draws", "checkpoint_every", "subset_draws"):
+    check_batch_size(cfg.batch_size, cfg.train_subset)
+    for name in ("epochs", "plane_every", "noise_samples", "mc_draws", "checkpoint_every", "subset_draws"):
         check_int(cfg[name], name, minimum=1)
     for index, size in enumerate(cfg.plane_subsets):
         check_int(size, f"plane_subsets[{index}]", minimum=1)

@@ -18,21 +18,35 @@ printed with the job's prefix).
 
 Ctrl-C (or SIGTERM) reaches the running jobs, which save their last complete epoch as a single
 run does; no further job starts, and the pool re-raises once they have ended.
+
+A job dies with the pool's process: when that process ends in any way (kill -9 included), each
+job receives SIGTERM and saves its last complete epoch as under a SIGTERM of its own, then exits
+and gives its run's lock back. On Linux the kernel sends it (``prctl(PR_SET_PDEATHSIG)``);
+elsewhere, and as a second line of defence, a thread of the job notices that its parent changed
+(``os.getppid()``) within ``PARENT_CHECK_SECONDS``. Output to a reader that went away with the
+parent is dropped instead of ending in BrokenPipeError tracebacks.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
 __all__ = ["JobOutcome", "JobPool"]
+
+# How often a job's watcher thread checks that the pool's process is still its parent.
+PARENT_CHECK_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -67,7 +81,10 @@ class _PrefixedLines:
     def _emit(self, line: str) -> None:
         visible = line.rsplit("\r", 1)[-1]
         if visible.strip():
-            os.write(self.fd, f"{self.prefix}{visible}\n".encode(self.encoding, self.errors))
+            try:
+                os.write(self.fd, f"{self.prefix}{visible}\n".encode(self.encoding, self.errors))
+            except BrokenPipeError:
+                pass  # the reader went away with the pool's process; the job still saves its epoch
 
     def flush(self) -> None:
         pass
@@ -91,11 +108,48 @@ class _PrefixedLines:
         return True
 
 
-def _run_job(function: Callable[..., Any], args: tuple, label: str, connection: Connection) -> None:
-    """The body of a job's process: prefixed output, the call, its outcome sent back."""
+def _set_parent_death_signal() -> None:
+    """Ask the Linux kernel to send this process SIGTERM when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # the watcher thread covers it
+
+
+def _watch_parent(parent: int) -> None:
+    """Send this process SIGTERM once ``parent`` is no longer its parent (it died: the job was
+    re-parented), so that the job saves its epoch and ends instead of training on orphaned."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this job, as under SIGTERM, when the pool's process ``parent`` ends (see the module docstring)."""
+    _set_parent_death_signal()
+    # A daemon thread: it never keeps the job alive, and it also catches a parent that died
+    # before the kernel was asked to tell us.
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch the sweep's process", daemon=True).start()
+
+
+def _send(connection: Connection, message: tuple) -> None:
+    try:
+        connection.send(message)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        pass  # the pool's process is gone; nobody is left to read the outcome
+
+
+def _run_job(function: Callable[..., Any], args: tuple, label: str, connection: Connection, parent: int | None = None) -> None:
+    """The body of a job's process: prefixed output, the call, its outcome sent back. ``parent``:
+    the pool's process id, whose end ends the job."""
     # A process group of its own: a Ctrl-C at the terminal reaches the pool, which passes it on
     # once (twice, the second could cut short the checkpoint the first one makes the job save).
     os.setpgrp()
+    if parent is not None:
+        _die_with_parent(parent)
     sys.stdout.flush()
     sys.stderr.flush()
     out, err = _PrefixedLines(1, f"[{label}] "), _PrefixedLines(2, f"[{label}] ")
@@ -104,16 +158,18 @@ def _run_job(function: Callable[..., Any], args: tuple, label: str, connection: 
         try:
             value = function(*args)
         except KeyboardInterrupt:
-            connection.send(("error", "interrupted"))
+            _send(connection, ("error", "interrupted"))
             return
         except BaseException as error:  # the job failed; the pool reports it and goes on
             traceback.print_exc()
-            connection.send(("error", f"{type(error).__name__}: {error}"))
+            _send(connection, ("error", f"{type(error).__name__}: {error}"))
             return
         try:
             connection.send(("value", value))
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            pass  # the pool's process is gone
         except Exception as error:  # an unpicklable return value
-            connection.send(("error", f"its result could not be sent back: {type(error).__name__}: {error}"))
+            _send(connection, ("error", f"its result could not be sent back: {type(error).__name__}: {error}"))
     finally:
         out.close()
         err.close()
@@ -150,7 +206,7 @@ class JobPool:
                 self._outcomes.append(JobOutcome(label, error="not started: the sweep was interrupted"))
                 return
             receiver, sender = self._context.Pipe(duplex=False)
-            process = self._context.Process(target=_run_job, args=(function, args, label, sender), name=f"job {label}")
+            process = self._context.Process(target=_run_job, args=(function, args, label, sender, os.getpid()), name=f"job {label}")
             sys.stdout.flush()
             sys.stderr.flush()
             process.start()

@@ -24,7 +24,7 @@ from torch import nn
 
 from infodrop.distributed import is_main_process
 from infodrop.experiments.naming import RunPaths
-from infodrop.io import RunLock, load_checkpoint, previous_path, remove_temporaries
+from infodrop.io import RunLock, checkpoint_exists, load_checkpoint, previous_path, remove_temporaries, resume_checkpoint
 
 __all__ = ["holding_run", "load_weights"]
 
@@ -44,7 +44,9 @@ def holding_run(paths: RunPaths, experiment: str) -> Iterator[None]:
         yield
 
 
-def load_weights(model: nn.Module, checkpoint: str | Path, *, source: str, dropout: str | None = None) -> dict:
+def load_weights(
+    model: nn.Module, checkpoint: str | Path, *, source: str, dropout: str | None = None, previous: bool = False
+) -> dict:
     """Load the ``'model'`` weights of the checkpoint file into ``model``; returns the checkpoint.
 
     Args:
@@ -54,15 +56,21 @@ def load_weights(model: nn.Module, checkpoint: str | Path, *, source: str, dropo
         dropout: when given, the dropout kind the checkpoint's stored config must have (a
             Gaussian-dropout network is not a binary-dropout one, though their weights have the
             same names and shapes).
+        previous: a run's own checkpoint: when it is damaged or missing, use the previous one
+            (``<name>.prev.pt``) with a one-line warning, as training does when it resumes
+            (:func:`infodrop.io.resume_checkpoint`). A file the user names is used as it is.
 
     Raises ValueError (one line naming ``source`` and the fix) when the file is missing,
     damaged, not a training checkpoint, of another dropout kind, or of another network.
     """
     path = Path(checkpoint)
-    if not path.is_file():
+    if not (checkpoint_exists(path) if previous else path.is_file()):
         raise ValueError(f"{source}: {path} does not exist; check the path, or train the run first")
     try:
-        state = load_checkpoint(path)
+        if previous:
+            state, path = resume_checkpoint(path)  # type: ignore[misc]  # it exists: never None
+        else:
+            state = load_checkpoint(path)
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from None
     weights, config = state.get("model"), state.get("config")

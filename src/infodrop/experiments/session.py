@@ -75,6 +75,7 @@ from infodrop.experiments.config import ConfigError, override_value, wrong_type_
 from infodrop.experiments.pool import JobPool
 from infodrop.experiments.printing import print_config
 from infodrop.io import DiskFullError, RunLockedError
+from infodrop.io.paths import check_output_folder
 
 __all__ = ["ConfigError", "JobFailure", "SweepFailure", "command_names", "compose", "preset_overrides", "run_command"]
 
@@ -95,7 +96,31 @@ def _parse_overrides(overrides: Sequence[str]) -> list[Any]:
     try:
         return parser.parse_overrides(list(overrides))
     except HydraException as error:
-        raise ConfigError(_one_line(error)) from None
+        raise ConfigError(_quoting_advice(parser, overrides) or _one_line(error)) from None
+
+
+def _quoting_advice(parser: Any, overrides: Sequence[str]) -> str | None:
+    """For an override that fails only because its value holds non-ASCII characters (a path such
+    as /tmp/модели), which Hydra's grammar takes only inside quotes: one line saying how to quote
+    it. None when that is not the problem."""
+    for text in overrides:
+        key, equals, value = text.partition("=")
+        if not equals or value.isascii() or value[:1] in ("'", '"'):
+            continue
+        quoted = f"{key}='{value}'" if "'" not in value else f'{key}="{value}"'
+        try:
+            parser.parse_overrides([text])
+        except HydraException:
+            try:
+                parser.parse_overrides([quoted])
+            except HydraException:
+                return None
+            first = next(character for character in value if not character.isascii())
+            return (
+                f"{text}: the override grammar takes non-ASCII characters (here {first!r}) only inside quotes; write "
+                f"{quoted} (in a shell, quote it again: \"{quoted}\")"
+            )
+    return None
 
 
 def _check_keys(module: ModuleType, experiment: str, parsed: Iterable[Any]) -> None:
@@ -269,6 +294,20 @@ def _validate(module: ModuleType, cfg: DictConfig) -> None:
         raise ConfigError(f"bad config value: {error}") from None
 
 
+# The folders a command writes to; checked before any work (a run that trained for an hour
+# must not fail at its first checkpoint because models_dir names a file or a read-only disk).
+OUTPUT_FOLDERS = ("models_dir", "runs_dir", "plots_dir")
+
+
+def _check_output_folders(cfg: DictConfig) -> None:
+    for name in OUTPUT_FOLDERS:
+        if name in cfg and cfg[name] is not None:
+            try:
+                check_output_folder(cfg[name], name)
+            except ValueError as error:
+                raise ConfigError(f"bad config value: {error}") from None
+
+
 def _job_overrides(parsed: Sequence[Any], multirun: bool) -> list[list[str]]:
     """Expand sweep overrides into one override list per job (Hydra's BasicSweeper rules)."""
     if not multirun:
@@ -368,7 +407,10 @@ def run_command(
     with _HydraSession(experiment, module) as session:
         jobs = _job_overrides(_parse_overrides(_hydra_defaults(module, experiment) + list(overrides)), multirun)
         configs = [session.compose_job(job) for job in jobs]
-        workers = _jobs_per_device(configs) if multirun else 1
+        if command != "print_config":
+            for cfg in configs:
+                _check_output_folders(cfg)
+        workers = _jobs_per_device(configs, multirun)
         with _distributed_session({cfg.get("device") for cfg in configs}) as stamp:
             all_overrides = _hydra_defaults(module, experiment, stamp) + list(overrides)
             if workers == 1:
@@ -386,14 +428,18 @@ def run_command(
     return results
 
 
-def _jobs_per_device(configs: Sequence[DictConfig]) -> int:
-    """The sweep's ``jobs_per_device`` (1 for experiments without the entry): one value for all jobs."""
+def _jobs_per_device(configs: Sequence[DictConfig], multirun: bool = True) -> int:
+    """The sweep's ``jobs_per_device`` (1 for experiments without the entry): one value for all jobs.
+    The value is checked with or without ``--multirun`` (a 0 is a typo either way); a single
+    run is always one job (1)."""
     values = sorted({cfg.get("jobs_per_device", 1) for cfg in configs})
     if len(values) > 1:
         raise ConfigError(f"jobs_per_device must be one value for the whole sweep, got {values}; do not sweep over it")
     workers = values[0]
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"jobs_per_device must be an integer >= 1, got {workers!r}")
+        raise ConfigError(f"jobs_per_device must be an integer >= 1, got {workers!r}; use jobs_per_device=1 (one job at a time) or more")
+    if not multirun:
+        return 1
     if workers > 1 and is_distributed():
         raise ConfigError("jobs_per_device > 1 under torchrun: torchrun already runs one process per device; use jobs_per_device=1")
     return workers

@@ -27,7 +27,7 @@ from infodrop.io.atomic import (
 )
 from infodrop.io.checkpoints import checkpoint_exists, load_checkpoint, previous_path, resume_checkpoint, save_checkpoint
 from infodrop.io.npz import checksum_matches, load_npz, save_npz
-from infodrop.io.errors import DamagedFileError, DiskFullError, RecoveredFileWarning
+from infodrop.io.errors import DamagedFileError, DiskFullError, EarlierVersionWarning, RecoveredFileWarning
 from infodrop.io.jsonl import append_jsonl, read_jsonl, write_jsonl
 from infodrop.io.lock import RunLock, RunLockedError
 
@@ -55,4 +55,5 @@ __all__ = [
     "DamagedFileError",
     "DiskFullError",
     "RecoveredFileWarning",
+    "EarlierVersionWarning",
 ]

@@ -20,9 +20,12 @@ new latest and the old one as previous, or, between steps 4 and 5, only ``<name>
 :class:`~infodrop.io.DamagedFileError` naming it, a file that is unreadable (cut short, not a torch
 file, or a pickle that ``weights_only`` refuses), not a dict, whose content does not match its
 ``'sha256'``, or that holds NaN or inf in a tensor (parameters, buffers, optimizer state).
-Checkpoints written before checksums existed (no ``'sha256'`` entry) are accepted: they are
-read with ``weights_only=True`` and checked for NaN/inf like the others, which is all that can
-be checked without a stored digest. :func:`resume_checkpoint` is the training loop's loader:
+Every checkpoint written now also carries ``'format': 'infodrop.checkpoint/2'`` (hashed with the
+rest), so one whose ``'sha256'`` entry was removed is refused. Checkpoints of an earlier version
+(neither entry: written before checksums existed) are read with ``weights_only=True``, checked
+for NaN/inf like the others, which is all that can be checked without a stored digest, and named
+in a one-line :class:`~infodrop.io.EarlierVersionWarning` that says how to re-save them
+(``python -m infodrop.io.resave PATH``; training one epoch more re-saves them too). :func:`resume_checkpoint` is the training loop's loader:
 the latest, or the previous one with a one-line :class:`~infodrop.io.RecoveredFileWarning` when
 the latest is damaged or missing.
 """
@@ -40,8 +43,15 @@ from typing import Any
 import torch
 
 from infodrop.io.atomic import atomic_path
-from infodrop.io.checksum import STATE_CHECKSUM_KEY, content_sha256, first_non_finite
-from infodrop.io.errors import DamagedFileError, RecoveredFileWarning
+from infodrop.io.checksum import (
+    CHECKPOINT_FORMAT,
+    RESAVE_ADVICE,
+    STATE_CHECKSUM_KEY,
+    STATE_FORMAT_KEY,
+    content_sha256,
+    first_non_finite,
+)
+from infodrop.io.errors import DamagedFileError, EarlierVersionWarning, RecoveredFileWarning
 
 __all__ = ["save_checkpoint", "load_checkpoint", "resume_checkpoint", "previous_path", "checkpoint_exists"]
 
@@ -89,16 +99,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if STATE_CHECKSUM_KEY not in state and any(isinstance(v, str) and _HEX_DIGEST.match(v) for v in state.values()):
         # A digest under another name: the name of the checksum entry itself was damaged.
         raise DamagedFileError(f"checkpoint {path} is damaged: its checksum entry has lost its name; {advice}")
-    if STATE_CHECKSUM_KEY in state:
-        stored = state.pop(STATE_CHECKSUM_KEY)
-        try:
-            actual = content_sha256(state)
-        except ValueError:
-            actual = None
-        if not isinstance(stored, str) or _HEX_DIGEST.match(stored) is None or stored != actual:
-            raise DamagedFileError(
-                f"checkpoint {path} is damaged: its content does not match the SHA-256 stored in it; {advice}"
-            )
+    _verify_checksum(path, state, advice)
     bad = first_non_finite(state, "")
     if bad is not None:
         raise DamagedFileError(
@@ -108,9 +109,47 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
+def _verify_checksum(path: Path, state: dict, advice: str) -> None:
+    """Check and remove the ``'sha256'`` and ``'format'`` entries of ``state`` (loaded from ``path``).
+
+    A marked file must match its digest; a file with neither entry is of an earlier version and
+    passes with a warning; a marked file without a digest was altered and is refused.
+    """
+    marker = state.get(STATE_FORMAT_KEY)
+    if STATE_CHECKSUM_KEY not in state:
+        if STATE_FORMAT_KEY in state:
+            raise DamagedFileError(
+                f"checkpoint {path} has no checksum, though its format {marker!r} always carries one: "
+                f"the file was altered; {advice}"
+            )
+        warnings.warn(
+            f"checkpoint {path} is of an earlier infodrop version (no checksum), so it is used unverified; "
+            + RESAVE_ADVICE.format(path=path),
+            EarlierVersionWarning,
+            stacklevel=3,
+        )
+        return
+    stored = state.pop(STATE_CHECKSUM_KEY)
+    try:
+        actual = content_sha256(state)
+    except ValueError:
+        actual = None
+    if not isinstance(stored, str) or _HEX_DIGEST.match(stored) is None or stored != actual:
+        raise DamagedFileError(
+            f"checkpoint {path} is damaged: its content does not match the SHA-256 stored in it; {advice}"
+        )
+    # Files of the version between checksums and the marker have a digest and no marker.
+    if state.pop(STATE_FORMAT_KEY, CHECKPOINT_FORMAT) != CHECKPOINT_FORMAT:
+        raise DamagedFileError(
+            f"checkpoint {path} has format {marker!r}, which this infodrop does not read; upgrade infodrop, or train again"
+        )
+
+
 def _loads_cleanly(path: Path) -> bool:
     try:
-        load_checkpoint(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EarlierVersionWarning)
+            load_checkpoint(path)
     except ValueError:
         return False
     return True
@@ -128,13 +167,14 @@ def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike, *, keep_p
     if not isinstance(state, Mapping) or not all(isinstance(key, str) for key in state):
         raise ValueError(f"a checkpoint must be a dict with string keys, got {type(state).__name__}")
     path = Path(path)
-    content = {key: value for key, value in state.items() if key != STATE_CHECKSUM_KEY}
+    content = {key: value for key, value in state.items() if key not in (STATE_CHECKSUM_KEY, STATE_FORMAT_KEY)}
     bad = first_non_finite(content, "")
     if bad is not None:
         raise ValueError(
             f"refusing to save checkpoint {path}: {bad} holds NaN or inf (training diverged); "
             "lower the learning rate, or check the inputs"
         )
+    content[STATE_FORMAT_KEY] = CHECKPOINT_FORMAT
     content[STATE_CHECKSUM_KEY] = content_sha256(content)
     buffer = io.BytesIO()
     # In memory first: torch's file writer reports a full disk as "unexpected pos", Python's as ENOSPC.

@@ -17,6 +17,12 @@ The encoding hashed for a value is a type tag followed by its data: mappings as 
 items then key, value pairs in order; lists and tuples as their length then the items; ints
 and strings as UTF-8 text; floats as IEEE-754 binary64 (so NaN and -0.0 are distinct values);
 tensors and arrays as dtype, shape and the C-order bytes.
+
+Files written since the format marker (``'format': 'infodrop.checkpoint/2'`` in a checkpoint,
+``'__format__': 'infodrop.npz/2'`` in an npz) must carry their checksum: a file without one is
+refused unless it has no marker either, i.e. is a file of an earlier version, which is read
+unverified with a one-line :class:`~infodrop.io.EarlierVersionWarning` naming
+``python -m infodrop.io.resave PATH``.
 """
 
 from __future__ import annotations
@@ -29,12 +35,33 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["CHECKSUM_KEY", "STATE_CHECKSUM_KEY", "content_sha256", "arrays_sha256", "first_non_finite"]
+__all__ = [
+    "CHECKSUM_KEY",
+    "STATE_CHECKSUM_KEY",
+    "FORMAT_KEY",
+    "STATE_FORMAT_KEY",
+    "CHECKPOINT_FORMAT",
+    "NPZ_FORMAT",
+    "RESAVE_ADVICE",
+    "content_sha256",
+    "arrays_sha256",
+    "first_non_finite",
+]
 
 # The entry of a checkpoint dict that holds its checksum.
 STATE_CHECKSUM_KEY = "sha256"
 # The array of an npz archive that holds its checksum.
 CHECKSUM_KEY = "__sha256__"
+# The format marker written beside the checksum (and hashed with the content). A file that
+# carries it must carry its checksum too, so deleting the checksum entry alone is refused; a
+# file with neither is a file of an earlier version (or of another tool), read unverified
+# with a warning that says how to re-save it.
+STATE_FORMAT_KEY = "format"
+FORMAT_KEY = "__format__"
+CHECKPOINT_FORMAT = "infodrop.checkpoint/2"
+NPZ_FORMAT = "infodrop.npz/2"
+# How to give an earlier-version file its checksum (infodrop.io.resave).
+RESAVE_ADVICE = "re-save it with a checksum: python -m infodrop.io.resave {path}"
 
 
 def _feed(digest: Any, value: Any, where: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-__all__ = ["DamagedFileError", "DiskFullError", "RecoveredFileWarning"]
+__all__ = ["DamagedFileError", "DiskFullError", "RecoveredFileWarning", "EarlierVersionWarning"]
 
 
 class DamagedFileError(ValueError):
@@ -17,6 +17,11 @@ class DamagedFileError(ValueError):
 class RecoveredFileWarning(UserWarning):
     """A damaged file was worked around: a cut-off last line dropped, or the previous good
     checkpoint used instead of a damaged latest one."""
+
+
+class EarlierVersionWarning(UserWarning):
+    """A file of an earlier version (written before infodrop stored checksums, or by another
+    tool) was read unverified; the message names it and how to re-save it with a checksum."""
 
 
 class DiskFullError(OSError):

@@ -2,7 +2,14 @@
 infodrop.checks, so it can be used on any network's representations."""
 
 # Baseline estimators (binning, KSG, EDGE, DoE, MINE, InfoNCE).
-from infodrop.mi.binning import binning_coverage, binning_entropy, binning_mi
+from infodrop.mi.binning import (
+    SATURATION_COVERAGE,
+    SaturatedEstimateWarning,
+    binning_coverage,
+    binning_entropy,
+    binning_mi,
+    binning_saturated,
+)
 from infodrop.mi.edge import edge_mi
 from infodrop.mi.ksg import ksg_mi
 from infodrop.mi.neural import doe_mi, infonce_mi, mine_mi
@@ -38,6 +45,9 @@ __all__ = [
     "binning_mi",
     "binning_entropy",
     "binning_coverage",
+    "binning_saturated",
+    "SaturatedEstimateWarning",
+    "SATURATION_COVERAGE",
     "ksg_mi",
     "edge_mi",
     "doe_mi",

@@ -15,6 +15,7 @@ a vector of class labels.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,18 @@ import torch
 
 from infodrop.checks import as_labels, as_matrix, check_int, check_positive
 
-__all__ = ["binning_mi", "binning_entropy", "binning_coverage"]
+__all__ = ["binning_mi", "binning_entropy", "binning_coverage", "binning_saturated", "SATURATION_COVERAGE", "SaturatedEstimateWarning"]
+
+# Below this Good-Turing coverage of the binned rows, most rows sit in a cell of their own and
+# the plug-in value is pressed against log N: it measures the sample size, not the dependence.
+# The one owner of the rule; the information plane flags its binning points with it too.
+SATURATION_COVERAGE = 0.5
+# Bin indices are computed in float64, which counts integers exactly only up to 2**52.
+_MAX_BINS_PER_SPAN = 2.0**52
+
+
+class SaturatedEstimateWarning(UserWarning):
+    """A binning estimate is pressed against log N (see :func:`binning_saturated`)."""
 
 
 # --------------------------------------------------------------------------- shared input handling
@@ -116,6 +128,19 @@ def _check_bins(bins: Any, bin_size: Any) -> tuple[int | None, float | None]:
     return None, check_positive(bin_size, "bin_size")
 
 
+def _check_bin_size(values: np.ndarray, bin_size: float | None, name: str) -> None:
+    """Refuse a ``bin_size`` so small against the range of ``values`` that the bin indices
+    overflow or lose their integer precision (the result would be a number from garbage)."""
+    if bin_size is None:
+        return
+    span = float(values.max()) - float(values.min())
+    if span / bin_size > _MAX_BINS_PER_SPAN:
+        raise ValueError(
+            f"bin_size={bin_size:g} is too small for the range {span:g} of {name}: it makes {span / bin_size:.3g} bins, "
+            f"beyond the 2**52 that float64 indexes exactly; use bin_size >= {span / _MAX_BINS_PER_SPAN:.3g}, or give bins (a number of bins) instead"
+        )
+
+
 def _bin_indices(values: np.ndarray, bins: int | None, bin_size: float | None) -> np.ndarray:
     """Equal-width bin index of every entry, bins spanning [min, max] over ALL entries of ``values``."""
     low = float(values.min())
@@ -159,6 +184,7 @@ def binning_mi(
     bins: int | None = None,
     bin_size: float | None = None,
     y_discrete: bool | None = None,
+    warn_saturated: bool = True,
 ) -> float:
     """Binning estimate of I(X; Y) in nats: ``H(X_b) + H(Y_b) - H(X_b, Y_b)``.
 
@@ -177,9 +203,13 @@ def binning_mi(
             Shwartz-Ziv & Tishby 2017 and Saxe et al. 2018), so ``binning_mi(x, y)`` works.
         y_discrete: True: ``y`` are class labels; False: ``y`` is binned like ``x``; None (default):
             a one-column integer/boolean ``y`` is labels, anything else is binned.
+        warn_saturated: warn in one line (:class:`SaturatedEstimateWarning`) when the value is
+            saturated (:func:`binning_saturated`, the flag of the information plane's binning).
 
     Returns:
         The plug-in MI in nats, in [0, min(H(X_b), H(Y_b))] and so at most log N.
+
+    A ``bin_size`` that makes more than 2**52 bins over the range is refused (ValueError).
 
     Assumptions and bias: the estimate is the MI of the *binned* variables, a property of the
     chosen bins more than of X and Y (Saxe et al. 2018; Adilova et al. 2023, Sec. 2). For
@@ -190,14 +220,54 @@ def binning_mi(
 
     Cost: O(N (d_x + d_y) log N) time for sorting the rows, O(N (d_x + d_y)) memory.
     """
+    x_symbols, y_symbols, y_is_labels = _binned_pair(x, y, bins, bin_size, y_discrete)
+    value = _plugin_mi_of_symbols(x_symbols, y_symbols)
+    if warn_saturated and _coverage_of_symbols(_saturation_symbols(x_symbols, y_symbols, y_is_labels)) < SATURATION_COVERAGE:
+        warnings.warn(
+            f"binning_mi: most binned rows sit in a cell of their own (coverage below {SATURATION_COVERAGE}), so "
+            f"{value:.3g} nats is pinned by the sample size (its ceiling is at most log N = {math.log(len(x_symbols)):.3g}), "
+            "not a measure of the dependence; use fewer bins or more samples (binning_saturated says the same)",
+            SaturatedEstimateWarning,
+            stacklevel=2,
+        )
+    return value
+
+
+def _binned_pair(x: Any, y: Any, bins: Any, bin_size: Any, y_discrete: bool | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The validated pair as two aligned int64 symbol vectors (rows of bin indices, or labels),
+    and whether y is class labels."""
     bins, bin_size = _check_bins(bins, bin_size)
     x_matrix, y_values, y_is_labels = _as_pair(x, y, y_discrete=y_discrete, min_rows=1)
+    _check_bin_size(x_matrix, bin_size, "x")
     x_symbols = _symbols(_bin_indices(x_matrix, bins, bin_size))
     if y_is_labels:
-        y_symbols = _symbols(y_values)
-    else:
-        y_symbols = _symbols(_bin_indices(y_values, bins, bin_size))
-    return _plugin_mi_of_symbols(x_symbols, y_symbols)
+        return x_symbols, _symbols(y_values), True
+    _check_bin_size(y_values, bin_size, "y")
+    return x_symbols, _symbols(_bin_indices(y_values, bins, bin_size)), False
+
+
+def _coverage_of_symbols(symbols: np.ndarray) -> float:
+    counts = np.bincount(symbols)
+    return 1.0 - float(np.count_nonzero(counts == 1)) / len(symbols)
+
+
+def _saturation_symbols(x_symbols: np.ndarray, y_symbols: np.ndarray, y_is_labels: bool) -> np.ndarray:
+    # Class labels: the x cells decide (the plane's rule, where y may be the input's index);
+    # binned y: the joint cells, whose singletons pin H(X_b, Y_b) at log N.
+    if y_is_labels:
+        return x_symbols
+    return _symbols(np.stack([x_symbols, y_symbols], axis=1))
+
+
+def binning_saturated(
+    x: Any, y: Any, *, bins: int | None = None, bin_size: float | None = None, y_discrete: bool | None = None
+) -> bool:
+    """Whether :func:`binning_mi` with the same arguments is saturated: the Good-Turing coverage
+    (:func:`binning_coverage`) of the binned rows of x (class labels y) or of the joint binned
+    rows (binned y) is below ``SATURATION_COVERAGE`` = 0.5, so most rows sit in a cell of their
+    own and the value measures N, not the dependence."""
+    x_symbols, y_symbols, y_is_labels = _binned_pair(x, y, bins, bin_size, y_discrete)
+    return _coverage_of_symbols(_saturation_symbols(x_symbols, y_symbols, y_is_labels)) < SATURATION_COVERAGE
 
 
 def binning_coverage(x: Any, *, bins: int | None = None, bin_size: float | None = None) -> float:

@@ -21,8 +21,8 @@ import torch
 
 from infodrop.checks import check_int, resolve_device
 from infodrop.mi.bounds import pairwise_bounds
-from infodrop.mi.dropout import _resolve_dtype
 from infodrop.mi.mixture import TILE_ELEMENTS, default_chunk_rows, mixture_pass, prepare_components
+from infodrop.mi.mixture import resolve_dtype as _resolve_dtype
 
 __all__ = ["MixtureCost", "mixture_cost"]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +27,18 @@ import torch
 from infodrop.checks import as_labels, as_matrix, check_int, check_positive, resolve_device
 from infodrop.mi.band import BAND_Z, xz_band, zy_band
 from infodrop.mi.bounds import gaussian_upper_bound, pairwise_bounds
+from infodrop.mi.cost import mixture_cost
 from infodrop.mi.mixture import (
     MixturePass,
+    available_memory,
     controlled_mean,
     default_chunk_rows,
+    mixture_memory,
     mixture_pass,
     pattern_entropy,
     prepare_components,
 )
+from infodrop.mi.mixture import resolve_dtype as _resolve_dtype
 from infodrop.mi.shard import Shard, check_distributed, gather_rows, input_range
 
 __all__ = ["GaussianDropoutMI", "gaussian_dropout_mi", "mixture_entropy"]
@@ -120,14 +125,45 @@ class GaussianDropoutMI:
     i_xz_terms: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
-def _resolve_dtype(dtype: Any) -> torch.dtype:
-    if dtype is None:
-        return torch.float64
-    if dtype in (torch.float64, "float64", "double"):
-        return torch.float64
-    if dtype in (torch.float32, "float32", "float"):
-        return torch.float32
-    raise ValueError(f"dtype must be None, 'float64' or 'float32' (or the torch dtypes), got {dtype!r}")
+# From this many sample-component pairs on (a minute or more on a CPU) the call prints the cost
+# line that the information plane prints, so that a long call says what it is doing.
+COST_LINE_PAIRS = 10**10
+
+
+def _gigabytes(count: int) -> str:
+    return f"{count / 1e9:.1f} GB"
+
+
+def _check_memory(n: int, d: int, noise_samples: int, n_classes: int, chunk_rows: int, world: int, device: torch.device) -> None:
+    """Refuse, in one line naming noise_samples, a call whose estimated peak memory
+    (:func:`~infodrop.mi.mixture.mixture_memory`) exceeds what the device has free."""
+    needed = mixture_memory(n, d, noise_samples, n_classes=n_classes, chunk_rows=chunk_rows, world_size=world, device=device)
+    free = available_memory(device)
+    if free is None or needed <= free:
+        return
+
+    def fits(samples: int) -> bool:  # with that many samples' own (default) chunk, which holds whole inputs
+        return mixture_memory(n, d, samples, n_classes=n_classes, world_size=world, device=device) <= free
+
+    low, high = 0, noise_samples  # the most noise samples that fit: bisection on a monotone count
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    fitting = low
+    fix = f"lower noise_samples to at most {fitting:,}, or pass fewer inputs" if fitting >= 1 else "pass fewer inputs"
+    raise ValueError(
+        f"gaussian_dropout_mi: N={n:,} inputs x noise_samples={noise_samples:,} need about {_gigabytes(needed)} on "
+        f"{device}, more than the {_gigabytes(free)} available; {fix}"
+    )
+
+
+def _announce_cost(n: int, d: int, noise_samples: int, n_classes: int, bounds: bool, world: int, device: torch.device,
+                   dtype: torch.dtype, shard: Shard | None) -> None:
+    """Print the cost line (pairs, without the calibration's timing) for a large call, on rank 0."""
+    if n * noise_samples * n < COST_LINE_PAIRS or (shard is not None and shard.rank != 0):
+        return
+    cost = mixture_cost(n, d, noise_samples, bounds=bounds, n_classes=n_classes, world_size=world, device=device, dtype=dtype)
+    print(f"gaussian_dropout_mi: {cost}", file=sys.stderr, flush=True)
 
 
 def _chunk_rows(chunk_size: int | None, n: int, noise_samples: int, device: torch.device) -> int:
@@ -135,6 +171,22 @@ def _chunk_rows(chunk_size: int | None, n: int, noise_samples: int, device: torc
     noise_samples (at least noise_samples), so a chunk holds whole inputs."""
     rows = chunk_size if chunk_size is not None else default_chunk_rows(n, noise_samples, device)
     return max(noise_samples, rows - rows % noise_samples)
+
+
+# Features beyond this magnitude leave too little room in float64 (max 1.8e308) for their squares
+# times the variance, summed over units: the bounds turn inf and the estimate drifts (measured:
+# exact at 1e150, wrong from 1e154 at d = 4).
+MAX_FEATURE_MAGNITUDE = 1e100
+
+
+def _check_magnitude(f: torch.Tensor) -> None:
+    largest = float(f.abs().max()) if f.numel() else 0.0
+    if largest > MAX_FEATURE_MAGNITUDE:
+        raise ValueError(
+            f"features reach {largest:.3g} in magnitude, beyond {MAX_FEATURE_MAGNITUDE:g}, where their squares overflow "
+            f"float64 and the numbers turn wrong; divide features by {largest:.3g} first (I(X;Z) does not change when "
+            "f is scaled; h(Z) and h(Z|X) shift by d * log(scale))"
+        )
 
 
 def _validate(features, variance, labels, noise_samples, seed, chunk_size, device):
@@ -145,6 +197,7 @@ def _validate(features, variance, labels, noise_samples, seed, chunk_size, devic
     if chunk_size is not None:
         chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     f = as_matrix(features, "features", dtype=torch.float64, device=dev)
+    _check_magnitude(f)
     label_tensor = None
     if labels is not None:
         label_tensor = as_labels(labels, "labels", f.shape[0])
@@ -222,6 +275,10 @@ def gaussian_dropout_mi(
     comp = prepare_components(f, variance)
     n, d = comp.n, comp.d
     chunk_rows = _chunk_rows(chunk_size, n, noise_samples, dev)
+    n_classes = 0 if label_tensor is None else int(label_tensor.max()) + 1
+    world = 1 if shard is None else shard.world
+    _check_memory(n, d, noise_samples, n_classes, chunk_rows, world, dev)
+    _announce_cost(n, d, noise_samples, n_classes, bounds, world, dev, block_dtype, shard)
 
     passes = _sharded_pass(comp, noise_samples, seed, chunk_rows, label_tensor, block_dtype, shard, backend)
     h_z_given_x = float(comp.entropy.mean())

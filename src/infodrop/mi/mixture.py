@@ -63,7 +63,9 @@ to the plug-in H(B) <= log N, which is what the data can say.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -155,6 +157,55 @@ def pattern_entropy(comp: Components) -> float:
 
 def _on_cuda(device: torch.device | str | None) -> bool:
     return device is not None and torch.device(device).type == "cuda"
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype:
+    """The dtype of the log-density blocks: None/'float64' (default) or 'float32'."""
+    if dtype is None:
+        return torch.float64
+    if dtype in (torch.float64, "float64", "double"):
+        return torch.float64
+    if dtype in (torch.float32, "float32", "float"):
+        return torch.float32
+    raise ValueError(f"dtype must be None, 'float64' or 'float32' (or the torch dtypes), got {dtype!r}")
+
+
+# Float64 vectors of M = N * S rows that a pass keeps (neg_log_p, neg_log_self, neg_log_loo; two
+# more with labels), plus one for the concatenation of the chunks' pieces at the end.
+_ROW_VECTORS, _ROW_VECTORS_WITH_LABELS = 4, 6
+
+
+def mixture_memory(n: int, d: int, noise_samples: int, *, n_classes: int = 0, chunk_rows: int | None = None,
+                   world_size: int = 1, device: Any = None) -> int:
+    """Bytes one gaussian_dropout_mi call holds at its peak on one rank (an estimate, within a
+    factor of about 2): the per-sample vectors of its share of the M = N * S rows of Z, one
+    chunk's (rows x N) log-density blocks, and the N x d features with their derived arrays."""
+    rows = -(-n * noise_samples // world_size)
+    chunk = default_chunk_rows(n, noise_samples, device) if chunk_rows is None else chunk_rows
+    per_row = (_ROW_VECTORS_WITH_LABELS if n_classes else _ROW_VECTORS) * 8 + 8 * n_classes
+    # A chunk: its (rows x column tile) blocks, a few of them alive at once, and its rows of Z.
+    block = chunk * column_tile(chunk, n, device=device)
+    return rows * per_row + 3 * 8 * block + 4 * 8 * chunk * d + 6 * 8 * n * d
+
+
+def available_memory(device: Any) -> int | None:
+    """Bytes that can still be allocated on ``device``: free CUDA memory plus what torch's
+    allocator holds unused; on the CPU, the kernel's MemAvailable. None when unknown."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def default_chunk_rows(n_components: int, noise_samples: int, device: torch.device | str | None = None) -> int:

@@ -21,6 +21,7 @@ sum of log-scales). Same seed, same device: same number.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from torch import nn
 
 from infodrop.checks import check_int, check_positive, resolve_device
 from infodrop.mi.binning import _as_pair
-from infodrop.mi.regimes import warn_doe_regime
+from infodrop.mi.regimes import OutsideMeasuredRegimeWarning, warn_doe_regime
 
 __all__ = ["doe_mi", "mine_mi", "infonce_mi"]
 
@@ -145,6 +146,35 @@ class _ConditionalDensity(nn.Module):
         return _log_density(y, mean, log_scale, parametrization)
 
 
+# A column whose spread is below this fraction of its magnitude varies at the level of round-off
+# (float64 keeps ~16 digits, float32 ~7): its "density" is that of the rounding, not of Y.
+NEAR_CONSTANT_SPREAD = 1e-9
+
+
+def _warn_near_constant_columns(y: np.ndarray) -> None:
+    """Warn in one line when a column of y (N x d_y) varies only at the level of round-off."""
+    spread = y.max(axis=0) - y.min(axis=0)
+    magnitude = np.abs(y).max(axis=0)
+    near = np.flatnonzero(spread < NEAR_CONSTANT_SPREAD * magnitude)
+    if len(near):
+        warnings.warn(
+            f"doe_mi: y column(s) {near.tolist()} vary by less than {NEAR_CONSTANT_SPREAD:g} of their magnitude "
+            "(round-off of a constant?), so DoE's densities model the rounding and the estimate is arbitrary; "
+            "drop those columns, or subtract their mean in float64 before converting if the variation is real",
+            OutsideMeasuredRegimeWarning,
+            stacklevel=3,
+        )
+
+
+def _refuse_divergence(estimate: float, lr: float) -> float:
+    """The estimate, or a one-line ValueError naming lr when training ran to NaN or inf."""
+    if not math.isfinite(estimate):
+        raise ValueError(
+            f"doe_mi: training diverged (the estimate is {estimate}) with lr={lr:g}; use a smaller lr (the default is 1e-3)"
+        )
+    return estimate
+
+
 def _refuse_constant_columns(y: np.ndarray) -> None:
     """A constant column of y has no density: both cross-entropies run to -inf as the fitted
     scale shrinks, and their difference is whatever the training stopped at."""
@@ -205,7 +235,9 @@ def doe_mi(
     are products over the coordinates of y, so correlated coordinates are mis-specified: the
     marginal's cross-entropy exceeds H(Y) by at least the total correlation TC(Y), the
     conditional's exceeds H(Y|X) by TC(Y|X), and the estimate is too high by about
-    TC(Y) - TC(Y|X). A constant column of y has no density and is refused (ValueError naming y).
+    TC(Y) - TC(Y|X). A constant column of y has no density and is refused (ValueError naming y);
+    a column that varies by less than 1e-9 of its magnitude (round-off) is warned about, and a
+    training run that diverges to NaN or inf (too large an ``lr``) is refused naming lr.
 
     Measured regime (``benchmarks/baseline_regimes.py``, table in ``docs/baselines.md``; Gaussian
     problems with closed-form MI, N = 10^4, 3 seeds, defaults; Gaussian and logistic alike):
@@ -228,6 +260,7 @@ def doe_mi(
     x_matrix, y_values, y_is_labels = _as_pair(x, y, y_discrete=y_discrete)
     if not y_is_labels:
         _refuse_constant_columns(y_values)
+        _warn_near_constant_columns(y_values)
     if y_is_labels:
         # classes as 0..C-1, the indices of the logits
         _, y_values = np.unique(y_values, return_inverse=True)
@@ -278,7 +311,7 @@ def doe_mi(
     with torch.no_grad():
         marginal, conditional = negative_logs(model, x_test, y_test)
         # H(Y) - H(Y|X) as one mean of per-sample differences, accumulated in float64
-        estimate = float((marginal.double() - conditional.double()).mean())
+        estimate = _refuse_divergence(float((marginal.double() - conditional.double()).mean()), lr)
     warn_doe_regime(x_matrix.shape[1], None if y_is_labels else y_values, estimate)
     return estimate
 

@@ -30,6 +30,22 @@ from infodrop.checks import check_in_range, check_int, check_positive
 # ALPHA_FLOOR and LOG_FEATURE_FLOOR are defined beside the fused step, which needs them too.
 from infodrop.nn.information_fused import ALPHA_FLOOR, LOG_FEATURE_FLOOR, information_dropout_step
 
+
+def _check_input(module: nn.Module, x: torch.Tensor, name: str) -> None:
+    """Refuse, in one line naming the width, an ``x`` that a wrapped Linear (last dimension) or
+    convolution (dimension 1) cannot take; torch would fail deep inside the matrix product."""
+    if isinstance(module, nn.Linear) and (x.ndim == 0 or x.shape[-1] != module.in_features):
+        width = x.shape[-1] if x.ndim else "no"
+        raise ValueError(
+            f"x has {width} features in its last dimension but the wrapped {name} is a Linear layer with "
+            f"in_features={module.in_features}; give x that width, or build the layer for the width of x"
+        )
+    if isinstance(module, nn.modules.conv._ConvNd) and (x.ndim < 2 or x.shape[1] != module.in_channels):
+        raise ValueError(
+            f"x of shape {tuple(x.shape)} has {x.shape[1] if x.ndim >= 2 else 'no'} channels but the wrapped {name} is a "
+            f"convolution with in_channels={module.in_channels}; give x N x {module.in_channels} x ..., or build the layer for it"
+        )
+
 __all__ = [
     "ALPHA_FLOOR",
     "LOG_FEATURE_FLOOR",
@@ -239,6 +255,7 @@ class InformationDropout(nn.Module):
         return self.training or self.mc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(self.layer, x, "layer")
         features = self.layer(x)
         if self.noisy and (self.fused or self.compile):
             step = information_dropout_step(
