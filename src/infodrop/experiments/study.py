@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
+from tqdm import tqdm
+
 from infodrop.checks import check_int
 from infodrop.experiments.config import entry
 from infodrop.io import write_text
@@ -48,6 +50,7 @@ class Config:
     plots_dir: str = entry("plots", "folder for the figures")
     plot_formats: List[str] = entry(["png"], "file formats of the figures (png, pdf, svg)")
     title: Optional[str] = entry(None, "title of the figure (null = what it shows)")
+    progress: Optional[bool] = entry(None, "progress bar over the settings read: null = only when stderr is a terminal; true or false to force")
 
 
 NAMED_CONFIGS: dict[str, dict[str, Any]] = {}
@@ -62,7 +65,7 @@ def setting_name(run_name: str) -> str:
     return name or "default"
 
 
-def group_settings(experiment_dir: Path, wanted: list[str]) -> dict[str, list[Run]]:
+def group_settings(experiment_dir: Path, wanted: list[str], progress: bool | None = None) -> dict[str, list[Run]]:
     """Setting name -> runs, from every run folder under ``experiment_dir`` holding a plane.json."""
     groups: dict[str, list[Path]] = {}
     for plane_file in sorted(experiment_dir.glob("*/plane.json")):
@@ -74,7 +77,8 @@ def group_settings(experiment_dir: Path, wanted: list[str]) -> dict[str, list[Ru
         groups = {name: groups[name] for name in wanted}
     if not groups:
         raise ValueError(f"no plane.json under {experiment_dir}/*/; train runs first or set runs_dir and experiment")
-    return {name: load_runs(files) for name, files in groups.items()}
+    disable = None if progress is None else not progress
+    return {name: load_runs(files) for name, files in tqdm(groups.items(), desc="settings", unit="setting", disable=disable)}
 
 
 def validate(cfg: Any) -> None:
@@ -120,7 +124,7 @@ def _csv(rows: list[dict]) -> str:
 def verdict(cfg: Any) -> dict:
     """Print the verdict table of every setting and trajectory; write it and the per-epoch seed
     summary as CSV, and the mean +- seed-spread figure. Returns ``{'verdicts', 'table', 'files'}``."""
-    settings = group_settings(Path(cfg.runs_dir) / cfg.experiment, list(cfg.settings))
+    settings = group_settings(Path(cfg.runs_dir) / cfg.experiment, list(cfg.settings), cfg.progress)
     verdicts: list[tuple[str, Verdict]] = []
     summary_rows = []
     for name, runs in settings.items():
