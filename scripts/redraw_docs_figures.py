@@ -8,8 +8,8 @@ Each entry of ``FIGURES`` names a PNG under docs/, the data file it is drawn fro
 it) and the call that draws it. A figure the README or docs/ show must be made here, or listed in
 ``MADE_ELSEWHERE`` with the command that makes it; ``tests/test_docs_figures.py`` checks both.
 
-docs/compression/ is not drawn here: those figures come from the compression study's own command
-(``MADE_ELSEWHERE``), which writes figure and data together. Values in the data files are nats.
+A data entry may be a folder: the seed study's figure is drawn from the committed runs under
+docs/compression/runs/ (``scripts/collect_study_runs.py`` puts them there). Values are nats.
 """
 
 from __future__ import annotations
@@ -109,7 +109,20 @@ def _kl(*, class_names, shared_scale: bool = True):
     return draw
 
 
+def _seed_study(*, subsets: tuple, title: str | None = None):
+    """The seed study of docs/compression.md: every setting under the committed runs folder
+    (``data`` is runs/<experiment>), mean +- seed spread against the epoch."""
+    def draw(data: Path, out_dir: Path) -> Path:
+        from infodrop.experiments.study import group_settings
+        from infodrop.study_figures import plot_seed_summary
+
+        return plot_seed_summary(group_settings(data, []), out_dir, subsets=subsets, title=title)[0]
+
+    return draw
+
+
 FIGURES: list[Figure] = [
+    Figure("compression/seed_summary.png", "compression/runs/mnist", _seed_study(subsets=(None, 1, 4))),
     Figure("figures/demo_side_by_side.png", "data/demo_plane.json", _plane("plane_side_by_side", title="infodrop demo")),
     Figure("figures/plane_fashion_side_by_side.png", "plane_fashion.json",
            _plane("plane_side_by_side", title=FASHION_TITLE, dataset=FASHION_FULL)),
@@ -132,7 +145,6 @@ FIGURES: list[Figure] = [
 # Figures under docs/ that this script does not draw, and what makes them (relative to docs/;
 # a trailing / covers a folder).
 MADE_ELSEWHERE: dict[str, str] = {
-    "compression/": "the compression study (see docs/compression.md), which writes each figure with its data",
     # Drawn before `plot` saved kl_maps.npz; once a run's npz is committed as docs/data/<name>_kl_maps.npz,
     # replace these by FIGURES entries: Figure(target, "data/<name>_kl_maps.npz", _kl(class_names=FASHION_MNIST_CLASSES)).
     "figures/cifar_fashion_kl_0.png": "`infodrop cifar plot` from a trained checkpoint (its KL data are not committed)",
