@@ -201,18 +201,23 @@ def test_a_batch_larger_than_the_training_subset_is_refused_before_training(tmp_
 # --------------------------------------------------------------------------- 3. an interrupt right after an epoch's line
 
 
-def test_ctrl_c_right_after_the_first_epoch_line_saves_that_epoch(tmp_path, monkeypatch, capsys):
+def _interrupt_after_line(patch, prefix: str) -> None:
+    """Make the engine raise KeyboardInterrupt (Ctrl-C) just after printing a line starting with ``prefix``."""
     from infodrop import engine
 
-    monkeypatch.chdir(tmp_path)
     write = engine.tqdm.write
 
     def write_then_interrupt(text, *args, **kwargs):
         write(text, *args, **kwargs)
-        if text.startswith("epoch 1/"):
-            raise KeyboardInterrupt  # Ctrl-C arriving just after the line was printed
+        if text.startswith(prefix):
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine.tqdm, "write", write_then_interrupt)
+    patch.setattr(engine.tqdm, "write", write_then_interrupt)
+
+
+def test_ctrl_c_right_after_the_first_epoch_line_saves_that_epoch(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _interrupt_after_line(monkeypatch, "epoch 1/")
     assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=5", "checkpoint_every=1000"]) == 130
     assert "saved epoch 1" in capsys.readouterr().out
     assert load_checkpoint(_checkpoint(tmp_path))["epoch"] == 1
@@ -261,19 +266,10 @@ def test_a_run_killed_with_sigkill_leaves_result_json_saying_running_with_its_pr
 
 
 def test_a_cut_off_plane_file_is_one_line_that_says_how_to_recover_and_the_advice_works(tmp_path, monkeypatch, capsys):
-    from infodrop import engine
-
     monkeypatch.chdir(tmp_path)
-    write = engine.tqdm.write
-
-    def write_then_interrupt(text, *args, **kwargs):
-        write(text, *args, **kwargs)
-        if text.startswith("epoch 2/"):
-            raise KeyboardInterrupt
-
     command = ["mnist", "train", "with", *DIGITS, "epochs=4", "checkpoint_every=1"]
     with monkeypatch.context() as patch:
-        patch.setattr(engine.tqdm, "write", write_then_interrupt)
+        _interrupt_after_line(patch, "epoch 2/")
         assert cli.main(command) == 130
     plane = _plane_file(tmp_path)
     text = plane.read_text()
