@@ -106,7 +106,7 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
             axis.axhline(log_n, color="grey", linestyle=":", linewidth=1)
             axis.annotate(f"log N = {log_n:.2f}", (0.02, log_n), xycoords=("axes fraction", "data"), fontsize=7,
                           color="grey", va="bottom")
-    axes[0].legend(fontsize=7, loc="lower right", frameon=False)
+    axes[0].legend(fontsize=7, loc="center right", bbox_to_anchor=(1.0, 0.3), frameon=False)
     axes[-1].set_title("error (solid: test, dashed: train)", fontsize=9)
     axes[-1].set_xlabel("epoch")
     axes[-1].set_ylabel("error, %")
