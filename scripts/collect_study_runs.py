@@ -18,14 +18,15 @@ from pathlib import Path
 
 from infodrop.io import load_npz, save_npz
 from infodrop.plane_record import terms_key, terms_path
-from infodrop.study import compression_verdict, load_runs, seed_summary
+from infodrop.study import compression_verdict, load_runs, recorded_trajectories
 
 
 def needed_keys(run, split: str = "train") -> set[str]:
     """The terms keys of the epochs the verdicts of this run compare (peak and end of each
     trajectory the run recorded)."""
     keys = set()
-    trajectories = {(row.estimator, row.subset) for row in seed_summary([run], split=split) if row.estimator == "auto"}
+    trajectories = {(estimator, subset) for estimator, part, subset in recorded_trajectories([run])
+                    if part == split and estimator == "auto"}
     for estimator, subset in trajectories:
         verdict = compression_verdict([run], estimator=estimator, split=split, subset=subset, min_seeds=1).runs[0]
         for epoch in (verdict.peak.epoch, verdict.end.epoch):

@@ -93,7 +93,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from infodrop.checks import as_labels, check_int, check_seed, resolve_device
-from infodrop.io import load_npz, save_npz, write_text
+from infodrop.io import save_npz, write_text
 from infodrop.io.paths import check_output_file
 from infodrop.mi import (
     # Binning: below this Good-Turing coverage most samples of Z_b sit in a cell of their own
@@ -117,6 +117,7 @@ from infodrop.plane_record import (
     SplitRecord,
     SubsetPoint,
     VariationalEstimate,
+    load_terms,
     terms_key,
     terms_path,
 )
@@ -503,8 +504,7 @@ class InformationPlane:
         self._pending_terms: dict[tuple[int | None, int], np.ndarray | None] = {}  # (subset k, index) of this split
         if append and self.output.exists():
             self._records = list(PlaneDocument.load(self.output).records)
-            if terms_path(self.output).exists():
-                self._terms = {key: value for key, value in load_npz(terms_path(self.output)).items() if not key.startswith("__")}
+            self._terms = load_terms(self.output)
 
     # ---------------------------------------------------------------------------- description
 

@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from infodrop.io import write_json
+import numpy as np
+
+from infodrop.io import load_npz, write_json
 
 __all__ = [
     "PLANE_FORMAT",
@@ -48,6 +50,7 @@ __all__ = [
     "SplitRecord",
     "SubsetPoint",
     "VariationalEstimate",
+    "load_terms",
     "terms_key",
     "terms_path",
 ]
@@ -69,6 +72,15 @@ def terms_key(epoch: int, split: str, subset: int | None = None, index: int = 0)
     """The key of one epoch's per-input terms in the terms file: ``"<epoch>/<split>/auto"`` for
     the whole layer, ``"<epoch>/<split>/subset<k>/<index>"`` for the index-th k-unit subset."""
     return f"{epoch}/{split}/auto" if subset is None else f"{epoch}/{split}/subset{subset}/{index}"
+
+
+def load_terms(plane_file: str | os.PathLike, *, advice: str = "delete it and write it again") -> dict[str, np.ndarray]:
+    """The per-input terms beside ``plane_file`` by :func:`terms_key` (verified; the archive's own
+    checksum and format entries left out); {} when there is no terms file."""
+    path = terms_path(plane_file)
+    if not path.exists():
+        return {}
+    return {key: value for key, value in load_npz(path, advice=advice).items() if not key.startswith("__")}
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:

@@ -33,8 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from infodrop.io import load_npz
-from infodrop.plane_record import PlaneDocument, PlaneRecord, terms_key, terms_path
+from infodrop.plane_record import PlaneDocument, PlaneRecord, load_terms, terms_key
 
 __all__ = [
     "PairedChange",
@@ -46,6 +45,7 @@ __all__ = [
     "compression_verdict",
     "load_runs",
     "paired_change",
+    "recorded_trajectories",
     "seed_summary",
     "terms_key",
     "trajectory",
@@ -108,11 +108,9 @@ def _read_metrics(path: Path) -> list[dict]:
     return lines
 
 
-def _read_terms(path: Path) -> dict[str, np.ndarray]:
-    if not path.exists():
-        return {}
-    arrays = load_npz(path, advice="delete it; the verdict then compares bands instead of per-input terms")
-    return {key: np.asarray(value, dtype=np.float64) for key, value in arrays.items() if not key.startswith("__")}
+def _read_terms(plane_file: Path) -> dict[str, np.ndarray]:
+    arrays = load_terms(plane_file, advice="delete it; the verdict then compares bands instead of per-input terms")
+    return {key: np.asarray(value, dtype=np.float64) for key, value in arrays.items()}
 
 
 def load_runs(plane_files: Iterable[str | os.PathLike]) -> list[Run]:
@@ -130,7 +128,7 @@ def load_runs(plane_files: Iterable[str | os.PathLike]) -> list[Run]:
             path = path / "plane.json"
         document = PlaneDocument.load(path)
         runs.append(Run(path, document, _seed_of(document, path), _read_metrics(path.parent / "metrics.jsonl"),
-                        _read_terms(terms_path(path))))
+                        _read_terms(path)))
     if not runs:
         raise ValueError("plane_files is empty; give the plane.json files of one setting, one per seed")
     first = runs[0]
@@ -209,8 +207,9 @@ def _spread(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def _trajectories(runs: Sequence[Run]) -> list[tuple[str, str, int | None]]:
-    """Every (estimator, split, subset) recorded in the first run."""
+def recorded_trajectories(runs: Sequence[Run]) -> list[tuple[str, str, int | None]]:
+    """Every (estimator, split, subset) the first run recorded (the runs of one setting record
+    the same ones: :func:`load_runs` checks their tracker settings)."""
     found = []
     for split in ("train", "test"):
         records = [record.splits().get(split) for record in runs[0].document.sorted_records()]
@@ -237,7 +236,7 @@ def seed_summary(runs: Sequence[Run], *, estimator: str | None = None, split: st
     if not runs:
         raise ValueError("runs is empty; load the plane files with load_runs first")
     rows = []
-    for name, part, size in _trajectories(runs):
+    for name, part, size in recorded_trajectories(runs):
         if (estimator is not None and (name != estimator or size != subset)) or (split is not None and part != split):
             continue
         per_run = [{point.epoch: point for point in trajectory(run, estimator=name, split=part, subset=size)} for run in runs]

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from infodrop.checks import check_int
 from infodrop.experiments.config import entry
 from infodrop.io import write_text
-from infodrop.study import Run, Verdict, compression_verdict, load_runs, seed_summary
+from infodrop.study import Run, Verdict, compression_verdict, load_runs, recorded_trajectories, seed_summary
 from infodrop.study_figures import plot_seed_summary
 
 __all__ = ["COMMANDS", "Config", "NAMED_CONFIGS", "group_settings", "validate", "verdict"]
@@ -96,7 +96,7 @@ def _trajectories(runs: list[Run], split: str, binning: bool) -> list[tuple[str,
         bins = int(estimator.partition(":")[2] or 0)
         return (estimator != "auto", subset is not None, subset or 0, bins)
 
-    names = sorted({(row.estimator, row.subset) for row in seed_summary(runs, split=split)}, key=order)
+    names = sorted({(estimator, subset) for estimator, part, subset in recorded_trajectories(runs) if part == split}, key=order)
     return [(estimator, subset) for estimator, subset in names if binning or estimator == "auto"]
 
 
