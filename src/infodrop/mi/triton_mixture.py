@@ -24,9 +24,10 @@ partial (max, sum) pairs are merged on the host in float64. float64 inputs give 
 kernel (not timed on a GPU yet).
 
 Backends (``backend=`` of mixture_pass, gaussian_dropout_mi and mixture_entropy):
+``'blocked'`` the CPU path of :mod:`infodrop.mi.blocked_mixture` (the default on a CPU);
 ``'torch'`` the tiled torch path (any device); ``'triton'`` this kernel (CUDA, or CPU tensors
 under Triton's interpreter, ``TRITON_INTERPRET=1``: slow, for tests); ``'auto'`` (default) this
-kernel for float32 blocks on CUDA when triton is importable, else torch.
+kernel for float32 blocks on CUDA when triton is importable, 'blocked' on a CPU, else torch.
 
 Rounding (float32): with u = 2^-24 and K = 2d, each computed s_rj differs from the exact one by at
 most about (K + 4) u (sum_k |left_rk w_kj| + |b_j|) (products, the K-term sum, the rounding of
@@ -48,7 +49,7 @@ __all__ = [
     "use_triton_kernel",
 ]
 
-BACKENDS = ("auto", "torch", "triton")
+BACKENDS = ("auto", "blocked", "torch", "triton")
 
 
 class KernelConfig:
@@ -106,7 +107,7 @@ def triton_status(device: torch.device | str) -> tuple[bool, str]:
 
 
 def use_triton_kernel(backend: str, device: torch.device | str, dtype: torch.dtype) -> bool:
-    """Resolve ``backend`` ('auto' | 'torch' | 'triton') for blocks of ``dtype`` on ``device``.
+    """Resolve ``backend`` ('auto' | 'blocked' | 'torch' | 'triton') for blocks of ``dtype`` on ``device``.
 
     'auto' picks the kernel for float32 on CUDA when triton is importable (the float64 kernel is
     untimed, so float64 keeps the torch path unless asked); 'triton' insists and raises a
@@ -114,7 +115,7 @@ def use_triton_kernel(backend: str, device: torch.device | str, dtype: torch.dty
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-    if backend == "torch":
+    if backend in ("torch", "blocked"):
         return False
     available, reason = triton_status(device)
     if backend == "triton":
