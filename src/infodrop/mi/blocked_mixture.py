@@ -65,6 +65,11 @@ TILE_ELEMENTS = 1 << 19
 CHUNK_ROWS = 4096
 # Lowest base-2 exponent passed to exp2 (the smallest normal number of each dtype).
 EXP2_FLOOR = {torch.float32: -126.0, torch.float64: -1022.0}
+# Stand-in maximum of a row (or class slice) with no allowed column, finite so that empty rows
+# need no test per tile: results below EMPTY are empty sums, -inf. (A sum whose largest term is
+# below 2^EMPTY_TOP, exp(-7e29), counts as empty too: it is 0 in float64 anyway.)
+EMPTY_TOP = -1e30
+EMPTY = 0.5 * EMPTY_TOP
 # float32 keeps (z')^2, (r')^2 / variance and their products far from overflow (3.4e38) below this.
 FLOAT32_LIMIT = 1e15
 
@@ -146,30 +151,29 @@ def blocked_left(columns: BlockedColumns, z: torch.Tensor) -> torch.Tensor:
 
 
 def _log2_sum_exp2(values: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
-    """log2 sum_j 2^values_rj per row (float64, -inf for a row with nothing finite). Overwrites
-    ``values`` unless ``scratch`` (as many elements, contiguous) is given."""
-    top = values.amax(dim=1)
-    ref = torch.where(torch.isneginf(top), torch.zeros_like(top), top)
+    """log2 sum_j 2^values_rj per row (float64). A row with nothing finite gets a value below
+    EMPTY (its maximum is raised to EMPTY_TOP, so it adds nothing when merged); the caller turns
+    those into -inf once. Overwrites ``values`` unless ``scratch`` (as many elements) is given."""
+    ref = values.amax(dim=1).clamp_(min=EMPTY_TOP)
     if scratch is None:
         shifted = values.sub_(ref[:, None])
     else:
         shifted = torch.sub(values, ref[:, None], out=scratch.view(values.shape))
     total = shifted.clamp_(min=EXP2_FLOOR[values.dtype]).exp2_().sum(dim=1)
-    result = ref.to(torch.float64) + total.to(torch.float64).log2()
-    return result.masked_fill_(torch.isneginf(top), float("-inf"))
+    return total.to(torch.float64).log2_().add_(ref)
 
 
 def _class_runs(labels: torch.Tensor) -> list[tuple[int, int, int]]:
-    """(first row, stop row, class) of each run of equal labels in a block sorted by label."""
+    """(first row, stop row, class) of each run of equal labels in rows sorted by label."""
     classes, counts = torch.unique_consecutive(labels, return_counts=True)
     stops = torch.cumsum(counts, 0).tolist()
     return [(stop - count, stop, label) for stop, count, label in zip(stops, counts.tolist(), classes.tolist())]
 
 
-def _score_block(columns, left, own_column, row_pattern, row_labels, width, buffer, scratch, total, in_class):
-    """Merge the log2-sums of one block of rows into ``total`` and ``in_class`` (float64, in place)."""
+def _score_block(columns, left, own_column, row_pattern, runs, width, buffer, scratch, total, in_class):
+    """Merge the log2-sums of one block of rows into ``total`` and ``in_class`` (float64, in
+    place); ``runs``: (first, stop, class) of the block's rows sorted by class."""
     rows, n = left.shape[0], columns.n
-    runs = _class_runs(row_labels) if row_labels is not None else []
     for c0 in range(0, n, width):
         c1 = min(n, c0 + width)
         tile = torch.mm(left, columns.weights[:, c0:c1], out=buffer[: rows * (c1 - c0)].view(rows, c1 - c0))
@@ -187,6 +191,11 @@ def _score_block(columns, left, own_column, row_pattern, row_labels, width, buff
                 part = _log2_sum_exp2(tile[a:b, s0 - c0 : s1 - c0], scratch[: (b - a) * (s1 - s0)])
                 torch.logaddexp2(in_class[a:b], part, out=in_class[a:b])
         torch.logaddexp2(total, _log2_sum_exp2(tile), out=total)
+
+
+def _block_runs(runs: list[tuple[int, int, int]], r0: int, r1: int) -> list[tuple[int, int, int]]:
+    """The chunk's class runs cut to rows r0..r1-1, relative to r0."""
+    return [(max(a, r0) - r0, min(b, r1) - r0, label) for a, b, label in runs if a < r1 and b > r0]
 
 
 def blocked_logsumexp(columns: BlockedColumns, left: torch.Tensor, own: torch.Tensor, *,
@@ -213,15 +222,16 @@ def blocked_logsumexp(columns: BlockedColumns, left: torch.Tensor, own: torch.Te
     scratch = torch.empty_like(buffer) if row_labels is not None else None
     total = torch.full((m,), float("-inf"), dtype=torch.float64, device=device)
     in_class = torch.full_like(total, float("-inf")) if row_labels is not None else None
+    runs = _class_runs(row_labels) if row_labels is not None else []
     for r0 in range(0, m, block_rows):
         r1 = min(m, r0 + block_rows)
         _score_block(
-            columns, left[r0:r1], own_column[r0:r1],
-            row_pattern[r0:r1] if row_pattern is not None else None,
-            row_labels[r0:r1] if row_labels is not None else None,
-            width, buffer, scratch, total[r0:r1], in_class[r0:r1] if in_class is not None else None,
+            columns, left[r0:r1], own_column[r0:r1], row_pattern[r0:r1] if row_pattern is not None else None,
+            _block_runs(runs, r0, r1), width, buffer, scratch, total[r0:r1],
+            in_class[r0:r1] if in_class is not None else None,
         )
-    if order is not None:
-        total = torch.empty_like(total).index_copy_(0, order, total)
-        in_class = torch.empty_like(in_class).index_copy_(0, order, in_class)
-    return total * LN2, in_class * LN2 if in_class is not None else None
+    results = []
+    for sums in (total, in_class) if in_class is not None else (total,):
+        sums = sums.masked_fill_(sums < EMPTY, float("-inf")).mul_(LN2)
+        results.append(torch.empty_like(sums).index_copy_(0, order, sums) if order is not None else sums)
+    return results[0], results[1] if in_class is not None else None
