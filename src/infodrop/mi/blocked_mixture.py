@@ -24,7 +24,7 @@ What makes it fast on one CPU core (benchmarks/bench_mixture.py, N = 4,000, d = 
   a chunk by class (stable), so a block's own-class columns are one contiguous slice per run of
   rows of one class; that slice gets its own maximum, so a class sum far below the row's
   largest term keeps its precision;
-* few Python iterations: row chunks of CHUNK_ROWS samples, blocks of BLOCK_ROWS rows against all
+* few Python iterations: row chunks of CHUNK_ELEMENTS / d samples, blocks of BLOCK_ROWS rows against all
   N columns when they fit the tile.
 
 Exponents are clamped at EXP2_FLOOR before exp2: below it exp2 leaves its fast path (2x slower
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["BlockedColumns", "blocked_columns", "blocked_left", "blocked_logsumexp", "float32_safe"]
+__all__ = ["BlockedColumns", "blocked_columns", "chunk_rows", "blocked_left", "blocked_logsumexp", "float32_safe"]
 
 LOG2E = 1.0 / math.log(2.0)
 LN2 = math.log(2.0)
@@ -61,8 +61,16 @@ BLOCK_ROWS = 128
 # Elements of one float32 tile: 2^19 = 2 MiB sits in L2 plus L3 on current CPUs; the passes over
 # it after the product then cost 0.05-0.1 ns per element each (measured, one Zen 4 core).
 TILE_ELEMENTS = 1 << 19
-# Samples of Z drawn, sorted by class and scored together (rounded to whole inputs).
-CHUNK_ROWS = 4096
+# Samples of Z drawn, sorted by class and scored together: CHUNK_ELEMENTS / d rows (4,096 at
+# d = 32; rounded to whole inputs), so that the chunk's float64 noise, samples and [z'^2, z', 1]
+# stay at a few MiB whatever d; longer chunks give longer runs of one class.
+CHUNK_ELEMENTS = 1 << 17
+
+
+def chunk_rows(d: int) -> int:
+    """Rows of Z per chunk of the blocked pass for d units (at least BLOCK_ROWS)."""
+    return max(BLOCK_ROWS, CHUNK_ELEMENTS // max(1, d))
+
 # Lowest base-2 exponent passed to exp2 (the smallest normal number of each dtype).
 EXP2_FLOOR = {torch.float32: -126.0, torch.float64: -1022.0}
 # Stand-in maximum of a row (or class slice) with no allowed column, finite so that empty rows

@@ -80,10 +80,10 @@ import torch
 
 from infodrop.mi.blocked_mixture import (
     BLOCK_ROWS,
-    CHUNK_ROWS,
     blocked_columns,
     blocked_left,
     blocked_logsumexp,
+    chunk_rows as blocked_chunk_rows,
     float32_safe,
 )
 from infodrop.mi.triton_mixture import fused_logsumexp, use_triton_kernel
@@ -444,7 +444,7 @@ def mixture_pass(
     (all float64, length M = N * noise_samples). ``inputs=(start, stop)`` scores only the
     samples drawn for those inputs (still against all N components; for benchmarks).
     ``backend``: 'blocked' (:mod:`infodrop.mi.blocked_mixture`: float32 or float64 blocks at
-    the GEMM's pace on a CPU; it draws and sorts at least its CHUNK_ROWS samples at a time and
+    the GEMM's pace on a CPU; it draws and sorts at least its chunk_rows(d) samples at a time and
     uses chunk_rows only to cap its BLOCK_ROWS rows per product), 'torch' (the column tiles of
     :func:`_tile_logsumexp`), 'triton' (the fused kernel of :mod:`infodrop.mi.triton_mixture`)
     or 'auto' (the kernel for float32 on CUDA when triton is installed, 'blocked' on a CPU,
@@ -467,7 +467,7 @@ def mixture_pass(
     shift = float(bias64.mean())
     rest = _rest_scorer(kind, comp, bias64 - shift, labels, dtype, chunk_rows, kernel_options)
     # The blocked path sorts a chunk's rows by class: larger chunks give longer runs per class.
-    per_chunk = max(1, (max(chunk_rows, CHUNK_ROWS) if kind == "blocked" else chunk_rows) // s)
+    per_chunk = max(1, (max(chunk_rows, blocked_chunk_rows(comp.d)) if kind == "blocked" else chunk_rows) // s)
     noise = NoiseSource(n, comp.d, s, seed, device)
     nonzero_mask = comp.features != 0
     counts = None if labels is None else torch.bincount(labels).to(torch.float64)
