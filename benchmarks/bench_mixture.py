@@ -14,7 +14,9 @@ times
 * blocked: backend='blocked', float32 (the CPU default of gaussian_dropout_mi);
 * scikit-learn: GaussianMixture(covariance_type='diag').score_samples with the weights, means
   and precisions set by hand on the same Z samples: log p_N(z) only (no leave-one-out, no class
-  sums, the own component from the product), timed on --sklearn-rows rows and scaled to M.
+  sums, the own component from the product), timed on --sklearn-rows rows and scaled to M;
+* bare logsumexp: torch.logsumexp over (BLOCK_ROWS x N) float32 blocks, scaled to M*N pairs:
+  the cost of merely visiting every pair (no products);
 
 and prints the best of the repeats: seconds, GEMM fraction of the blocked path (4 M N d / time /
 GEMM rate), the ratios, and the agreement of the blocked float32 pass with the float64 one on the
@@ -35,6 +37,7 @@ import time
 import numpy as np
 import torch
 
+from infodrop.mi.blocked_mixture import BLOCK_ROWS
 from infodrop.mi.mixture import NoiseSource, controlled_mean, mixture_pass, prepare_components
 
 # Rows per chunk of the torch path before the blocked one (DEFAULT_CHUNK_ROWS on a CPU then).
@@ -50,6 +53,18 @@ def gemm_seconds(flops: float) -> float:
     start = CLOCK()
     torch.mm(a, b)
     return (CLOCK() - start) * flops / (2 * side**3)
+
+
+def logsumexp_seconds(rows: int, n: int, pairs: int) -> float:
+    """Seconds for a bare torch.logsumexp to visit ``pairs`` pairs, measured on (rows x n) float32
+    blocks: what merely reading every pair once costs, without any product."""
+    block = torch.randn(rows, n)
+    torch.logsumexp(block, dim=1)
+    repeats = max(1, min(50, pairs // (rows * n)))
+    start = CLOCK()
+    for _ in range(repeats):
+        torch.logsumexp(block, dim=1)
+    return (CLOCK() - start) * pairs / (repeats * rows * n)
 
 
 def run_pass(comp, s, labels, dtype, backend, chunk_rows=None):
@@ -129,6 +144,7 @@ def main() -> None:
         times = {"GEMM": gemm_seconds(flops)}
         times["today"], exact = run_pass(comp, s, labels, torch.float64, "torch", TODAY_CHUNK_ROWS)
         times["blocked"], fast = run_pass(comp, s, labels, torch.float32, "blocked")
+        times["bare logsumexp"] = logsumexp_seconds(BLOCK_ROWS, n, pairs)
         times["scikit-learn"], scores = sklearn_seconds(features, variance, s, min(args.sklearn_rows, n * s))
         print(f"repeat {repeat}: " + "  ".join(f"{k} {v:.3f} s" for k, v in times.items()), flush=True)
         best = {k: min(v, best.get(k, math.inf)) for k, v in times.items()}
@@ -140,6 +156,9 @@ def main() -> None:
     print(f"blocked path (float32) time:        {best['blocked']:.3f} s  ({pairs / best['blocked'] / 1e6:.0f} Mpairs/s)")
     print(f"scikit-learn score_samples time:    {best['scikit-learn']:.3f} s  (log p_N only; scaled from {rows} rows; "
           f"max |log p| difference from float64 ours {sklearn_diff:.1e})")
+    print(f"bare torch.logsumexp, {BLOCK_ROWS} x N float32 blocks: {best['bare logsumexp']:.3f} s  "
+          f"({pairs / best['bare logsumexp'] / 1e6:.0f} Mpairs/s; blocked path / bare: "
+          f"{best['bare logsumexp'] / best['blocked']:.2f})")
     print(f"GEMM fraction of the blocked path:  {flops / best['blocked'] / rate:.3f}   (today's: {flops / best['today'] / rate:.3f})")
     print(f"ratio today / blocked:              {best['today'] / best['blocked']:.2f}x")
     print(f"ratio scikit-learn / blocked:       {best['scikit-learn'] / best['blocked']:.2f}x")
