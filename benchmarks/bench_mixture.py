@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--variance", type=float, default=0.1, help="Gaussian-dropout variance")
     parser.add_argument("--classes", type=int, default=10, help="labels for the class sums (0: none)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating repeats; the best is quoted")
-    parser.add_argument("--sklearn-rows", type=int, default=4000, help="Z rows scored by scikit-learn")
+    parser.add_argument("--sklearn-rows", type=int, default=2000, help="Z rows scored by scikit-learn")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="wall clock, or process CPU time (one thread on a shared machine)")

@@ -159,17 +159,35 @@ def blocked_left(columns: BlockedColumns, z: torch.Tensor) -> torch.Tensor:
     return torch.cat([scaled.square(), scaled, ones], dim=1).to(columns.weights.dtype)
 
 
-def _log2_sum_exp2(values: torch.Tensor, scratch: torch.Tensor | None = None) -> torch.Tensor:
-    """log2 sum_j 2^values_rj per row (float64). A row with nothing finite gets a value below
-    EMPTY (its maximum is raised to EMPTY_TOP, so it adds nothing when merged); the caller turns
-    those into -inf once. Overwrites ``values`` unless ``scratch`` (as many elements) is given."""
-    ref = values.amax(dim=1).clamp_(min=EMPTY_TOP)
-    if scratch is None:
-        shifted = values.sub_(ref[:, None])
-    else:
-        shifted = torch.sub(values, ref[:, None], out=scratch.view(values.shape))
-    total = shifted.clamp_(min=EXP2_FLOOR[values.dtype]).exp2_().sum(dim=1)
-    return total.to(torch.float64).log2_().add_(ref)
+class _RowSums:
+    """log2 sum_j 2^value_rj for m rows, filled block by block: the row maxima and the sums of
+    2^(value - maximum) in the block dtype when one tile spans all columns (the float64 log is
+    taken once, for all rows, at the end), else merged across column tiles in float64. A row with
+    nothing finite gets the maximum EMPTY_TOP, so it needs no test per tile and adds nothing when
+    merged; :meth:`nats` turns it into -inf."""
+
+    def __init__(self, m: int, dtype: torch.dtype, device: torch.device, merged: bool):
+        self.top = torch.full((m,), EMPTY_TOP, dtype=dtype, device=device)
+        self.total = torch.zeros(m, dtype=dtype, device=device)
+        self.log2 = torch.full((m,), float("-inf"), dtype=torch.float64, device=device) if merged else None
+
+    def add(self, values: torch.Tensor, r0: int, r1: int, scratch: torch.Tensor | None = None) -> None:
+        """Rows r0..r1-1 of ``values`` (overwritten unless ``scratch``, as many elements, is given)."""
+        top, total = self.top[r0:r1], self.total[r0:r1]
+        torch.amax(values, dim=1, out=top).clamp_(min=EMPTY_TOP)
+        if scratch is None:
+            shifted = values.sub_(top[:, None])
+        else:
+            shifted = torch.sub(values, top[:, None], out=scratch.view(values.shape))
+        torch.sum(shifted.clamp_(min=EXP2_FLOOR[values.dtype]).exp2_(), dim=1, out=total)
+        if self.log2 is not None:
+            part = total.to(torch.float64).log2_().add_(top)
+            torch.logaddexp2(self.log2[r0:r1], part, out=self.log2[r0:r1])
+
+    def nats(self) -> torch.Tensor:
+        """log sum_j exp(value_rj / log2(e)) per row in nats, float64, -inf for an empty row."""
+        log2 = self.log2 if self.log2 is not None else self.total.to(torch.float64).log2_().add_(self.top)
+        return log2.masked_fill_(log2 < EMPTY, float("-inf")).mul_(LN2)
 
 
 def _class_runs(labels: torch.Tensor) -> list[tuple[int, int, int]]:
@@ -179,9 +197,11 @@ def _class_runs(labels: torch.Tensor) -> list[tuple[int, int, int]]:
     return [(stop - count, stop, label) for stop, count, label in zip(stops, counts.tolist(), classes.tolist())]
 
 
-def _score_block(columns, left, own_column, row_pattern, runs, width, buffer, scratch, total, in_class):
-    """Merge the log2-sums of one block of rows into ``total`` and ``in_class`` (float64, in
-    place); ``runs``: (first, stop, class) of the block's rows sorted by class."""
+def _score_block(columns, left, own_column, row_pattern, runs, width, buffer, scratch, row_index, r0, sums, class_sums):
+    """Add the sums of rows r0.. (``left``: their [z'^2, z', 1]) over all columns to ``sums`` and
+    over their own class to ``class_sums``; ``runs``: (first, stop, class) of the block's rows,
+    sorted by class, relative to r0; ``own_column``: their own components' columns; ``row_index``:
+    0, 1, ... (at least as many as rows)."""
     rows, n = left.shape[0], columns.n
     for c0 in range(0, n, width):
         c1 = min(n, c0 + width)
@@ -191,15 +211,14 @@ def _score_block(columns, left, own_column, row_pattern, runs, width, buffer, sc
             hit = ((own_column >= c0) & (own_column < c1)).nonzero()[:, 0]
             tile[hit, own_column[hit] - c0] = float("-inf")
         else:
-            tile[torch.arange(rows, device=tile.device), own_column] = float("-inf")
+            tile[row_index[:rows], own_column] = float("-inf")
         if row_pattern is not None:
             tile.masked_fill_(row_pattern[:, None] != columns.pattern[None, c0:c1], float("-inf"))
         for a, b, label in runs:
             s0, s1 = max(c0, columns.class_start[label]), min(c1, columns.class_start[label + 1])
             if s0 < s1:
-                part = _log2_sum_exp2(tile[a:b, s0 - c0 : s1 - c0], scratch[: (b - a) * (s1 - s0)])
-                torch.logaddexp2(in_class[a:b], part, out=in_class[a:b])
-        torch.logaddexp2(total, _log2_sum_exp2(tile), out=total)
+                class_sums.add(tile[a:b, s0 - c0 : s1 - c0], r0 + a, r0 + b, scratch[: (b - a) * (s1 - s0)])
+        sums.add(tile, r0, r0 + rows)
 
 
 def _block_runs(runs: list[tuple[int, int, int]], r0: int, r1: int) -> list[tuple[int, int, int]]:
@@ -229,18 +248,15 @@ def blocked_logsumexp(columns: BlockedColumns, left: torch.Tensor, own: torch.Te
     width = max(1, min(columns.n, TILE_ELEMENTS // BLOCK_ROWS))
     buffer = torch.empty(block_rows * width, dtype=left.dtype, device=device)
     scratch = torch.empty_like(buffer) if row_labels is not None else None
-    total = torch.full((m,), float("-inf"), dtype=torch.float64, device=device)
-    in_class = torch.full_like(total, float("-inf")) if row_labels is not None else None
+    sums = _RowSums(m, left.dtype, device, merged=width < columns.n)
+    class_sums = _RowSums(m, left.dtype, device, merged=width < columns.n) if row_labels is not None else None
     runs = _class_runs(row_labels) if row_labels is not None else []
+    row_index = torch.arange(block_rows, device=device)
     for r0 in range(0, m, block_rows):
         r1 = min(m, r0 + block_rows)
-        _score_block(
-            columns, left[r0:r1], own_column[r0:r1], row_pattern[r0:r1] if row_pattern is not None else None,
-            _block_runs(runs, r0, r1), width, buffer, scratch, total[r0:r1],
-            in_class[r0:r1] if in_class is not None else None,
-        )
-    results = []
-    for sums in (total, in_class) if in_class is not None else (total,):
-        sums = sums.masked_fill_(sums < EMPTY, float("-inf")).mul_(LN2)
-        results.append(torch.empty_like(sums).index_copy_(0, order, sums) if order is not None else sums)
-    return results[0], results[1] if in_class is not None else None
+        _score_block(columns, left[r0:r1], own_column[r0:r1], row_pattern[r0:r1] if row_pattern is not None else None,
+                     _block_runs(runs, r0, r1), width, buffer, scratch, row_index, r0, sums, class_sums)
+    results = [part.nats() for part in (sums, class_sums) if part is not None]
+    if order is not None:
+        results = [torch.empty_like(part).index_copy_(0, order, part) for part in results]
+    return results[0], results[1] if class_sums is not None else None
