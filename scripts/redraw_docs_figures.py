@@ -109,20 +109,32 @@ def _kl(*, class_names, shared_scale: bool = True):
     return draw
 
 
-def _seed_study(*, subsets: tuple, title: str | None = None):
-    """The seed study of docs/compression.md: every setting under the committed runs folder
-    (``data`` is runs/<experiment>), mean +- seed spread against the epoch."""
+def _seed_study(*, subsets: tuple, settings: tuple = (), title: str | None = None):
+    """The seed study of docs/compression.md: the given settings (run names without the seed;
+    empty: every setting) under the committed runs folder (``data`` is runs/<experiment>), mean +-
+    seed spread against the epoch. Settings whose I(X;Z) lives on different scales (the
+    variational bound of information dropout sums over hundreds of units) get figures of their own."""
     def draw(data: Path, out_dir: Path) -> Path:
         from infodrop.experiments.study import group_settings
         from infodrop.study_figures import plot_seed_summary
 
-        return plot_seed_summary(group_settings(data, []), out_dir, subsets=subsets, title=title)[0]
+        return plot_seed_summary(group_settings(data, list(settings)), out_dir, subsets=subsets, title=title)[0]
 
     return draw
 
 
+FC_SETTINGS = ("variance=1.0,dataset=fashion", "variance=4.0,dataset=fashion",
+               "variance=4.0,dataset=fashion,shuffle_labels=True")
+
 FIGURES: list[Figure] = [
-    Figure("compression/seed_summary.png", "compression/runs/mnist", _seed_study(subsets=(None, 1, 4))),
+    Figure("compression/seed_summary.png", "compression/runs/mnist",
+           _seed_study(subsets=(None, 1, 4), settings=FC_SETTINGS, title="FC 784-512-128-32-10 on Fashion-MNIST, Gaussian dropout")),
+    Figure("compression/seed_summary_lenet.png", "compression/runs/mnist",
+           _seed_study(subsets=(None, 1, 4), settings=("model=lenet,variance=4.0,dataset=fashion",),
+                       title="LeNet on Fashion-MNIST, Gaussian dropout (variance 4) on the 84-unit layer")),
+    Figure("compression/seed_summary_lenet_information.png", "compression/runs/mnist",
+           _seed_study(subsets=(None,), settings=("model=lenet,dropout=information,dataset=fashion",),
+                       title="LeNet on Fashion-MNIST, information dropout on the 84-unit layer (variational bound)")),
     Figure("figures/demo_side_by_side.png", "data/demo_plane.json", _plane("plane_side_by_side", title="infodrop demo")),
     Figure("figures/plane_fashion_side_by_side.png", "plane_fashion.json",
            _plane("plane_side_by_side", title=FASHION_TITLE, dataset=FASHION_FULL)),

@@ -568,7 +568,7 @@ def test_refreshed_batch_norm_with_noise_holds_the_statistics_of_the_noisy_repre
     torch.manual_seed(0)
     inputs = torch.as_tensor(train[0]).float().repeat(50, 1)  # 6,000 noisy draws of the 120 inputs
     with refreshed_batch_norm(model, [inputs], noise=True):
-        hidden = model.body(torch.as_tensor(train[0]).float())
+        hidden = model.body(torch.as_tensor(train[0]).float()).detach()
         mean, square = hidden.mean(0), (hidden ** 2).mean(0)
         expected_var = hidden.var(0, unbiased=False) + model.drop.variance * square
         # Monte Carlo error over 6,000 draws: a few percent of the variance (noise variance 1.0)
