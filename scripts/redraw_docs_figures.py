@@ -45,7 +45,7 @@ class Figure:
 
 
 def _plane_document(path: Path, dataset: str | None = None):
-    from infodrop.plane_record import PlaneDocument
+    from infodrop.plane.record import PlaneDocument
 
     document = PlaneDocument.load(path)
     if dataset and not document.dataset:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from infodrop.io import atomic_path
-from infodrop.plane_record import PlaneDocument, PlaneRecord, VariationalEstimate
+from infodrop.plane.record import PlaneDocument, PlaneRecord, VariationalEstimate
 
 # matplotlib is imported inside the drawing functions: it is heavy to import and only they need it.
 
