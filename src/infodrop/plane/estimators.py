@@ -233,12 +233,13 @@ class SubsetEstimator:
         return Estimated(points, terms)
 
 
-# Estimator key of a split record -> dropout kind -> the estimator for it. Which kinds a key can
-# measure is the settings' rule (infodrop.plane.settings.DROPOUT_ESTIMATORS).
-REGISTRY: dict[str, dict[str, type]] = {
+# Estimator key of a split record -> its estimator, or (for 'auto') the estimator of each dropout
+# kind. Which kinds a key can measure is the settings' rule (settings.DROPOUT_ESTIMATORS), checked
+# before any estimator is built.
+REGISTRY: dict[str, type | dict[str, type]] = {
     "auto": {"gaussian": MixtureEstimator, "information": VariationalEstimator},
-    "binning": {"gaussian": BinningEstimator, "information": BinningEstimator, "binary": BinningEstimator},
-    "subsets": {"gaussian": SubsetEstimator},
+    "binning": BinningEstimator,
+    "subsets": SubsetEstimator,
 }
 
 
@@ -246,4 +247,5 @@ def estimators_for(tracked: Tracked) -> dict[str, PlaneEstimator]:
     """The estimators of ``tracked.settings`` (already checked for the layer by
     :meth:`PlaneSettings.for_layer`) by record key, ``subsets`` last when there are sizes."""
     keys = list(tracked.settings.estimators) + (["subsets"] if tracked.settings.subsets else [])
-    return {key: REGISTRY[key][tracked.kind](tracked) for key in keys}
+    chosen = {key: REGISTRY[key] for key in keys}
+    return {key: (entry[tracked.kind] if isinstance(entry, dict) else entry)(tracked) for key, entry in chosen.items()}

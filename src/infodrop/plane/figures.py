@@ -45,7 +45,7 @@ from infodrop.plane.panels import (
     splits_of,
 )
 from infodrop.plane.record import PlaneDocument, PlaneRecord
-from infodrop.plane.settings import check_formats
+from infodrop.plane.settings import ESTIMATORS, check_formats
 
 __all__ = ["plot_bin_sweep", "plot_binning_planes", "plot_information_plane", "plot_plane_comparison",
            "plot_plane_figures", "plot_subset_planes"]
@@ -112,7 +112,7 @@ def plot_information_plane(
     if not records:
         raise ValueError("the plane has no records yet; record at least one epoch before plotting")
     bin_key = str(int(bins)) if bins is not None else default_bins(document)
-    estimators = [name for name in ("auto", "binning")
+    estimators = [name for name in ESTIMATORS
                   if any(getattr(values, name) is not None for record in records for values in record.splits().values())]
     limits = document_limits(records, splits)
     written: list[Path] = []
@@ -282,8 +282,8 @@ def plot_plane_comparison(
     labels = [str(label) for label in labels]
     if not documents or len(labels) != len(documents):
         raise ValueError(f"labels must name each of the {len(documents)} planes (got {len(labels)}); pass one label per plane")
-    if estimator not in ("auto", "binning"):
-        raise ValueError(f"estimator must be 'auto' or 'binning', got {estimator!r}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {list(ESTIMATORS)}, got {estimator!r}")
     formats, out_dir = check_formats(formats), Path(out_dir)
     all_records = [plane_records(document, None) for document in documents]
     splits = [split for split in ("train", "test") if any(split in record.splits() for records in all_records for record in records)]

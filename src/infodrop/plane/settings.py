@@ -72,7 +72,7 @@ class PlaneSettings:
         names: the name each field has where the caller exposes it, for the error messages.
     """
 
-    estimators: tuple[str, ...] = ("auto", "binning")
+    estimators: tuple[str, ...] = ESTIMATORS
     bins: tuple[int, ...] = (10, 30, 100)
     noise_samples: int = 10
     mc_draws: int = 1
