@@ -1,24 +1,30 @@
-"""Benchmark of the Monte Carlo h(Z) of the Gaussian-dropout mixture (infodrop.mi.mixture).
+"""Benchmark of the mixture pass behind h(Z) and I(X;Z) (infodrop.mi.mixture.mixture_pass).
 
-For N inputs, d units and S noise samples per input, h(Z) scores M = N*S samples of Z against
-all N components: M*N pairs, two products costing 2 * (2 * M * N * d) FLOPs, M*N exponentials.
-Per configuration the script prints
+For N inputs, d units and S noise samples per input the pass scores M = N*S samples of Z against
+all N components: M*N pairs, whose log-densities are the (M x 2d)(2d x N) product of [z^2, z]
+with [-r^2/(2 variance), r/variance]: 2 * M * N * 2d = 4 M N d FLOPs, then M*N exponentials.
+The workload includes the leave-one-out sums and, with --classes, the class sums of I(Z;Y).
 
-* our time (float64, the default, and float32) and pairs per second;
-* scikit-learn: GaussianMixture(covariance_type='diag') with weights, means and precisions set
-  by hand, score_samples on the same Z samples (timed on a subset of rows and scaled, since it
-  materialises the full rows x N matrix; the subset is printed), with the largest difference of
-  its log-densities from ours on that subset;
-* the fraction of the machine's float64/float32 GEMM rate (square 2048^3 products measured in
-  the same run) that our products' FLOPs represent;
-* pairs per second of a bare torch.logsumexp over a block of the same shape as ours
-  (chunk rows x N): the floor for any method that visits every pair once.
+In ONE process and alternating, so that a busy machine slows every variant alike, each repeat
+times
 
-Large configurations can be timed on a fraction of the samples of Z (``--row-fraction``; still
-scored against all N components) and scaled linearly; the output says when this was done.
+* GEMM: torch.mm of two square float32 matrices with the same FLOP count as the pass's
+  products (4 M N d): the machine's float32 GEMM rate for this thread count;
+* today: backend='torch', float64, 256 rows per chunk (the path before the blocked one);
+* blocked: backend='blocked', float32 (the CPU default of gaussian_dropout_mi);
+* scikit-learn: GaussianMixture(covariance_type='diag').score_samples with the weights, means
+  and precisions set by hand on the same Z samples: log p_N(z) only (no leave-one-out, no class
+  sums, the own component from the product), timed on --sklearn-rows rows and scaled to M;
+* bare logsumexp: torch.logsumexp over (BLOCK_ROWS x N) float32 blocks, scaled to M*N pairs:
+  the cost of merely visiting every pair (no products);
 
-    python benchmarks/bench_mixture.py --quick
-    python benchmarks/bench_mixture.py                      # N = 10,000 and 50,000, d = 32 and 128
+and prints the best of the repeats: seconds, GEMM fraction of the blocked path (4 M N d / time /
+GEMM rate), the ratios, and the agreement of the blocked float32 pass with the float64 one on the
+same noise (h(Z) by the controlled mean, the leave-one-out estimate, I(Z;Y), the largest per-row
+difference of -log p_N(z)).
+
+    python benchmarks/bench_mixture.py                      # N = 4,000, d = 32, S = 10, one thread
+    python benchmarks/bench_mixture.py --n 2000 --repeats 2 --classes 0
 """
 
 from __future__ import annotations
@@ -31,62 +37,46 @@ import time
 import numpy as np
 import torch
 
-from infodrop.mi.mixture import default_chunk_rows, mixture_pass, prepare_components, NoiseSource
+from infodrop.mi.blocked_mixture import BLOCK_ROWS
+from infodrop.mi.mixture import NoiseSource, controlled_mean, mixture_pass, prepare_components
 
-
-# Wall clock by default; ``--clock cpu`` uses process CPU time, which with one thread is the time
-# an idle core would take (on a shared, overloaded machine the wall clock measures the queue).
+# Rows per chunk of the torch path before the blocked one (DEFAULT_CHUNK_ROWS on a CPU then).
+TODAY_CHUNK_ROWS = 256
 CLOCK = time.perf_counter
 
 
-def _timed(fn, *, min_seconds: float = 0.5, max_repeats: int = 50) -> float:
-    fn()
+def gemm_seconds(flops: float) -> float:
+    """Seconds of one float32 torch.mm of square matrices of about ``flops`` FLOPs (2 n^3)."""
+    side = max(1, round((flops / 2) ** (1 / 3)))
+    a, b = torch.randn(side, side), torch.randn(side, side)
+    torch.mm(a[:64, :64], b[:64, :64])  # warm the BLAS up
     start = CLOCK()
-    repeats = 0
-    while True:
-        fn()
-        repeats += 1
-        elapsed = CLOCK() - start
-        if elapsed >= min_seconds or repeats >= max_repeats:
-            return elapsed / repeats
+    torch.mm(a, b)
+    return (CLOCK() - start) * flops / (2 * side**3)
 
 
-def gemm_rate(dtype: torch.dtype, device: torch.device, size: int = 2048) -> float:
-    """FLOP/s of a square size^3 matrix product."""
-    a = torch.randn(size, size, dtype=dtype, device=device)
-    b = torch.randn(size, size, dtype=dtype, device=device)
-
-    def run():
-        torch.mm(a, b)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    return 2 * size**3 / _timed(run)
-
-
-def logsumexp_rate(rows: int, n: int, device: torch.device) -> float:
-    """Pairs per second of torch.logsumexp over a rows x n float64 block."""
-    block = torch.randn(rows, n, dtype=torch.float64, device=device)
-
-    def run():
+def logsumexp_seconds(rows: int, n: int, pairs: int) -> float:
+    """Seconds for a bare torch.logsumexp to visit ``pairs`` pairs, measured on (rows x n) float32
+    blocks: what merely reading every pair once costs, without any product."""
+    block = torch.randn(rows, n)
+    torch.logsumexp(block, dim=1)
+    repeats = max(1, min(50, pairs // (rows * n)))
+    start = CLOCK()
+    for _ in range(repeats):
         torch.logsumexp(block, dim=1)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    return rows * n / _timed(run)
+    return (CLOCK() - start) * pairs / (repeats * rows * n)
 
 
-def time_ours(comp, s, dtype, inputs, device) -> tuple[float, torch.Tensor]:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def run_pass(comp, s, labels, dtype, backend, chunk_rows=None):
     start = CLOCK()
-    out = mixture_pass(comp, s, seed=0, leave_one_out=False, dtype=dtype, inputs=inputs)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return CLOCK() - start, out.neg_log_p
+    result = mixture_pass(comp, s, 0, labels=labels, leave_one_out=True, dtype=dtype, backend=backend,
+                          chunk_rows=chunk_rows)
+    return CLOCK() - start, result
 
 
-def time_sklearn(features: np.ndarray, variance: float, z: np.ndarray) -> tuple[float, np.ndarray]:
+def sklearn_seconds(features: np.ndarray, variance: float, s: int, rows: int) -> tuple[float, np.ndarray]:
+    """scikit-learn's score_samples on the first ``rows`` samples of Z (the same noise), scaled to
+    all N * S rows; and its log-densities of those rows."""
     from sklearn.mixture import GaussianMixture
 
     n, d = features.shape
@@ -98,90 +88,83 @@ def time_sklearn(features: np.ndarray, variance: float, z: np.ndarray) -> tuple[
     model.precisions_ = 1.0 / model.covariances_
     model.converged_ = True
     model.n_features_in_ = d
+    k = math.ceil(rows / s)
+    eps = NoiseSource(n, d, s, 0, torch.device("cpu")).eps(0, k)[:rows].numpy()
+    z = np.repeat(features[:k], s, axis=0)[:rows] * (1 + math.sqrt(variance) * eps)
     start = CLOCK()
     scores = model.score_samples(z)
-    return CLOCK() - start, scores
+    return (CLOCK() - start) * n * s / rows, scores
+
+
+def agreement(comp, s, fast, exact) -> dict[str, float]:
+    """|differences| (nats) of the float32 pass from the float64 pass on the same noise."""
+    def mean(result, name):
+        return controlled_mean(getattr(result, name), result.neg_log_self, comp.entropy, s).value
+
+    out = {"h(Z)": abs(mean(fast, "neg_log_p") - mean(exact, "neg_log_p")),
+           "leave-one-out h(Z)": abs(mean(fast, "neg_log_loo") - mean(exact, "neg_log_loo")),
+           "max row -log p_N(z)": float((fast.neg_log_p - exact.neg_log_p).abs().max())}
+    if fast.neg_log_class is not None:
+        def i_zy(result):
+            return controlled_mean(result.neg_log_p - result.neg_log_class, result.neg_log_self, comp.entropy, s).value
+        out["I(Z;Y)"] = abs(i_zy(fast) - i_zy(exact))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="numbers of inputs N")
-    parser.add_argument("--dims", type=int, nargs="+", default=None, help="numbers of units d")
+    parser.add_argument("--n", type=int, default=4000, help="inputs N")
+    parser.add_argument("--d", type=int, default=32, help="units d")
     parser.add_argument("--noise-samples", type=int, default=10, help="samples of Z per input (S)")
     parser.add_argument("--variance", type=float, default=0.1, help="Gaussian-dropout variance")
-    parser.add_argument("--quick", action="store_true", help="small defaults: N = 2,000 and 5,000")
-    parser.add_argument("--row-fraction", type=float, default=None,
-                        help="time ours on this fraction of the Z samples and scale (default: 1 up to "
-                             "2e9 pairs, then enough for about 2e9 pairs)")
+    parser.add_argument("--classes", type=int, default=10, help="labels for the class sums (0: none)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats; the best is quoted")
     parser.add_argument("--sklearn-rows", type=int, default=2000, help="Z rows scored by scikit-learn")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--skip-float32", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall clock, or process CPU time (use with --threads 1 on a shared machine)")
+                        help="wall clock, or process CPU time (one thread on a shared machine)")
     args = parser.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    sizes = args.sizes or ([2000, 5000] if args.quick else [10_000, 50_000])
-    dims = args.dims or [32, 128]
-    s, variance = args.noise_samples, args.variance
+    torch.set_num_threads(args.threads)
+    n, d, s, variance = args.n, args.d, args.noise_samples, args.variance
+    rng = np.random.default_rng(0)
+    # Softplus-like positive features with unit-to-unit scale differences.
+    features = np.log1p(np.exp(rng.normal(size=(n, d)))) * np.exp(rng.normal(scale=0.5, size=(1, d)))
+    labels = torch.as_tensor(rng.integers(0, args.classes, n)) if args.classes else None
+    comp = prepare_components(torch.tensor(features), variance)
+    pairs, flops = n * s * n, 4.0 * n * s * n * d
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
-          f"load-average(1 min)={load:.1f} clock={args.clock} S={s} variance={variance}")
-    rate64 = gemm_rate(torch.float64, device)
-    rate32 = gemm_rate(torch.float32, device)
-    print(f"GEMM rate (2048^3): float64 {rate64 / 1e9:.1f} GFLOP/s, float32 {rate32 / 1e9:.1f} GFLOP/s")
-    header = (f"{'N':>7} {'d':>4} {'pairs':>9} {'ours f64 s':>11} {'f64 Mpair/s':>11} {'%GEMM64':>8} "
-              f"{'ours f32 s':>11} {'f32 Mpair/s':>11} {'%GEMM32':>8} {'sklearn s':>10} {'x slower':>8} "
-              f"{'lse Mpair/s':>11} {'ours/lse':>8} {'max|diff|':>9}")
-    print(header)
-    notes = []
-    for n in sizes:
-        for d in dims:
-            rng = np.random.default_rng(0)
-            # Softplus-like positive features with unit-to-unit scale differences.
-            features = np.log1p(np.exp(rng.normal(size=(n, d)))) * np.exp(rng.normal(scale=0.5, size=(1, d)))
-            comp = prepare_components(torch.tensor(features, device=device), variance)
-            pairs = n * s * n
-            fraction = args.row_fraction or min(1.0, 2e9 / pairs)
-            n_inputs = max(1, int(round(n * fraction)))
-            scale = n / n_inputs
-            if scale > 1:
-                notes.append(f"N={n} d={d}: ours timed on {n_inputs} of {n} inputs' samples "
-                             f"(all N components), scaled x{scale:.2f}")
-            t64, ours = time_ours(comp, s, torch.float64, (0, n_inputs), device)
-            t64 *= scale
-            flops = 4.0 * pairs * d
-            if args.skip_float32:
-                t32 = float("nan")
-            else:
-                t32, _ = time_ours(comp, s, torch.float32, (0, n_inputs), device)
-                t32 *= scale
-            # scikit-learn on the first rows of the same Z samples.
-            # scikit-learn holds rows x N float64 several times over: cap it near 2e7 elements.
-            rows = min(args.sklearn_rows, n * s, max(s, int(2e7 // n)))
-            k = math.ceil(rows / s)
-            eps = NoiseSource(n, d, s, 0, device).eps(0, k)[:rows].cpu().numpy()
-            z = np.repeat(features[:k], s, axis=0)[:rows] * (1 + math.sqrt(variance) * eps)
-            t_sk, scores = time_sklearn(features, variance, z)
-            t_sk *= (n * s) / rows
-            diff = float(np.abs(-scores - ours[:rows].cpu().numpy()).max())
-            notes.append(f"N={n} d={d}: scikit-learn timed on {rows} of {n * s} Z rows, scaled x{n * s / rows:.0f}")
-            chunk = default_chunk_rows(n, s, device)
-            lse = logsumexp_rate(chunk, n, device)
-            print(f"{n:>7} {d:>4} {pairs:>9.2e} {t64:>11.2f} {pairs / t64 / 1e6:>11.1f} "
-                  f"{100 * flops / t64 / rate64:>7.1f}% {t32:>11.2f} {pairs / t32 / 1e6:>11.1f} "
-                  f"{100 * flops / t32 / rate32:>7.1f}% {t_sk:>10.1f} {t_sk / t64:>8.1f} "
-                  f"{lse / 1e6:>11.1f} {pairs / t64 / lse:>8.2f} {diff:>9.1e}", flush=True)
-    for note in notes:
-        print("note:", note)
-    print("columns: time for the full h(Z) pass; %GEMM = FLOPs of the two products (4 M N d) / time / "
-          "GEMM rate; lse = bare torch.logsumexp over a (chunk rows x N) float64 block; "
-          "max|diff| = largest |log p| difference between scikit-learn and ours (float64).")
+    print(f"workload: N={n} d={d} S={s} variance={variance} classes={args.classes} pairs={pairs:.3g} "
+          f"product FLOPs={flops:.3g} (4 M N d); leave-one-out and class sums included")
+    print(f"machine: torch={torch.__version__} threads={torch.get_num_threads()} clock={args.clock} "
+          f"load average at start={os.getloadavg()[0]:.2f} (1 min)")
+    best: dict[str, float] = {}
+    for repeat in range(1, args.repeats + 1):
+        times = {"GEMM": gemm_seconds(flops)}
+        times["today"], exact = run_pass(comp, s, labels, torch.float64, "torch", TODAY_CHUNK_ROWS)
+        times["blocked"], fast = run_pass(comp, s, labels, torch.float32, "blocked")
+        times["bare logsumexp"] = logsumexp_seconds(BLOCK_ROWS, n, pairs)
+        times["scikit-learn"], scores = sklearn_seconds(features, variance, s, min(args.sklearn_rows, n * s))
+        print(f"repeat {repeat}: " + "  ".join(f"{k} {v:.3f} s" for k, v in times.items()), flush=True)
+        best = {k: min(v, best.get(k, math.inf)) for k, v in times.items()}
+    rows = min(args.sklearn_rows, n * s)
+    sklearn_diff = float(np.abs(-scores - exact.neg_log_p[:rows].numpy()).max())
+    rate = flops / best["GEMM"]
+    print(f"float32 GEMM rate (square torch.mm of {flops:.3g} FLOPs): {rate / 1e9:.1f} GFLOP/s")
+    print(f"today's path (torch, float64) time: {best['today']:.3f} s  ({pairs / best['today'] / 1e6:.0f} Mpairs/s)")
+    print(f"blocked path (float32) time:        {best['blocked']:.3f} s  ({pairs / best['blocked'] / 1e6:.0f} Mpairs/s)")
+    print(f"scikit-learn score_samples time:    {best['scikit-learn']:.3f} s  (log p_N only; scaled from {rows} rows; "
+          f"max |log p| difference from float64 ours {sklearn_diff:.1e})")
+    print(f"bare torch.logsumexp, {BLOCK_ROWS} x N float32 blocks: {best['bare logsumexp']:.3f} s  "
+          f"({pairs / best['bare logsumexp'] / 1e6:.0f} Mpairs/s; blocked path / bare: "
+          f"{best['bare logsumexp'] / best['blocked']:.2f})")
+    print(f"GEMM fraction of the blocked path:  {flops / best['blocked'] / rate:.3f}   (today's: {flops / best['today'] / rate:.3f})")
+    print(f"ratio today / blocked:              {best['today'] / best['blocked']:.2f}x")
+    print(f"ratio scikit-learn / blocked:       {best['scikit-learn'] / best['blocked']:.2f}x")
+    for name, value in agreement(comp, s, fast, exact).items():
+        print(f"|blocked float32 - float64| {name}: {value:.2e} nats")
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (1 min); best of {args.repeats} alternating repeats")
 
 
 if __name__ == "__main__":

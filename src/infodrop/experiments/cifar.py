@@ -117,7 +117,7 @@ class Config:
     noise_samples: int = entry(10, "plane, Gaussian dropout: noise draws per input of the mixture estimator", in_run_name=False)
     mc_draws: int = entry(1, "plane: MC-dropout samples of Z per input (binning, MC predictions)", in_run_name=False)
     plane_bounds: bool = entry(False, "plane, Gaussian dropout: pairwise bracket of the mixture (O(N^2 d))", in_run_name=False)
-    plane_bn_refresh: bool = entry(False, "plane: re-estimate the batch-norm statistics on the plane's training inputs with the noise off before each record (restored after; training is unchanged)", in_run_name=False)
+    plane_bn_refresh: bool = entry(False, "plane: re-estimate the batch-norm statistics on the plane's training inputs with the dropout noise on (the plane reads the noisy Z) before each record (restored after; training is unchanged)", in_run_name=False)
     plot_formats: List[str] = entry(["png", "pdf"], "file formats of the plane figures (png, pdf, svg)", in_run_name=False)
 
 

@@ -81,44 +81,20 @@ def mixture_logsumexp_kernel(
             )
             s = tl.dot(left, w, input_precision=PRECISION, out_dtype=value_type)
         else:
-            s = tl.zeros((BLOCK_M, BLOCK_N), dtype=value_type)
-            for k0 in range(0, K, BLOCK_K):
-                kk = k0 + ks
-                left_k = tl.load(
-                    left_ptr + rows64[:, None] * stride_lm + kk[None, :] * stride_lk,
-                    mask=row_ok[:, None] & (kk[None, :] < K),
-                    other=0.0,
-                )
-                w = tl.load(
-                    w_ptr + kk[:, None].to(tl.int64) * stride_wk + cols64[None, :] * stride_wn,
-                    mask=(kk[:, None] < K) & col_ok[None, :],
-                    other=0.0,
-                )
-                s = tl.dot(left_k, w, acc=s, input_precision=PRECISION, out_dtype=value_type)
+            s = _dot_in_steps(left_ptr, w_ptr, rows64, row_ok, cols64, col_ok, ks, K,
+                              stride_lm, stride_lk, stride_wk, stride_wn,
+                              tl.zeros((BLOCK_M, BLOCK_N), dtype=value_type), BLOCK_K, PRECISION)
         s = s + tl.load(bias_ptr + cols, mask=col_ok, other=0.0)[None, :]
         keep = col_ok[None, :] & (cols[None, :] != exclude[:, None])
         if HAS_GROUPS:
             col_group = tl.load(col_group_ptr + cols, mask=col_ok, other=-2)
             keep = keep & (col_group[None, :] == row_group[:, None])
         s = tl.where(keep, s, float("-inf"))
-        new_top = tl.maximum(top, tl.max(s, axis=1))
-        # A row with nothing finite so far keeps top = -inf; its reference is 0 so that
-        # exp(-inf - 0) = 0 instead of exp(-inf + inf) = nan.
-        ref = tl.where(new_top == float("-inf"), 0.0, new_top)
-        scale = tl.math.exp2((top - ref) * LOG2E)
-        # exp(s - ref) as exp2 of one fused multiply-add; s - ref is small where it matters.
-        p = tl.math.exp2(s * LOG2E - (ref * LOG2E)[:, None])
-        total = total * scale.to(tl.float64) + tl.sum(p, axis=1).to(tl.float64)
+        top, total = _online_logsumexp(s, top, total)
         if HAS_LABELS:
             col_label = tl.load(col_label_ptr + cols, mask=col_ok, other=-2)
             s_class = tl.where(col_label[None, :] == row_label[:, None], s, float("-inf"))
-            new_class_top = tl.maximum(class_top, tl.max(s_class, axis=1))
-            class_ref = tl.where(new_class_top == float("-inf"), 0.0, new_class_top)
-            class_scale = tl.math.exp2((class_top - class_ref) * LOG2E)
-            p_class = tl.math.exp2(s_class * LOG2E - (class_ref * LOG2E)[:, None])
-            in_class = in_class * class_scale.to(tl.float64) + tl.sum(p_class, axis=1).to(tl.float64)
-            class_top = new_class_top
-        top = new_top
+            class_top, in_class = _online_logsumexp(s_class, class_top, in_class)
     out = split.to(tl.int64) * M + rows64
     tl.store(top_ptr + out, top, mask=row_ok)
     tl.store(total_ptr + out, total, mask=row_ok)
@@ -126,3 +102,36 @@ def mixture_logsumexp_kernel(
         tl.store(class_top_ptr + out, class_top, mask=row_ok)
         tl.store(in_class_ptr + out, in_class, mask=row_ok)
 
+
+@triton.jit
+def _dot_in_steps(left_ptr, w_ptr, rows64, row_ok, cols64, col_ok, ks, K,
+                  stride_lm, stride_lk, stride_wk, stride_wn, acc, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr):
+    """acc + left[rows, :K] @ w[:K, cols], K in steps of BLOCK_K (masked beyond K)."""
+    for k0 in range(0, K, BLOCK_K):
+        kk = k0 + ks
+        left_k = tl.load(
+            left_ptr + rows64[:, None] * stride_lm + kk[None, :] * stride_lk,
+            mask=row_ok[:, None] & (kk[None, :] < K),
+            other=0.0,
+        )
+        w = tl.load(
+            w_ptr + kk[:, None].to(tl.int64) * stride_wk + cols64[None, :] * stride_wn,
+            mask=(kk[:, None] < K) & col_ok[None, :],
+            other=0.0,
+        )
+        acc = tl.dot(left_k, w, acc=acc, input_precision=PRECISION, out_dtype=left_ptr.dtype.element_ty)
+    return acc
+
+
+@triton.jit
+def _online_logsumexp(s, top, total):
+    """One tile of an online log-sum-exp per row: the running maximum ``top`` (dtype of s) and
+    the float64 running sum of exp(s - top), updated with the BLOCK_M x BLOCK_N scores s."""
+    new_top = tl.maximum(top, tl.max(s, axis=1))
+    # A row with nothing finite so far keeps top = -inf; its reference is 0 so that
+    # exp(-inf - 0) = 0 instead of exp(-inf + inf) = nan.
+    ref = tl.where(new_top == float("-inf"), 0.0, new_top)
+    scale = tl.math.exp2((top - ref) * LOG2E)
+    # exp(s - ref) as exp2 of one fused multiply-add; s - ref is small where it matters.
+    p = tl.math.exp2(s * LOG2E - (ref * LOG2E)[:, None])
+    return new_top, total * scale.to(tl.float64) + tl.sum(p, axis=1).to(tl.float64)

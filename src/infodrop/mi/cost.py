@@ -127,7 +127,7 @@ def mixture_cost(
     if not isinstance(bounds, bool) or not isinstance(calibrate, bool):
         raise ValueError(f"bounds and calibrate must be True or False, got {bounds!r} and {calibrate!r}")
     dev = resolve_device(device)
-    block_dtype = _resolve_dtype(dtype)
+    block_dtype = _resolve_dtype(dtype, dev)
     pairs = n * noise_samples * n
     bound_pairs = n * n if bounds else 0
     cost = dict(

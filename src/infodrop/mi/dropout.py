@@ -207,6 +207,29 @@ def _validate(features, variance, labels, noise_samples, seed, chunk_size, devic
     return f, variance, label_tensor, noise_samples, seed, chunk_size, dev
 
 
+def _zy_terms(passes: MixturePass, comp, labels, h_z: float, noise_samples: int):
+    """(i_zy, its Monte Carlo stderr, h(Z|Y), the I(Z;Y) band) from the class terms of the pass;
+    all None without labels."""
+    if passes.neg_log_class is None:
+        return None, None, None, None
+    difference = passes.neg_log_p - passes.neg_log_class
+    mi_zy = controlled_mean(difference, passes.neg_log_self, comp.entropy, noise_samples)
+    return mi_zy.value, mi_zy.stderr_mc, h_z - mi_zy.value, zy_band(passes, labels, comp.n, noise_samples)
+
+
+def _pair_bounds(comp, labels, chunk_inputs: int, shard: Shard | None, bounds: bool):
+    """(h_z_bounds, i_xz_bounds, i_zy_bounds) from the pairwise bounds (None when ``bounds`` is
+    False; i_zy_bounds also None without labels)."""
+    if not bounds:
+        return None, None, None
+    pair = pairwise_bounds(comp, labels=labels, chunk_rows=max(1, chunk_inputs), shard=shard)
+    h_z_given_x = float(comp.entropy.mean())
+    i_zy_bounds = None
+    if labels is not None:
+        i_zy_bounds = (pair["h_lower"] - pair["h_given_y_upper"], pair["h_upper"] - pair["h_given_y_lower"])
+    return (pair["h_lower"], pair["h_upper"]), (pair["h_lower"] - h_z_given_x, pair["h_upper"] - h_z_given_x), i_zy_bounds
+
+
 def gaussian_dropout_mi(
     features: Any,
     variance: float,
@@ -250,8 +273,12 @@ def gaussian_dropout_mi(
         bounds: compute the pairwise bounds (i_xz_bounds, h_z_bounds, i_zy_bounds). The
             Bhattacharyya bound costs O(N^2 d) elementwise work (does not reduce to matrix
             products); set False to skip it for large N on a CPU.
-        dtype: None/'float64' (default, ~1e-12 relative) or 'float32' for the block of
-            log-densities (faster on GPUs; ~eps32/variance relative error per log-density).
+        dtype: the block of log-densities: 'float64' (~1e-12 relative), 'float32' (faster;
+            an error growing as d/variance per log-density, see infodrop.mi.blocked_mixture) or
+            None: float32 through the blocked CPU path on a CPU (I(X;Z) and I(Z;Y) within
+            ~3e-8 nats of float64, the leave-one-out bound within 4e-7 at d = 32 and variance
+            0.1, growing to 2e-4 at d = 128 and 0.01: infodrop.mi.mixture; raised to float64
+            where float32 cannot hold the features), float64 elsewhere.
         distributed: split the work over an initialised torch.distributed process group
             (gloo for CPU tensors, NCCL for CUDA; every rank passes the same features, labels
             and arguments). Rank r of W scores the samples of Z of about N/W inputs against all
@@ -261,7 +288,8 @@ def gaussian_dropout_mi(
             depends only on seed and i). The Ledoit-Wolf Gaussian bound (O(N S d^2)) is computed
             on every rank. ValueError when no process group is initialised.
         backend: 'auto' (default: the fused Triton kernel for float32 on CUDA when triton is
-            installed, else torch), 'torch' or 'triton' (see infodrop.mi.triton_mixture); the
+            installed, the blocked path on a CPU, else torch), 'blocked'
+            (infodrop.mi.blocked_mixture), 'torch' or 'triton' (infodrop.mi.triton_mixture); the
             h(Z) and class sums only, the bounds always use torch.
 
     Returns:
@@ -271,7 +299,7 @@ def gaussian_dropout_mi(
         features, variance, labels, noise_samples, seed, chunk_size, device
     )
     shard = check_distributed(distributed)
-    block_dtype = _resolve_dtype(dtype)
+    block_dtype = _resolve_dtype(dtype, dev, backend)
     comp = prepare_components(f, variance)
     n, d = comp.n, comp.d
     chunk_rows = _chunk_rows(chunk_size, n, noise_samples, dev)
@@ -287,30 +315,9 @@ def gaussian_dropout_mi(
     i_xz_loo = loo.value - h_z_given_x if math.isfinite(loo.value) else None
     band = xz_band(passes, n, noise_samples)
 
-    i_zy = h_z_given_y = i_zy_stderr = None
-    zy = None
-    if passes.neg_log_class is not None:
-        difference = passes.neg_log_p - passes.neg_log_class
-        mi_zy = controlled_mean(difference, passes.neg_log_self, comp.entropy, noise_samples)
-        i_zy = mi_zy.value
-        i_zy_stderr = mi_zy.stderr_mc
-        h_z_given_y = h_z.value - i_zy
-        zy = zy_band(passes, label_tensor, n, noise_samples)
-
+    i_zy, i_zy_stderr, h_z_given_y, zy = _zy_terms(passes, comp, label_tensor, h_z.value, noise_samples)
     gaussian_upper = gaussian_upper_bound(comp, noise_samples, seed, chunk_rows=chunk_rows)
-
-    i_xz_bounds = h_z_bounds = i_zy_bounds = None
-    if bounds:
-        pair = pairwise_bounds(
-            comp, labels=label_tensor, chunk_rows=max(1, chunk_rows // noise_samples), shard=shard
-        )
-        h_z_bounds = (pair["h_lower"], pair["h_upper"])
-        i_xz_bounds = (pair["h_lower"] - h_z_given_x, pair["h_upper"] - h_z_given_x)
-        if label_tensor is not None:
-            i_zy_bounds = (
-                pair["h_lower"] - pair["h_given_y_upper"],
-                pair["h_upper"] - pair["h_given_y_lower"],
-            )
+    h_z_bounds, i_xz_bounds, i_zy_bounds = _pair_bounds(comp, label_tensor, chunk_rows // noise_samples, shard, bounds)
 
     return GaussianDropoutMI(
         i_xz=h_z.value - h_z_given_x,
@@ -406,7 +413,7 @@ def mixture_entropy(
     comp = prepare_components(f, variance)
     chunk_rows = _chunk_rows(chunk_size, comp.n, noise_samples, dev)
     passes = mixture_pass(
-        comp, noise_samples, seed, chunk_rows=chunk_rows, leave_one_out=False, dtype=_resolve_dtype(dtype), backend=backend
+        comp, noise_samples, seed, chunk_rows=chunk_rows, leave_one_out=False, dtype=_resolve_dtype(dtype, dev, backend), backend=backend
     )
     result = controlled_mean(passes.neg_log_p, passes.neg_log_self, comp.entropy, noise_samples)
     return result.value, result.stderr_mc

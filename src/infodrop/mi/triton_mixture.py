@@ -24,9 +24,10 @@ partial (max, sum) pairs are merged on the host in float64. float64 inputs give 
 kernel (not timed on a GPU yet).
 
 Backends (``backend=`` of mixture_pass, gaussian_dropout_mi and mixture_entropy):
+``'blocked'`` the CPU path of :mod:`infodrop.mi.blocked_mixture` (the default on a CPU);
 ``'torch'`` the tiled torch path (any device); ``'triton'`` this kernel (CUDA, or CPU tensors
 under Triton's interpreter, ``TRITON_INTERPRET=1``: slow, for tests); ``'auto'`` (default) this
-kernel for float32 blocks on CUDA when triton is importable, else torch.
+kernel for float32 blocks on CUDA when triton is importable, 'blocked' on a CPU, else torch.
 
 Rounding (float32): with u = 2^-24 and K = 2d, each computed s_rj differs from the exact one by at
 most about (K + 4) u (sum_k |left_rk w_kj| + |b_j|) (products, the K-term sum, the rounding of
@@ -48,7 +49,7 @@ __all__ = [
     "use_triton_kernel",
 ]
 
-BACKENDS = ("auto", "torch", "triton")
+BACKENDS = ("auto", "blocked", "torch", "triton")
 
 
 class KernelConfig:
@@ -106,7 +107,7 @@ def triton_status(device: torch.device | str) -> tuple[bool, str]:
 
 
 def use_triton_kernel(backend: str, device: torch.device | str, dtype: torch.dtype) -> bool:
-    """Resolve ``backend`` ('auto' | 'torch' | 'triton') for blocks of ``dtype`` on ``device``.
+    """Resolve ``backend`` ('auto' | 'blocked' | 'torch' | 'triton') for blocks of ``dtype`` on ``device``.
 
     'auto' picks the kernel for float32 on CUDA when triton is importable (the float64 kernel is
     untimed, so float64 keeps the torch path unless asked); 'triton' insists and raises a
@@ -114,7 +115,7 @@ def use_triton_kernel(backend: str, device: torch.device | str, dtype: torch.dty
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-    if backend == "torch":
+    if backend in ("torch", "blocked"):
         return False
     available, reason = triton_status(device)
     if backend == "triton":
@@ -145,6 +146,31 @@ def _splits(rows: int, n: int, config: KernelConfig, device: torch.device) -> in
     row_blocks = -(-rows // config.block_m)
     most = max(1, -(-n // (8 * config.block_n)))
     return max(1, min(most, -(-programs // row_blocks)))
+
+
+def _check_operands(left: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, no_row_groups: bool,
+                    no_col_groups: bool, no_row_labels: bool, no_col_labels: bool, precision: str) -> None:
+    """The door of :func:`fused_logsumexp`: shapes, dtypes, devices, pairs of index arguments,
+    the precision and whether the kernel can run; a ValueError naming the argument otherwise."""
+    if left.ndim != 2 or weights.ndim != 2 or left.shape[1] != weights.shape[0]:
+        raise ValueError(f"left (M x K) and weights (K x N) must chain, got {tuple(left.shape)} and {tuple(weights.shape)}")
+    if left.dtype not in (torch.float32, torch.float64) or weights.dtype != left.dtype or bias.dtype != left.dtype:
+        raise ValueError(f"left, weights and bias must share a dtype, float32 or float64; got "
+                         f"{left.dtype}, {weights.dtype}, {bias.dtype}")
+    n = weights.shape[1]
+    if bias.shape != (n,):
+        raise ValueError(f"bias must have shape ({n},), got {tuple(bias.shape)}")
+    if weights.device != left.device or bias.device != left.device:
+        raise ValueError("left, weights and bias must be on one device")
+    if no_row_groups != no_col_groups or no_row_labels != no_col_labels:
+        raise ValueError("pass row_groups with col_groups and row_labels with col_labels (both or neither)")
+    if precision not in ("ieee", "tf32x3"):
+        raise ValueError(f"precision must be 'ieee' or 'tf32x3', got {precision!r}")
+    if precision != "ieee" and left.dtype != torch.float32:
+        raise ValueError("precision='tf32x3' applies to float32 inputs only; use precision='ieee'")
+    available, reason = triton_status(left.device)
+    if not available:
+        raise ValueError(f"the fused kernel cannot run here: {reason}")
 
 
 def fused_logsumexp(
@@ -181,27 +207,11 @@ def fused_logsumexp(
         (log_total, log_class): float64 tensors of length M (log_class None without labels),
         -inf for a row with no allowed column.
     """
-    if left.ndim != 2 or weights.ndim != 2 or left.shape[1] != weights.shape[0]:
-        raise ValueError(f"left (M x K) and weights (K x N) must chain, got {tuple(left.shape)} and {tuple(weights.shape)}")
-    if left.dtype not in (torch.float32, torch.float64) or weights.dtype != left.dtype or bias.dtype != left.dtype:
-        raise ValueError(f"left, weights and bias must share a dtype, float32 or float64; got "
-                         f"{left.dtype}, {weights.dtype}, {bias.dtype}")
+    _check_operands(left, weights, bias, row_groups is None, col_groups is None, row_labels is None,
+                    col_labels is None, precision)
     m, k = left.shape
     n = weights.shape[1]
-    if bias.shape != (n,):
-        raise ValueError(f"bias must have shape ({n},), got {tuple(bias.shape)}")
     device = left.device
-    if weights.device != device or bias.device != device:
-        raise ValueError("left, weights and bias must be on one device")
-    if (row_groups is None) != (col_groups is None) or (row_labels is None) != (col_labels is None):
-        raise ValueError("pass row_groups with col_groups and row_labels with col_labels (both or neither)")
-    if precision not in ("ieee", "tf32x3"):
-        raise ValueError(f"precision must be 'ieee' or 'tf32x3', got {precision!r}")
-    if precision != "ieee" and left.dtype != torch.float32:
-        raise ValueError("precision='tf32x3' applies to float32 inputs only; use precision='ieee'")
-    available, reason = triton_status(device)
-    if not available:
-        raise ValueError(f"the fused kernel cannot run here: {reason}")
     exclude = _as_index(exclude, m, "exclude", device)
     if exclude is None:
         exclude = torch.full((m,), -1, dtype=torch.int32, device=device)

@@ -67,7 +67,8 @@ class PlaneSettings:
             1 <= k <= the layer's width); sorted, duplicates dropped.
         subset_draws: random subsets per size.
         refresh_batch_norm: re-estimate the batch-norm statistics on the training inputs with the
-            noise off before each record (:func:`infodrop.nn.refreshed_batch_norm`).
+            dropout noise on (the plane reads the noisy Z) before each record, restored after it
+            (:func:`infodrop.nn.refreshed_batch_norm`).
         formats: file formats of the figures.
         names: the name each field has where the caller exposes it, for the error messages.
     """

@@ -202,12 +202,13 @@ class InformationPlane:
 
     def _evaluation_statistics(self) -> Any:
         """The batch-norm statistics the record evaluates with: refreshed on the training inputs
-        with the noise off when ``refresh_batch_norm``, else the training run's own."""
+        with the dropout noise on when ``refresh_batch_norm``, else the training run's own."""
         if not self.settings.refresh_batch_norm:
             return contextlib.nullcontext(0)
         device = model_device(self.model)
         loader = DataLoader(self.splits["train"], batch_size=self.settings.batch_size, shuffle=False)
-        return refreshed_batch_norm(self.model, (inputs.to(device) for inputs, _ in loader))
+        # noisy statistics: the plane reads the noisy Z, so the layers after it are normalised as in training
+        return refreshed_batch_norm(self.model, (inputs.to(device) for inputs, _ in loader), noise=True)
 
     def _estimate_split(self, split: str, epoch: int) -> SplitRecord:
         # One split's representations at a time: collected, estimated, released.
