@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from infodrop.io import load_npz, save_npz
-from infodrop.plane_record import terms_key, terms_path
+from infodrop.plane.record import terms_key, terms_path
 from infodrop.study import compression_verdict, load_runs, recorded_trajectories
 
 

@@ -45,7 +45,7 @@ class Figure:
 
 
 def _plane_document(path: Path, dataset: str | None = None):
-    from infodrop.plane_record import PlaneDocument
+    from infodrop.plane.record import PlaneDocument
 
     document = PlaneDocument.load(path)
     if dataset and not document.dataset:
@@ -89,7 +89,7 @@ def _toy(kind: str):
     """The toy figures: the CSV that ``infodrop toy <kind>`` writes, drawn by the toy's plot function."""
     def draw(data: Path, out_dir: Path) -> Path:
         from infodrop.experiments.toy import read_csv
-        from infodrop import plots
+        from infodrop.experiments import toy_figures as plots
 
         function = {"convergence": plots.plot_convergence, "bounds": plots.plot_entropy_bounds,
                     "compare": plots.plot_estimator_comparison}[kind]

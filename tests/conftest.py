@@ -32,6 +32,6 @@ def one_thread():
 @pytest.fixture(autouse=True)
 def _fresh_cost_line(monkeypatch):
     """Each test is a fresh process as far as the plane's once-per-process cost line goes."""
-    import infodrop.plane
+    import infodrop.plane.report
 
-    monkeypatch.setattr(infodrop.plane, "_COST_LINE_PRINTED", False)
+    monkeypatch.setattr(infodrop.plane.report, "_COST_LINE_PRINTED", False)

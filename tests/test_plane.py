@@ -128,8 +128,8 @@ def test_mc_dropout_samples_of_z_are_noisy_and_the_noiseless_representation_is_n
     (train, test), model = data, GaussianNet()
     plane = InformationPlane(model, train, test, mc_draws=2, output=tmp_path / "plane.json", device="cpu")
     model.train()
-    captured = plane._collect(plane.splits["test"], epoch=0, split_index=1)
-    noisy, features = captured["noisy"], captured["features"]
+    captured = plane.samples("test", epoch=0)
+    noisy, features = captured.noisy, captured.features
     # Two MC draws of Z differ (noise is on at inference, Appendix A.8) ...
     assert not torch.allclose(noisy[0], noisy[1])
     # ... and scatter around f(x) with the dropout's relative spread: Var(z/f) = variance = 0.3.
@@ -203,7 +203,7 @@ def test_plane_round_trips_through_json_and_append_replaces_a_recorded_epoch(tmp
     plane.record(0)
     plane.record(1)
     loaded = InformationPlane.load(path)
-    assert loaded["records"] == json.loads(json.dumps(plane.records))
+    assert loaded["records"] == plane.document().to_json()["records"]
     resumed = InformationPlane(model, train, None, estimators=("binning",), bins=(3,), output=path, append=True)
     resumed.record(1)
     resumed.record(2)
@@ -255,7 +255,7 @@ def test_numpy_pairs_are_accepted_as_data(tmp_path, data):
     plane = InformationPlane(model, (train[0].numpy(), train[1].numpy()), (test[0].numpy(), test[1].numpy()),
                              estimators=("binning",), bins=(4,), output=tmp_path / "p.json")
     assert plane.record(0)["test"]["n"] == 60
-    assert np.isfinite(plane.records[0]["test"]["binning"]["4"]["i_zy"])
+    assert np.isfinite(plane.document().records[0]["test"]["binning"]["4"]["i_zy"])
 
 
 def test_records_are_typed_and_their_json_form_is_what_the_file_holds(tmp_path, data):
@@ -263,11 +263,11 @@ def test_records_are_typed_and_their_json_form_is_what_the_file_holds(tmp_path, 
 
     (train, test), model = data, GaussianNet()
     plane = InformationPlane(model, train, test, bins=(4,), noise_samples=2, output=tmp_path / "plane.json", device="cpu")
-    record = plane.record_typed(0)
+    record = plane.record(0)
     assert isinstance(record, PlaneRecord) and isinstance(record.train.auto, MixtureEstimate)
-    assert record.train.binning["4"].i_xz == plane.records[0]["train"]["binning"]["4"]["i_xz"]
+    assert record.train.binning["4"].i_xz == plane.document().records[0]["train"]["binning"]["4"]["i_xz"]
     document = PlaneDocument.load(tmp_path / "plane.json")
-    assert document == plane.to_document()
+    assert document == plane.document()
     assert document.to_json() == json.loads((tmp_path / "plane.json").read_text())
 
 
@@ -353,11 +353,11 @@ def test_information_dropout_band_is_two_standard_errors_of_the_mean_kl_and_neve
 
 def test_subset_sizes_larger_than_the_layer_are_refused_naming_subsets(tmp_path, data):
     (train, test), model = data, GaussianNet()
-    with pytest.raises(ValueError, match=r"subsets=\[1, 9\]: \[9\] exceed the 8 units of layer 'drop'"):
+    with pytest.raises(ValueError, match=r"subsets=\[1, 9\]: \[9\] exceed the 8 units of the tracked layer 'drop'"):
         InformationPlane(model, train, test, subsets=(1, 9), output=tmp_path / "p.json")
     with pytest.raises(ValueError, match="subsets"):
         InformationPlane(model, train, test, subsets=(0,), output=tmp_path / "p.json")
-    with pytest.raises(ValueError, match="needs a Gaussian-dropout layer"):
+    with pytest.raises(ValueError, match="needs dropout=gaussian"):
         InformationPlane(InformationNet(), train, test, subsets=(1,), output=tmp_path / "p.json")
 
 
@@ -432,7 +432,7 @@ def test_every_mixture_point_carries_the_estimators_band_ceiling_and_saturation_
         auto = record[split]["auto"]
         captured = plane.samples(split, epoch=2)
         # The record is the estimator's own result on the captured representation, field by field.
-        direct = gaussian_dropout_mi(captured["features"], 0.3, labels=captured["labels"], noise_samples=3, seed=0, device="cpu")
+        direct = gaussian_dropout_mi(captured.features, 0.3, labels=captured.labels, noise_samples=3, seed=0, device="cpu")
         for field in ("i_xz", "i_xz_lower", "i_xz_upper", "log_n", "saturated", "i_zy", "i_zy_lower", "i_zy_upper"):
             assert auto[field] == getattr(direct, field), field
         assert auto["log_n"] == pytest.approx(math.log(record[split]["n"]))
@@ -448,12 +448,12 @@ def test_subset_planes_record_the_mean_spread_and_values_of_each_size(tmp_path, 
     plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=2, subsets=(4, 1), subset_draws=3,
                              output=tmp_path / "p.json", csv=tmp_path / "p.csv", device="cpu")
     record = plane.record(0)
-    assert plane.config()["subsets"] == [1, 4]
+    assert plane.settings.subsets == (1, 4) and plane.document().config["subsets"] == [1, 4]
     captured = plane.samples("test", epoch=0)
     for k in (1, 4):
         point = record["test"]["subsets"][str(k)]
-        direct = unit_subset_mi(captured["features"], 0.3, k, subsets=3, noise_samples=2, seed=0, device="cpu",
-                                labels=captured["labels"])
+        direct = unit_subset_mi(captured.features, 0.3, k, subsets=3, noise_samples=2, seed=0, device="cpu",
+                                labels=captured.labels)
         assert point["mean"] == direct.mean and point["std"] == direct.std and point["values"] == list(direct.values)
         assert point["i_zy"] == direct.i_zy_mean and len(point["units"]) == 3 and all(len(s) == k for s in point["units"])
         # By data processing a subset carries no more than the layer (4 Monte Carlo standard errors).
@@ -503,13 +503,13 @@ def test_the_per_input_terms_are_saved_beside_the_plane_and_their_mean_is_the_lo
     (and of each unit subset), so that two epochs can be compared input by input; a resumed
     tracker keeps the terms of the epochs recorded before."""
     from infodrop.io import load_npz
-    from infodrop.plane_record import terms_key, terms_path
+    from infodrop.plane.record import terms_key, terms_path
 
     (train, test), model = data, GaussianNet()
     path = tmp_path / "plane.json"
     plane = InformationPlane(model, train, test, estimators=("auto",), noise_samples=3, subsets=(2,), subset_draws=2,
                              output=path, csv=tmp_path / "plane.csv", device="cpu")
-    record = plane.record_typed(0)
+    record = plane.record(0)
     terms = load_npz(terms_path(path))
     auto = record.train.auto
     first = terms[terms_key(0, "train")]
@@ -593,8 +593,8 @@ def test_a_plane_with_refreshed_batch_norm_reads_i_zy_from_statistics_of_the_cur
     model.norm.running_var.mul_(0.01)
     spoiled = model.norm.running_mean.clone()
     options = dict(estimators=("auto",), noise_samples=2, device="cpu", announce_cost=False)
-    stale = InformationPlane(model, train, test, output=tmp_path / "a.json", **options).record_typed(1)
-    fresh = InformationPlane(model, train, test, output=tmp_path / "b.json", refresh_batch_norm=True, **options).record_typed(1)
+    stale = InformationPlane(model, train, test, output=tmp_path / "a.json", **options).record(1)
+    fresh = InformationPlane(model, train, test, output=tmp_path / "b.json", refresh_batch_norm=True, **options).record(1)
     assert stale.train.h_y - stale.train.cross_entropy < 0
     assert fresh.train.h_y - fresh.train.cross_entropy > 0.3
     assert fresh.train.mc_accuracy > stale.train.mc_accuracy

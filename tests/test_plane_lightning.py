@@ -23,7 +23,7 @@ def test_importing_infodrop_plane_does_not_import_lightning():
 
 
 def test_without_lightning_the_callback_name_exists_and_says_how_to_install_it(monkeypatch):
-    import infodrop.plane_callback as module
+    import infodrop.plane.lightning as module
 
     # A None entry in sys.modules makes `import lightning.pytorch` raise ImportError.
     monkeypatch.setitem(sys.modules, "lightning", None)

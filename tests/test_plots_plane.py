@@ -117,16 +117,16 @@ def _banded_document() -> dict:
 @pytest.fixture()
 def figures(monkeypatch):
     """The matplotlib figures the plot functions save, by file stem."""
-    import infodrop.plots as plots
+    import infodrop.plane.figures as plots
 
     saved = {}
-    original = plots._plane_save
+    original = plots.save_figure
 
     def capture(figure, out_dir, stem, formats):
         saved[stem] = figure
         return original(figure, out_dir, stem, formats)
 
-    monkeypatch.setattr(plots, "_plane_save", capture)
+    monkeypatch.setattr(plots, "save_figure", capture)
     return saved
 
 

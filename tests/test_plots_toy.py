@@ -14,7 +14,7 @@ from tests._subprocess import REPO
 @pytest.fixture()
 def saved(monkeypatch):
     """The matplotlib figures the toy plot functions save."""
-    import infodrop.plots as plots
+    import infodrop.experiments.toy_figures as plots
 
     figures = []
     original = plots._toy_save
@@ -39,7 +39,7 @@ def _no_legend_in_a_panel(figure) -> None:
 
 
 def test_convergence_keeps_log_n_inside_the_axes_and_says_the_rows_differ_in_n(tmp_path, saved):
-    from infodrop.plots import plot_convergence
+    from infodrop.experiments.toy_figures import plot_convergence
 
     rows = _rows("convergence")
     plot_convergence(rows, tmp_path / "c.png")
@@ -54,7 +54,7 @@ def test_convergence_keeps_log_n_inside_the_axes_and_says_the_rows_differ_in_n(t
 
 
 def test_compare_puts_every_bin_free_estimator_at_a_place_of_its_own(tmp_path, saved):
-    from infodrop.plots import plot_estimator_comparison
+    from infodrop.experiments.toy_figures import plot_estimator_comparison
 
     plot_estimator_comparison(_rows("compare"), tmp_path / "e.png")
     figure = saved[0]
@@ -67,7 +67,7 @@ def test_compare_puts_every_bin_free_estimator_at_a_place_of_its_own(tmp_path, s
 
 
 def test_bounds_give_each_quantity_one_colour_and_marker_and_a_legend_outside(tmp_path, saved):
-    from infodrop.plots import plot_entropy_bounds
+    from infodrop.experiments.toy_figures import plot_entropy_bounds
 
     plot_entropy_bounds(_rows("bounds"), tmp_path / "b.png")
     figure = saved[0]

@@ -36,7 +36,7 @@ def _own_network_script() -> str:
 
 
 def test_the_readme_own_network_script_trains_records_and_draws_its_plane(tmp_path, monkeypatch):
-    from infodrop.plane_record import PlaneDocument
+    from infodrop.plane.record import PlaneDocument
 
     code = _own_network_script()
     for name in ("from infodrop.plane import InformationPlane", "plot_information_plane(", "DataLoader(", ".backward()"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from infodrop.io import save_npz
-from infodrop.plane_record import MixtureEstimate, PlaneDocument, PlaneRecord, SplitRecord, SubsetPoint, terms_path
+from infodrop.plane.record import MixtureEstimate, PlaneDocument, PlaneRecord, SplitRecord, SubsetPoint, terms_path
 from infodrop.study import (
     PAIRED_Z,
     compression_verdict,

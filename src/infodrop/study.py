@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from infodrop.plane_record import PlaneDocument, PlaneRecord, load_terms, terms_key
+from infodrop.plane.record import PlaneDocument, PlaneRecord, load_terms, terms_key
 
 __all__ = [
     "PairedChange",

@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from infodrop.plots import _agg_figure, _plane_check_formats, _plane_save
+from infodrop.plane.panels import agg_figure, save_figure
+from infodrop.plane.settings import check_formats
 from infodrop.study import Run, seed_summary
 
 __all__ = ["plot_seed_summary"]
@@ -56,11 +57,11 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
     N, not the network); the dotted line is log N, labelled with its value.
     Writes out_dir/stem.<format> and returns the paths.
     """
-    formats = _plane_check_formats(formats)
+    formats = check_formats(formats)
     if not settings:
         raise ValueError("settings is empty; give label -> runs of at least one setting")
     panels = len(subsets) + 1
-    figure = _agg_figure(figsize=(4.2 * panels, 3.6), layout="constrained")
+    figure = agg_figure(figsize=(4.2 * panels, 3.6), layout="constrained")
     axes = figure.subplots(1, panels, squeeze=False)[0]
     log_n = None
     for index, (label, runs) in enumerate(zip(_short_labels(list(settings)), settings.values())):
@@ -118,4 +119,4 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
         twin.set_ylabel("learning rate (dotted)", fontsize=8, color="grey")
     figure.suptitle(title or f"mean over seeds, shaded: +-1 s.d. between seeds; bars: mean estimator band (cut at the top); "
                              f"hollow: a seed saturated ({split} split)", fontsize=8)
-    return _plane_save(figure, Path(out_dir), stem, formats)
+    return save_figure(figure, Path(out_dir), stem, formats)

@@ -58,7 +58,7 @@ def main() -> None:
             reporting=Reporting(epoch_hooks=(plane.as_hook(every=1),), progress=False), device="cpu")
         rank, _, world = ddp_info()
         (args.out / f"rank{rank}.json").write_text(json.dumps({"distributed": plane.distributed, "world": world,
-                                                                "records": plane.records}))
+                                                                "records": plane.document().to_json()["records"]}))
         if rank == 0:
             single = InformationPlane(model, train, test, output=args.out / "single.json", distributed=False, **options)
             single.record(args.epochs)

@@ -237,7 +237,7 @@ def test_the_demos_plane_measures_the_network_not_n():
     Fashion-MNIST) has at most a third of its mixture points saturated (at variance 0.25 it was
     20 of 26), and it was made at the variance the demo uses today."""
     from infodrop.plane import saturation_counts
-    from infodrop.plane_record import PlaneDocument
+    from infodrop.plane.record import PlaneDocument
     from tests._subprocess import REPO
 
     document = PlaneDocument.load(REPO / "docs" / "data" / "demo_plane.json")

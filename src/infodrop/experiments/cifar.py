@@ -12,7 +12,7 @@ Commands (``infodrop cifar COMMAND [--multirun] [with key=value ... NAMED_CONFIG
   ``models/cifar/<run name>.pt`` every ``checkpoint_every`` epochs, at the end and on Ctrl-C, and
   resumes from it; the run record is ``runs/cifar/<run name>/``. With ``plane_every`` > 0 (the
   ``fullcnn`` preset sets 1) it also records the information plane of the first dropout layer
-  into ``runs/cifar/<run name>/plane.json`` and draws it (:mod:`infodrop.experiments.classifier_plane`):
+  into ``runs/cifar/<run name>/plane.json`` and draws it (:func:`infodrop.experiments.plane_recipe.start_plane`):
   for information dropout the variational bound E_x KL(p(z|x) || prior) on I(X;Z) (an MI bound
   with the log-normal prior, ``softplus``) and H(Y) - cross-entropy <= I(Z;Y), binning beside them.
 - ``test``: reloads that checkpoint, recomputes the batch-norm statistics with the noise off

@@ -9,7 +9,7 @@ loader) to these commands:
   (every ``checkpoint_every`` epochs, at the end and on Ctrl-C) and resumed from it; a longer run
   continues a shorter one, since the schedule is fixed by its milestones. For an experiment that
   records planes (``records_plane``) and ``plane_every`` > 0, the information plane of the first
-  dropout layer is recorded along the way (:mod:`infodrop.experiments.classifier_plane`).
+  dropout layer is recorded along the way (the plane recipe's path: :func:`infodrop.experiments.plane_recipe.start_plane`).
 - :func:`test`: the checkpoint reloaded, batch-norm statistics recomputed with the noise off
   (the original's "dry run"), the test error.
 - :func:`plot`: per-location KL heat maps of every information-dropout layer.
@@ -37,7 +37,7 @@ from infodrop.checks import check_in_range, check_int, check_positive, check_see
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
 from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, fit, recompute_batchnorm
-from infodrop.experiments import classifier_plane
+from infodrop.experiments import plane_recipe
 from infodrop.experiments.config import check_batch_size, check_keep_prob, check_milestones, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
@@ -74,7 +74,7 @@ class ClassifierExperiment:
     config: type  # its Config dataclass (run names)
     network: type[nn.Module]  # AllCNN32 or AllCNN96, built from allcnn_options(cfg)
     load_data: Callable[[Any], tuple[Split, Split]]  # cfg -> (train, test), numpy
-    records_plane: bool = False  # its Config has the plane entries of classifier_plane
+    records_plane: bool = False  # its Config has the plane entries (infodrop.experiments.plane_recipe.plane_settings)
     # (cfg, count) -> the first ``count`` test images before whitening (N x C x H x W), or None
     # where the data hold none; the KL heat maps show them beside the whitened input.
     unwhitened_test_images: Callable[[Any, int], Any] | None = None
@@ -122,7 +122,7 @@ def validate(cfg: Any, experiment: ClassifierExperiment) -> None:
     check_batch_size(cfg.batch_size, cfg.train_subset)
     check_subset(cfg.test_subset, "test_subset")
     if experiment.records_plane:
-        classifier_plane.validate(cfg)
+        plane_recipe.check_plane_entries(cfg, batch_size=cfg.batch_size, every_minimum=0)
     check_model(lambda: build_model(cfg, experiment))
 
 
@@ -185,7 +185,7 @@ def _train(cfg: Any, experiment: ClassifierExperiment, paths: RunPaths) -> dict[
     if is_main_process():
         print(f"run {paths.name}: {len(train_set)} training and {len(test_set)} test images; checkpoint {paths.model_file}")
     plane = experiment.records_plane and cfg.plane_every > 0
-    hooks = (classifier_plane.start(cfg, model, train_split, test_split, paths),) if plane else ()
+    hooks = (plane_recipe.start_plane(cfg, model, train_split, test_split, paths, dataset="cifar10", batch_size=cfg.batch_size),) if plane else ()
     result = fit(
         model,
         train_set,
@@ -206,7 +206,7 @@ def _train(cfg: Any, experiment: ClassifierExperiment, paths: RunPaths) -> dict[
         device=cfg.device,
     )
     if plane:
-        classifier_plane.draw(cfg, paths, experiment.name)
+        plane_recipe.draw_plane(cfg, paths)
     if is_main_process() and "test_error" in result:
         print(
             f"run {paths.name}: test error {100 * result['test_error']:.2f}% after epoch {result['epoch']} "

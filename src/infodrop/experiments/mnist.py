@@ -300,7 +300,7 @@ def _binary(cfg: Any, paths: RunPaths) -> dict:
                                  bins=tuple(bins), mc_draws=cfg.binary_draws, max_samples=cfg.binary_samples,
                                  output=out_dir / f"plane_{kind}.json", seed=cfg.seed, device=cfg.device)
         data = plane.samples("train")
-        noisy = data["noisy"].numpy().astype(np.float64)
+        noisy = data.noisy.numpy().astype(np.float64)
         n, width = noisy.shape[1], noisy.shape[2]
         log_n = math.log(n)
         whole, per_unit = _binning_sweep(noisy, bins)
@@ -308,7 +308,7 @@ def _binary(cfg: Any, paths: RunPaths) -> dict:
             for scope, value in (("whole", value_whole), ("per-unit mean", value_unit)):
                 rows.append(_binary_row(kind, "binning", scope, count, value, None, None, log_n))
         if kind == "gaussian":
-            features = data["features"]
+            features = data.features
             variance = float(plane.layer.variance)
             ours = gaussian_dropout_mi(features, variance, noise_samples=cfg.noise_samples, seed=cfg.seed, device=cfg.device,
                                        bounds=cfg.plane_bounds)

@@ -19,11 +19,16 @@ An experiment (``mnist``, ``cifar_resnet``) hands a :class:`PlaneExperiment` (it
 The tracked layer is the first continuous-dropout layer (Gaussian or information dropout), else
 the first binary dropout layer (binning only: Theorems 3.1/3.2). All information values are in
 nats.
+
+The classifier recipe's experiments (``cifar``: the fullCNN study of Fig. 7,
+``infodrop cifar train with fullcnn softplus ...``) record their plane through the same path:
+:func:`check_plane_entries` at the door, :func:`start_plane` (the tracker and its epoch hook) and
+:func:`draw_plane` (the figures and the saturation counts). An experiment's plane entries become
+one :class:`~infodrop.plane.PlaneSettings` (:func:`plane_settings`), which owns their rules.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -43,14 +48,16 @@ from infodrop.experiments.run_files import holding_run
 from infodrop.io import checkpoint_exists
 from infodrop.losses import information_loss
 from infodrop.nn import continuous_dropout_layers
-from infodrop.plane import InformationPlane, PlaneDocument, representation_width, saturation_summary
-from infodrop.plots import plot_plane_figures
+from infodrop.plane import InformationPlane, PlaneDocument, PlaneSettings, saturation_summary
+from infodrop.plane.figures import plot_plane_figures
 
-__all__ = ["PlaneExperiment", "build_model", "configured_plane", "dataset_name", "fit_network", "plot", "summary", "tracked_layer", "train", "validate"]
+__all__ = ["PlaneExperiment", "build_model", "check_plane_entries", "dataset_name", "draw_plane", "fit_network",
+           "plane_settings", "plot", "start_plane", "summary", "tracked_layer", "train", "validate"]
 
 DROPOUT_KINDS = ("gaussian", "information", "binary")  # a plane needs a dropout layer
-PLOT_FORMATS = ("png", "pdf", "svg")
-ESTIMATORS = ("auto", "binning")
+# The config entry of each PlaneSettings field whose entry has another name: errors name the entry.
+ENTRY_NAMES = {"max_samples": "plane_samples", "subsets": "plane_subsets", "bounds": "plane_bounds",
+               "refresh_batch_norm": "plane_bn_refresh", "formats": "plot_formats"}
 
 BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -79,6 +86,30 @@ def build_model(cfg: Any, experiment: PlaneExperiment, image_shape: Sequence[int
     return experiment.network(cfg, tuple(image_shape))
 
 
+def plane_settings(cfg: Any, *, batch_size: int) -> PlaneSettings:
+    """The :class:`PlaneSettings` of an experiment's plane entries (``estimators``, ``bins``,
+    ``noise_samples``, ``mc_draws``, ``plane_samples``, ``seed``, ``plane_bounds``, ``plot_formats``,
+    and where the Config has them ``plane_subsets``, ``subset_draws``, ``plane_bn_refresh``), with
+    the tracker's forward passes in batches of ``batch_size``; ValueError naming the entry."""
+    return PlaneSettings(
+        estimators=tuple(cfg.estimators), bins=tuple(cfg.bins), noise_samples=cfg.noise_samples, mc_draws=cfg.mc_draws,
+        max_samples=cfg.plane_samples, batch_size=batch_size, seed=cfg.seed, bounds=cfg.plane_bounds,
+        subsets=tuple(getattr(cfg, "plane_subsets", ())), subset_draws=getattr(cfg, "subset_draws", 8),
+        refresh_batch_norm=getattr(cfg, "plane_bn_refresh", False), formats=tuple(cfg.plot_formats), names=ENTRY_NAMES,
+    )
+
+
+def check_plane_entries(cfg: Any, *, batch_size: int, dropout: str | None = None, every_minimum: int = 1) -> PlaneSettings:
+    """Refuse plane entries before any work: ``plane_every`` (at least ``every_minimum``; 0 = no
+    plane where that is allowed), the settings (:func:`plane_settings`) and, when the network's
+    ``dropout`` kind is known from the config, what that kind cannot measure."""
+    check_int(cfg.plane_every, "plane_every", minimum=every_minimum)
+    settings = plane_settings(cfg, batch_size=batch_size)
+    if dropout is not None:
+        settings.check_kind(dropout, "the network")
+    return settings
+
+
 def validate(cfg: Any, experiment: PlaneExperiment) -> None:
     """Refuse bad training and plane entries before any work (ValueError naming the entry); the
     network's own entries are checked by its constructor."""
@@ -87,30 +118,13 @@ def validate(cfg: Any, experiment: PlaneExperiment) -> None:
     check_subset(cfg.train_subset, "train_subset")
     check_subset(cfg.test_subset, "test_subset")
     check_batch_size(cfg.batch_size, cfg.train_subset)
-    for name in ("epochs", "plane_every", "noise_samples", "mc_draws", "checkpoint_every", "subset_draws"):
+    for name in ("epochs", "checkpoint_every"):
         check_int(cfg[name], name, minimum=1)
-    for index, size in enumerate(cfg.plane_subsets):
-        check_int(size, f"plane_subsets[{index}]", minimum=1)
-    if len(cfg.plane_subsets) and cfg.dropout != "gaussian":
-        raise ValueError(
-            f"plane_subsets={list(cfg.plane_subsets)} needs dropout=gaussian (the mixture estimator of I(X;Z_S)); "
-            f"with dropout={cfg.dropout} use plane_subsets=[]"
-        )
     check_seed(cfg.seed, "seed")
-    check_subset(cfg.plane_samples, "plane_samples")
-    if 0 < cfg.plane_samples < 2:
-        raise ValueError("plane_samples must be 0 (all) or at least 2")
+    check_plane_entries(cfg, batch_size=experiment.plane_batch_size, dropout=cfg.dropout)
     check_positive(cfg.lr, "lr")
     check_in_range(cfg.momentum, "momentum", 0.0, 1.0, low_open=False, high_open=True)
     check_positive(cfg.weight_decay, "weight_decay", allow_zero=True)
-    if len(cfg.bins) == 0:
-        raise ValueError("bins must list at least one bin count")
-    for index, count in enumerate(cfg.bins):
-        check_int(count, f"bins[{index}]", minimum=1)
-    if not cfg.plot_formats or any(fmt not in PLOT_FORMATS for fmt in cfg.plot_formats):
-        raise ValueError(f"plot_formats must be a non-empty subset of [png, pdf, svg], got {list(cfg.plot_formats)}")
-    if not cfg.estimators or any(name not in ESTIMATORS for name in cfg.estimators):
-        raise ValueError(f"estimators must be a non-empty subset of [auto, binning], got {list(cfg.estimators)}")
     check_model(lambda: experiment.network(cfg, experiment.image_shape))
 
 
@@ -178,39 +192,65 @@ def train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths | None = None, 
 def _train(cfg: Any, experiment: PlaneExperiment, paths: RunPaths, *, print_summary: bool) -> dict:
     splits, dataset = experiment.load_data(cfg)
     model = build_model(cfg, experiment, splits["train"][0].shape[1:])
-    layer = tracked_layer(model)
-    _check_subsets(cfg, model, layer, splits["train"])
-    plane_file = paths.run_dir / "plane.json"
-    # A run that resumes from its checkpoint (or the previous one) keeps the plane points recorded
-    # before; the hook's schedule depends on the epoch alone, so the resumed run records what an
-    # uninterrupted one would (points after the checkpoint are recorded again, identically).
-    resuming = checkpoint_exists(paths.model_file)
-    plane = configured_plane(
-        cfg, model, splits["train"], splits["test"], plane_file, resuming=resuming, dataset=dataset,
-        batch_size=experiment.plane_batch_size, layer=layer, subsets=tuple(cfg.plane_subsets),
-        subset_draws=cfg.subset_draws,
-    )
-    main = is_main_process()
-    if main:
-        print(
-            f"{experiment.name}: {experiment.describe(cfg)} on {dataset} "
-            f"({len(splits['train'][1])} train / {len(splits['test'][1])} test images); "
-            f"plane at layer {plane.layer_name!r} on {plane.sample_counts} inputs -> {plane_file}"
-        )
-        sys.stdout.flush()
-    # The initialisation: the start of the trajectory. The epoch hooks run on rank 0 only, unless
-    # the ranks share the estimate (under torchrun), when every rank records.
-    if not resuming and (main or plane.distributed):
-        plane.record(0)
-    hook = plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
+    heading = (f"{experiment.name}: {experiment.describe(cfg)} on {dataset} "
+               f"({len(splits['train'][1])} train / {len(splits['test'][1])} test images); ")
+    hook = start_plane(cfg, model, splits["train"], splits["test"], paths, dataset=dataset,
+                       batch_size=experiment.plane_batch_size, layer=tracked_layer(model), heading=heading)
     history = fit_network(cfg, experiment, model, splits, epochs=cfg.epochs, run_dir=paths.run_dir,
                           checkpoint=paths.model_file, hooks=(hook,))
-    figures = _figures(cfg, experiment, paths) if main else []
-    result = {"history": history, "plane": str(plane_file), "figures": [str(path) for path in figures], "dataset": dataset}
+    main = is_main_process()
+    figures = _figures(cfg, paths) if main else []
+    result = {"history": history, "plane": str(paths.run_dir / "plane.json"), "figures": [str(path) for path in figures],
+              "dataset": dataset}
     result["summary"] = summary(result, epochs=cfg.epochs, plots_dir=paths.plots_dir) if main else ""
     if print_summary and main:
         print(result["summary"])
     return result
+
+
+def start_plane(cfg: Any, model: nn.Module, train: Split, test: Split, paths: RunPaths, *, dataset: str,
+                batch_size: int, layer: str | None = None, heading: str = "") -> Callable[[int, nn.Module], dict | None]:
+    """The tracker the config asks for on ``layer`` of ``model`` (None: the first continuous-dropout
+    layer), writing ``runs/<experiment>/<run>/plane.json`` and its CSV twin; prints where (after
+    ``heading``), records the initialisation, the start of the trajectory, unless the run resumes
+    from its checkpoint (whose earlier points the file keeps), and returns the engine epoch hook
+    that records at the first epoch, every ``plane_every`` epochs and at the last.
+
+    A resumed run records what an uninterrupted one would: the hook's schedule depends on the
+    epoch alone (points after the checkpoint are recorded again, identically)."""
+    plane_file = paths.run_dir / "plane.json"
+    resuming = checkpoint_exists(paths.model_file)  # the latest checkpoint, or the previous one
+    plane = InformationPlane(
+        model, train, test if getattr(cfg, "plane_test", True) else None, plane_settings(cfg, batch_size=batch_size),
+        output=plane_file, csv=plane_file.with_suffix(".csv"), layer=layer, device=cfg.device, append=resuming,
+        dataset=dataset_name(dataset),
+    )
+    main = is_main_process()
+    if main:
+        print(f"{heading}plane at layer {plane.layer_name!r} on {plane.sample_counts} inputs -> {plane_file}", flush=True)
+    # The epoch hooks run on rank 0 only, unless the ranks share the estimate (under torchrun),
+    # when every rank records.
+    if not resuming and (main or plane.distributed):
+        plane.record(0)
+    return plane.as_hook(every=cfg.plane_every, last=cfg.epochs)
+
+
+def draw_plane(cfg: Any, paths: RunPaths) -> list[Path]:
+    """The plane figures of a classifier run, then its plane file and saturation counts in words
+    (rank 0; other ranks draw nothing)."""
+    if not is_main_process():
+        return []
+    plane_file = paths.run_dir / "plane.json"
+    figures = _figures(cfg, paths)
+    document = PlaneDocument.load(plane_file)
+    lines = [f"plane: {plane_file} ({len(document.records)} records, nats)", _SATURATION_HEADING]
+    lines += [f"  {line}" for line in saturation_summary(document)]
+    lines += ["figures:"] + [f"  {path}" for path in figures if str(path).endswith(".png")]
+    print("\n".join(lines))
+    return figures
+
+
+_SATURATION_HEADING = "saturation (pressed against log N, the point measures N, not the network):"
 
 
 def _negative_note(document: PlaneDocument) -> list[str]:
@@ -250,7 +290,7 @@ def summary(result: dict, *, epochs: int, plots_dir: Path) -> str:
         lines += _negative_note(document)
     else:
         lines.append(f"information plane at layer {document.layer!r} ({counts}): binning only, see the figures")
-    lines.append("saturation (pressed against log N, the point measures N, not the network):")
+    lines.append(_SATURATION_HEADING)
     lines += [f"  {line}" for line in saturation_summary(document)]
     shown_figures = [path for path in result["figures"] if path.endswith(".png")] or result["figures"]
     lines += [f"plane JSON: {plane_file}", "figures:"] + [f"  {path}" for path in shown_figures]
@@ -267,51 +307,10 @@ def dataset_name(dataset: str) -> str:
     return DATASET_NAMES.get(dataset, dataset)
 
 
-def configured_plane(cfg: Any, model: nn.Module, train: Split, test: Split, plane_file: Path, *, resuming: bool,
-                     dataset: str, batch_size: int, **options: Any) -> InformationPlane:
-    """The tracker an experiment's config asks for (its estimators, bins, noise and Monte Carlo
-    draws, plane samples, seed, device and bounds), writing ``plane_file`` and its CSV twin, appending
-    to the points already there when ``resuming``. ``options`` are further InformationPlane
-    arguments (a layer, unit subsets) that only some experiments set."""
-    return InformationPlane(
-        model,
-        train,
-        test if getattr(cfg, "plane_test", True) else None,
-        estimators=tuple(cfg.estimators),
-        bins=tuple(cfg.bins),
-        noise_samples=cfg.noise_samples,
-        mc_draws=cfg.mc_draws,
-        output=plane_file,
-        csv=plane_file.with_suffix(".csv"),
-        max_samples=cfg.plane_samples or None,
-        batch_size=batch_size,
-        seed=cfg.seed,
-        device=cfg.device,
-        append=resuming,
-        bounds=cfg.plane_bounds,
-        dataset=dataset_name(dataset),
-        refresh_batch_norm=bool(getattr(cfg, "plane_bn_refresh", False)),
-        **options,
-    )
-
-
-def _check_subsets(cfg: Any, model: nn.Module, layer: str | None, train: Split) -> None:
-    """Refuse a ``plane_subsets`` size larger than the tracked layer, naming the entry."""
-    if not len(cfg.plane_subsets):
-        return
-    width = representation_width(model, train, layer)
-    too_large = [int(k) for k in cfg.plane_subsets if k > width]
-    if too_large:
-        raise ValueError(
-            f"plane_subsets={list(cfg.plane_subsets)}: {too_large} exceed the {width} units of the tracked layer "
-            f"{layer!r}; use sizes from 1 to {width}"
-        )
-
-
-def _figures(cfg: Any, experiment: PlaneExperiment, paths: RunPaths) -> list[Path]:
+def _figures(cfg: Any, paths: RunPaths) -> list[Path]:
     # The data set, layer and N come from the plane file (the second title line): the experiment's
     # name alone would call a Fashion-MNIST run "mnist".
-    return plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=cfg.plot_formats,
+    return plot_plane_figures(paths.run_dir / "plane.json", paths.plots_dir, formats=tuple(cfg.plot_formats),
                               title=f"run {paths.name}")
 
 
@@ -319,7 +318,7 @@ def plot(cfg: Any, experiment: PlaneExperiment) -> list[str]:
     """Re-read ``runs/<experiment>/<run>/plane.json`` and write the figures to ``plots/<experiment>/<run>/``."""
     paths = run_paths(cfg, experiment.config, experiment.name)
     with holding_run(paths, experiment.name):
-        figures = _figures(cfg, experiment, paths)
+        figures = _figures(cfg, paths)
     for path in figures:
         print(path)
     return [str(path) for path in figures]

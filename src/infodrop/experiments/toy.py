@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 from infodrop import mi
 from infodrop.checks import check_int, check_positive, check_seed
 from infodrop.io import write_text
-from infodrop.plots import plot_convergence, plot_entropy_bounds, plot_estimator_comparison
+from infodrop.experiments.toy_figures import plot_convergence, plot_entropy_bounds, plot_estimator_comparison
 
 __all__ = [
     "Config",

@@ -13,9 +13,13 @@ holds a :class:`SplitRecord` per split (``train``, and ``test`` when tracked) wi
 
 Every estimate carries its band (``i_xz_lower``/``i_xz_upper``, ``i_zy_lower``/``i_zy_upper``), the
 ceiling ``log_n`` and ``saturated`` (the value is pressed against log N and measures the sample
-size); :mod:`infodrop.plane` says what each means for each estimator. These fields were added
+size); :mod:`infodrop.plane.estimators` says what each means for each estimator. These fields were added
 after the first files were written: they are None in older files and not written when None, so
 an older file still round-trips key for key.
+
+New files name the class of each ``auto`` estimate in its ``kind`` field (``"mixture"`` or
+``"variational"``); files written before it are told apart by their fields. :meth:`PlaneDocument.load`
+is the one reader of plane files, old and new.
 
 ``to_json()`` gives the plain dict written to disk, with the same keys in the same order as files
 written before these types existed; ``from_json()`` reads it back and checks its structure, so a
@@ -35,7 +39,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 import numpy as np
 
@@ -247,6 +251,9 @@ class MixtureEstimate(_Flat):
     saturated: bool | None = _added()
     i_xz_sensitivity: float | None = _added()
     i_zy_saturated: bool | None = _added()
+    kind: str | None = _added()  # "mixture" in files that name the estimate's class
+
+    KIND: ClassVar[str] = "mixture"
 
 
 @dataclass
@@ -273,6 +280,9 @@ class VariationalEstimate(_Flat):
     i_zy_stderr: float | None = _added()
     log_n: float | None = _added()
     saturated: bool | None = _added()
+    kind: str | None = _added()  # "variational" in files that name the estimate's class
+
+    KIND: ClassVar[str] = "variational"
 
 
 @dataclass
@@ -319,6 +329,28 @@ class SubsetPoint(_Flat):
 
 
 Estimate = Union[MixtureEstimate, VariationalEstimate]
+AUTO_KINDS: dict[str, type] = {kind.KIND: kind for kind in (MixtureEstimate, VariationalEstimate)}
+
+
+def _auto_from_json(data: Any, where: str) -> Estimate:
+    """The ``auto`` estimate by its ``kind``; files written before the kind was recorded are told
+    apart by the variational estimate's ``i_xz_kind``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be an object, got {type(data).__name__}")
+    kind = data.get("kind")
+    if kind is None:
+        kind = VariationalEstimate.KIND if "i_xz_kind" in data else MixtureEstimate.KIND
+    if kind not in AUTO_KINDS:
+        raise ValueError(f"{where}.kind must be one of {sorted(AUTO_KINDS)}, got {kind!r}")
+    return AUTO_KINDS[kind].from_json(data, where)
+
+
+class _ReadsAsJson:
+    """``item[key]`` reads the JSON form (:meth:`to_json`), for scripts written against the plain
+    dicts that plane files hold."""
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
 
 
 @dataclass
@@ -352,10 +384,7 @@ class SplitRecord:
             raise ValueError(f"{where} must be an object, got {type(data).__name__}")
         if "n" not in data:
             raise ValueError(f"{where} lacks 'n'")
-        auto = None
-        if data.get("auto") is not None:
-            kind = VariationalEstimate if "i_xz_kind" in data["auto"] else MixtureEstimate
-            auto = kind.from_json(data["auto"], f"{where}.auto")
+        auto = _auto_from_json(data["auto"], f"{where}.auto") if data.get("auto") is not None else None
         binning = None
         if data.get("binning") is not None:
             if not isinstance(data["binning"], dict):
@@ -389,7 +418,7 @@ class SplitRecord:
 
 
 @dataclass
-class PlaneRecord:
+class PlaneRecord(_ReadsAsJson):
     """The plane at one epoch (0 = the initialisation): one :class:`SplitRecord` per split."""
 
     epoch: int
@@ -433,7 +462,7 @@ class PlaneRecord:
 
 
 @dataclass
-class PlaneDocument:
+class PlaneDocument(_ReadsAsJson):
     """Everything a plane file holds: the tracked layer and settings, and the records by epoch."""
 
     records: list[PlaneRecord] = field(default_factory=list)

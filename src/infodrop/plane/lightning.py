@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infodrop.checks import check_int
+from infodrop.plane.tracker import InformationPlane
 
 __all__ = ["InformationPlaneCallback", "LIGHTNING_MISSING"]
 
@@ -57,8 +58,8 @@ else:
             every: record after every ``every``-th epoch (and after the last).
             record_initial: record the untrained network as epoch 0 when the fit starts at epoch 0.
             output: the plane JSON (default: ``plane.json`` in the trainer's ``default_root_dir``).
-            **options: every other keyword of :class:`~infodrop.plane.InformationPlane` (layer,
-                estimators, bins, noise_samples, max_samples, subsets, seed, device, ...).
+            **options: every other keyword of :class:`~infodrop.plane.InformationPlane` (settings,
+                layer, device, ... or the settings as keywords: estimators, bins, noise_samples, ...).
         """
 
         def __init__(self, train_data: Any, test_data: Any = None, *, every: int = 1, record_initial: bool = True,
@@ -76,8 +77,6 @@ else:
             self.plane = None
 
         def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-            from infodrop.plane import InformationPlane
-
             output = self.output if self.output is not None else Path(trainer.default_root_dir) / "plane.json"
             resuming = trainer.current_epoch > 0
             self.plane = InformationPlane(pl_module, self.train_data, self.test_data, output=output, append=resuming,
@@ -91,6 +90,6 @@ else:
                 self._record(trainer, epoch)
 
         def _record(self, trainer: Any, epoch: int) -> None:
-            summary = self.plane.record_typed(epoch).summary()
+            summary = self.plane.record(epoch).summary()
             if trainer.logger is not None and trainer.is_global_zero and summary:
                 trainer.logger.log_metrics(summary, step=trainer.global_step)
