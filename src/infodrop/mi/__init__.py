@@ -15,6 +15,10 @@ from infodrop.mi.ksg import ksg_mi
 from infodrop.mi.neural import doe_mi, infonce_mi, mine_mi
 from infodrop.mi.regimes import OutsideMeasuredRegimeWarning
 
+# One interface for the baselines (x, y -> MIEstimate) and the registry of their names.
+from infodrop.mi.estimate import MIEstimate, MIEstimator
+from infodrop.mi.registry import ESTIMATORS, estimator_names, get_estimator, register_estimator
+
 # Gaussian-dropout mixture estimator and bounds; information-dropout estimates.
 from infodrop.mi.dropout import GaussianDropoutMI, gaussian_dropout_mi, mixture_entropy
 from infodrop.mi.subsets import UnitSubsetMI, unit_subset_mi
@@ -54,4 +58,11 @@ __all__ = [
     "mine_mi",
     "infonce_mi",
     "OutsideMeasuredRegimeWarning",
+    # the baselines' interface and registry
+    "MIEstimate",
+    "MIEstimator",
+    "ESTIMATORS",
+    "estimator_names",
+    "get_estimator",
+    "register_estimator",
 ]
