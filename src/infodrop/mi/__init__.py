@@ -21,6 +21,8 @@ from infodrop.mi.registry import ESTIMATORS, estimator_names, get_estimator, reg
 
 # Gaussian-dropout mixture estimator and bounds; information-dropout estimates.
 from infodrop.mi.dropout import GaussianDropoutMI, gaussian_dropout_mi, mixture_entropy
+from infodrop.mi.dropout_result import Diagnostics, MixtureBand, MixtureBounds, PointEstimate
+from infodrop.mi.options import MixtureOptions
 from infodrop.mi.subsets import UnitSubsetMI, unit_subset_mi
 from infodrop.mi.cost import MixtureCost, mixture_cost
 from infodrop.mi.information_dropout import (
@@ -36,6 +38,11 @@ __all__ = [
     # dropout estimators
     "gaussian_dropout_mi",
     "GaussianDropoutMI",
+    "PointEstimate",
+    "MixtureBand",
+    "MixtureBounds",
+    "Diagnostics",
+    "MixtureOptions",
     "mixture_entropy",
     "unit_subset_mi",
     "UnitSubsetMI",
