@@ -34,7 +34,7 @@ from torch import nn
 from infodrop.checks import check_in_range, check_int, check_positive, check_seed
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
-from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
+from infodrop.engine import Checkpointing, Reporting, Training, fit
 from infodrop.experiments.config import check_batch_size, check_choice, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
@@ -45,6 +45,7 @@ from infodrop.losses import information_loss
 from infodrop.nn import continuous_dropout_layers
 from infodrop.plane import InformationPlane, PlaneDocument, representation_width, saturation_summary
 from infodrop.plots import plot_plane_figures
+from infodrop.runs import Run
 
 __all__ = ["PlaneExperiment", "build_model", "configured_plane", "dataset_name", "fit_network", "plot", "summary", "tracked_layer", "train", "validate"]
 
