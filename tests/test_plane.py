@@ -558,6 +558,31 @@ def test_refreshed_batch_norm_holds_the_noise_off_statistics_inside_and_restores
         assert torch.equal(saved, now)
 
 
+def test_refreshed_batch_norm_with_noise_holds_the_statistics_of_the_noisy_representation(data):
+    """The plane reads the noisy Z, so its refresh normalises with statistics of noisy inputs: for
+    multiplicative N(1, v) noise on h, E[z] = E[h] and Var[z] = Var[h] + v E[h^2]."""
+    from infodrop.nn import refreshed_batch_norm
+
+    (train, _), model = data, NormedNet()
+    _train_steps(model, *train, steps=20)
+    torch.manual_seed(0)
+    inputs = torch.as_tensor(train[0]).float().repeat(50, 1)  # 6,000 noisy draws of the 120 inputs
+    with refreshed_batch_norm(model, [inputs], noise=True):
+        hidden = model.body(torch.as_tensor(train[0]).float())
+        mean, square = hidden.mean(0), (hidden ** 2).mean(0)
+        expected_var = hidden.var(0, unbiased=False) + model.drop.variance * square
+        # Monte Carlo error over 6,000 draws: a few percent of the variance (noise variance 1.0)
+        assert torch.allclose(model.norm.running_var, expected_var, rtol=0.1)
+        assert torch.allclose(model.norm.running_mean, mean, atol=0.1 * float(square.sqrt().max()))
+        assert not model.drop.mc  # the refresh's noise ends with the refresh
+    with refreshed_batch_norm(model, [inputs], noise=False):
+        n = len(inputs)  # batch norm keeps the unbiased variance of its batch
+        assert torch.allclose(model.norm.running_var, hidden.var(0, unbiased=False) * n / (n - 1), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="noise must be True or False"):
+        with refreshed_batch_norm(model, [inputs], noise="yes"):
+            pass
+
+
 def test_a_plane_with_refreshed_batch_norm_reads_i_zy_from_statistics_of_the_current_weights(tmp_path, data):
     """Running statistics that do not fit the weights (here: spoiled on purpose) make the MC
     predictions worse than the label frequencies, so H(Y) - cross-entropy is negative; the

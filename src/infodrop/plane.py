@@ -377,7 +377,7 @@ class InformationPlane:
         announce_cost: print the cost line before the first record (once per process: the first
             tracker that records prints it; :meth:`cost_line` gives it for any tracker).
         refresh_batch_norm: before each record, re-estimate the batch-norm statistics on the
-            training split's inputs with the dropout noise off, and restore the training
+            training split's inputs with the dropout noise on (the plane reads the noisy Z), and restore the training
             statistics after it (:func:`infodrop.nn.refreshed_batch_norm`): the running averages
             of noisy activations can make the network predict worse than the label frequencies,
             so that I(Z;Y) >= H(Y) - cross-entropy reads negative. No effect without batch norm.
@@ -610,7 +610,7 @@ class InformationPlane:
 
     def _evaluation_statistics(self) -> Any:
         """The batch-norm statistics the record evaluates with: refreshed on the training inputs
-        with the noise off when ``refresh_batch_norm``, else the training run's own."""
+        with the dropout noise on when ``refresh_batch_norm``, else the training run's own."""
         if not self.refresh_batch_norm:
             return contextlib.nullcontext(0)
         try:
@@ -618,7 +618,8 @@ class InformationPlane:
         except StopIteration:
             device = torch.device("cpu")
         loader = DataLoader(self.splits["train"], batch_size=self.batch_size, shuffle=False)
-        return refreshed_batch_norm(self.model, (inputs.to(device) for inputs, _ in loader))
+        # noisy statistics: the plane reads the noisy Z, so the layers after it are normalised as in training
+        return refreshed_batch_norm(self.model, (inputs.to(device) for inputs, _ in loader), noise=True)
 
     def _estimate_splits(self, epoch: int) -> dict[str, SplitRecord]:
         splits: dict[str, SplitRecord] = {}

@@ -85,7 +85,7 @@ class Config(*in_order(AllCNNNetwork, StepSGD, Subsets, Machine, RunFiles, Plane
     plane_every: int = new_default(Plane, "plane_every", 0)
     plane_samples: int = new_default(Plane, "plane_samples", 1000)
     plane_bounds: bool = new_default(Plane, "plane_bounds", False)
-    plane_bn_refresh: bool = entry(False, "plane: re-estimate the batch-norm statistics on the plane's training inputs with the noise off before each record (restored after; training is unchanged)", in_run_name=False)
+    plane_bn_refresh: bool = entry(False, "plane: re-estimate the batch-norm statistics on the plane's training inputs with the dropout noise on (the plane reads the noisy Z) before each record (restored after; training is unchanged)", in_run_name=False)
 
 
 NAMED_CONFIGS: dict[str, dict[str, Any]] = {
