@@ -91,7 +91,9 @@ def _worker(args: argparse.Namespace, options: dict) -> dict:
     from torch.utils.data import TensorDataset
 
     from infodrop.checks import resolve_device
-    from infodrop.engine import Reporting, Training, fit, keep_freed_memory, set_seed
+    from infodrop.engine import Reporting, Training, fit
+    from infodrop.runtime import keep_freed_memory
+    from infodrop.seeding import set_seed
     from infodrop.models import AllCNN32
     from infodrop.nn import kl_divergence
 

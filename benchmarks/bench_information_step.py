@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from infodrop.engine import keep_freed_memory
+from infodrop.runtime import keep_freed_memory
 from infodrop.nn.information_fused import composite_step, information_dropout_step
 
 CLOCK = time.perf_counter

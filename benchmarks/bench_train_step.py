@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from infodrop.checks import resolve_device
-from infodrop.engine import keep_freed_memory
+from infodrop.runtime import keep_freed_memory
 from infodrop.models import AllCNN32
 from infodrop.nn import InformationDropout, kl_divergence
 

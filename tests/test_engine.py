@@ -20,7 +20,13 @@ from torch import nn
 
 import infodrop
 import infodrop.engine as engine
-from infodrop.engine import Checkpointing, Reporting, Run, Training, ddp_info, evaluate, fit, load_checkpoint, recompute_batchnorm, set_seed
+from infodrop.checkpoints import load_checkpoint
+from infodrop.distributed import ddp_info
+from infodrop.engine import Checkpointing, Reporting, Training, fit
+from infodrop.epoch_metrics import TrainingDiverged
+from infodrop.evaluation import evaluate, recompute_batchnorm
+from infodrop.runs import Run
+from infodrop.seeding import set_seed
 from tests._engine_scripts.tiny_problem import TinyNet, make_data, sgd, step_lr
 from tests._subprocess import subprocess_env
 
@@ -372,7 +378,7 @@ def test_a_non_finite_loss_stops_training_and_marks_the_run_failed(tmp_path):
         return loss, {}
 
     run = Run(tmp_path)
-    with pytest.raises(engine.TrainingDiverged, match=r"^training diverged at epoch 1 \(training loss nan\); lower lr$"):
+    with pytest.raises(TrainingDiverged, match=r"^training diverged at epoch 1 \(training loss nan\); lower lr$"):
         train(epochs=2, run=run, loss=nan_loss)
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "failed" and "training diverged at epoch 1" in result["results"]["error"]
@@ -404,8 +410,8 @@ def test_training_on_cuda_is_deterministic_given_the_seed(tmp_path):
 
 _FAULTS_SCRIPT = """
 import resource, torch
-from infodrop import engine
-engine.keep_freed_memory()
+from infodrop.runtime import keep_freed_memory
+keep_freed_memory()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(40):
     torch.empty(16 * 2**20).fill_(1.0)  # 64 MiB allocated, touched and freed, like an activation
@@ -487,7 +493,7 @@ def test_weights_that_turn_nan_stop_training_as_divergence_before_the_hooks_see_
 
     seen = []
     set_seed(0)
-    with pytest.raises(engine.TrainingDiverged, match=r"^training diverged at epoch 1 \(test loss nan\); lower lr$") as caught:
+    with pytest.raises(TrainingDiverged, match=r"^training diverged at epoch 1 \(test loss nan\); lower lr$") as caught:
         fit_with(TinyNet(), TRAIN, TEST, epochs=2, batch_size=32, progress=False, device="cpu",
                  make_optimizer=lambda model: NanAtTheLastStep(model.parameters(), lr=0.01),
                  epoch_hooks=[lambda epoch, model: seen.append(epoch)], checkpoint_path=tmp_path / "c.pt")

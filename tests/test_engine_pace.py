@@ -21,7 +21,9 @@ from tqdm.auto import tqdm
 
 import infodrop.batches as batches
 import infodrop.engine as engine
-from infodrop.engine import Checkpointing, Reporting, Training, fit, set_seed
+from infodrop.checkpoints import load_checkpoint
+from infodrop.engine import Checkpointing, Reporting, Training, fit
+from infodrop.seeding import set_seed
 from infodrop.models import AllCNN32
 from infodrop.nn import kl_divergence
 from tests._engine_scripts.tiny_problem import TinyNet, make_data, sgd, step_lr
@@ -255,7 +257,7 @@ def test_compile_true_trains_through_the_compiled_model_and_saves_plain_weights(
     assert math.isfinite(metrics["loss"]) and 0 <= metrics["test_error"] <= 1
     # The checkpoint holds the model's own parameter names (no compiler prefix): an eager model loads it.
     eager = TinyNet()
-    eager.load_state_dict(engine.load_checkpoint(path)["model"])
+    eager.load_state_dict(load_checkpoint(path)["model"])
     assert same_weights(eager, model)
     with pytest.raises(ValueError, match="compile"):
         Training(epochs=1, batch_size=32, make_optimizer=sgd, compile="fastest")

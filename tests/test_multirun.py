@@ -74,7 +74,7 @@ TINY = ["epochs=2", "filter_percentage=0.05", "batch_size=5"]
 
 
 def _checkpoint_weights(folder, name):
-    from infodrop.engine import load_checkpoint
+    from infodrop.checkpoints import load_checkpoint
 
     return load_checkpoint(folder / "models" / "cifar" / f"{name}.pt")["model"]
 

@@ -59,7 +59,7 @@ def _error(message: str) -> int:
 
 def _actionable_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is one line naming the thing and the fix (see the module docstring)."""
-    from infodrop.engine import TrainingDiverged
+    from infodrop.epoch_metrics import TrainingDiverged
     from infodrop.io import DiskFullError, RunLockedError
 
     return (ValueError, DiskFullError, RunLockedError, TrainingDiverged)

@@ -25,32 +25,26 @@ ran straight through; a damaged checkpoint falls back to the previous one with a
 
 Ctrl-C and SIGTERM (SLURM, docker, systemd; :mod:`infodrop.signals`) save the last complete
 epoch and mark the run 'interrupted' or 'terminated'. A loss or weights that stop being finite
-raise :class:`TrainingDiverged` ("training diverged at epoch N; lower lr").
+raise :class:`~infodrop.epoch_metrics.TrainingDiverged` ("training diverged at epoch N; lower lr").
 
 Distributed data parallel is switched on by the environment that ``torchrun`` sets (``RANK``,
 ``LOCAL_RANK``, ``WORLD_SIZE``; :mod:`infodrop.distributed`, which also owns the process group):
 the same command runs on one device or on many. Only rank 0 writes files, prints and runs epoch
 hooks; the epoch's metrics are summed over all ranks.
 
-:func:`recompute_batchnorm` is the original code's "dry run" (Achille & Soatto, ``cifar.py``):
-batch-norm statistics gathered with dropout noise on are wrong once the noise is off, so they are
-recomputed on the training set with the noise off before testing.
+Seeds (:mod:`infodrop.seeding`), glibc's memory thresholds (:mod:`infodrop.runtime`), testing with
+the noise off (:mod:`infodrop.evaluation`) and the epoch's metrics (:mod:`infodrop.epoch_metrics`)
+are modules of their own; this one keeps the loop.
 """
 
 from __future__ import annotations
 
-import ctypes
-import math
-import os
-import platform
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -59,33 +53,24 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from infodrop.batches import DeviceTensors, LastKnown, epoch_indices, evaluation_batches, index_loader, place_on_device
-from infodrop.checkpoints import check_same_config, cpu_copy, load_checkpoint, remove_stale_temporaries, rng_state, set_rng_state
-from infodrop.checks import check_int, check_seed, resolve_device
-from infodrop.distributed import check_local_rank_has_a_gpu, ddp_info, is_distributed, process_group, training_device
+from infodrop.batches import DeviceTensors, LastKnown, epoch_indices, index_loader, place_on_device
+from infodrop.checkpoints import check_same_config, cpu_copy, remove_stale_temporaries, rng_state, set_rng_state
+from infodrop.checks import check_int, check_seed
+from infodrop.distributed import ddp_info, is_distributed, process_group, training_device
+from infodrop.epoch_metrics import EpochHook, check_finite, epoch_metrics, hook_results
+from infodrop.evaluation import check_dataset, evaluation_sums
 from infodrop.io import resume_checkpoint, save_checkpoint
 from infodrop.runs import Run, jsonable, plain_config
+from infodrop.runtime import keep_freed_memory
+from infodrop.seeding import derived_seed, draw_unused_base_seed, set_seed
 from infodrop.signals import Terminated, sigterm_raises
 
-__all__ = [
-    "Checkpointing",
-    "Reporting",
-    "Run",
-    "Training",
-    "TrainingDiverged",
-    "TrainingState",
-    "check_local_rank_has_a_gpu",
-    "ddp_info",
-    "evaluate",
-    "fit",
-    "keep_freed_memory",
-    "load_checkpoint",
-    "recompute_batchnorm",
-    "set_seed",
-]
+# Not used here: kept importable from infodrop.engine for the golden test of old checkpoints
+# (tests/experiments/test_old_checkpoints.py, unedited by contract). Import it from
+# infodrop.checkpoints, its home.
+from infodrop.checkpoints import load_checkpoint  # noqa: F401,E402
 
-# Names fit puts in every metrics line; loss parts and hook results may not reuse them.
-ENGINE_KEYS = ("epoch", "loss", "train_error", "test_error", "test_loss", "lr", "seconds")
+__all__ = ["Checkpointing", "Reporting", "Training", "TrainingState", "fit"]
 
 # torch.compile's modes; 'reduce-overhead' records CUDA graphs.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -95,42 +80,6 @@ EVAL_BATCH_SIZE = 1024
 PROGRESS_EVERY = 10
 
 Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, Mapping[str, Any]]"]
-EpochHook = Callable[[int, nn.Module], "Mapping[str, Any] | None"]
-
-
-class TrainingDiverged(FloatingPointError, ValueError):
-    """The training loss, the test loss or the weights stopped being finite: one line,
-    "training diverged at epoch N (...); lower lr". A ValueError too, since the fix is a value."""
-
-    def __init__(self, epoch: int, what: str) -> None:
-        super().__init__(f"training diverged at epoch {epoch} ({what}); lower lr")
-        self.epoch = epoch
-
-
-# --------------------------------------------------------------------------- seeds
-
-
-def set_seed(seed: int) -> None:
-    """Seed python's ``random``, numpy's global generator and torch (CPU and every CUDA device),
-    and make torch choose deterministic algorithms (warning, not failing, where none exists).
-
-    ``seed`` is an integer in [0, 2**32 - 1] (numpy's range).
-    """
-    seed = check_seed(seed, "seed")
-    # cuBLAS is only deterministic with a fixed workspace; it reads this when CUDA starts.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # seeds every CUDA device as well
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-
-
-def _derived_seed(seed: int, rank: int, stream: int) -> int:
-    """A 32-bit seed for one named stream of one rank, well mixed so that it is not ``seed``
-    itself: the dropout noise must not replay the draws that initialised the weights."""
-    return int(np.random.SeedSequence([seed, rank, stream]).generate_state(1)[0])
 
 
 # --------------------------------------------------------------------------- options
@@ -263,7 +212,7 @@ class Reporting:
 
     def __post_init__(self) -> None:
         if self.run is not None and not isinstance(self.run, Run):
-            raise ValueError(f"run must be an infodrop.engine.Run or None, got {type(self.run).__name__}")
+            raise ValueError(f"run must be an infodrop.runs.Run or None, got {type(self.run).__name__}")
         hooks = tuple(self.epoch_hooks)
         for index, hook in enumerate(hooks):
             if not callable(hook):
@@ -309,132 +258,6 @@ class _Data:
     train_tensors: DeviceTensors | None = None  # the training set kept on the device
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-def _check_dataset(dataset: Any, name: str) -> int:
-    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-        raise ValueError(f"{name} must be a map-style torch Dataset (with __len__ and __getitem__), got {type(dataset).__name__}")
-    size = len(dataset)
-    if size == 0:
-        raise ValueError(f"{name} is empty; pass at least one (image, label) sample")
-    first = dataset[0]
-    if not (isinstance(first, (tuple, list)) and len(first) == 2 and isinstance(first[0], torch.Tensor)):
-        raise ValueError(f"{name}[0] must be an (input tensor, label) pair, e.g. from a TensorDataset(images, labels)")
-    return size
-
-
-def _evaluation_sums(model: nn.Module, dataset: Dataset | DeviceTensors, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Float64 tensor [summed cross-entropy (nats), number of errors, number of samples], left on
-    ``device`` (read once by the caller)."""
-    model.eval()
-    totals = torch.zeros(3, dtype=torch.float64, device=device)
-    with torch.no_grad():
-        for inputs, targets in evaluation_batches(dataset, batch_size, device):
-            logits = model(inputs)
-            totals[0] += F.cross_entropy(logits.float(), targets, reduction="sum").double()
-            totals[1] += (logits.argmax(dim=1) != targets).sum()
-            totals[2] += targets.shape[0]
-    return totals
-
-
-def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, device: Any = None) -> dict:
-    """Classification error of ``model`` on ``dataset`` with the noise off (``model.eval()``, no grad).
-
-    The model is moved to ``device`` (None: CUDA if available, else CPU) and left in eval mode.
-    Returns ``{'error': fraction wrong, 'loss': mean cross-entropy in nats, 'accuracy': 1 - error}``.
-    """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_dataset(dataset, "dataset")
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    device = resolve_device(device)
-    model.to(device)
-    loss_sum, errors, count = _evaluation_sums(model, dataset, batch_size, device).tolist()
-    return {"error": errors / count, "loss": loss_sum / count, "accuracy": 1.0 - errors / count}
-
-
-def recompute_batchnorm(model: nn.Module, dataset: Dataset, *, batch_size: int, device: Any = None) -> None:
-    """Recompute every batch-norm layer's running mean and variance on ``dataset`` with the
-    dropout noise off: the original code's "dry run" before testing.
-
-    Statistics collected while training see noisy activations; at test time the noise is off, so
-    they no longer match. The running statistics are reset, each layer's momentum is set to None
-    (a cumulative average: every batch weighs the same) and ``dataset`` is passed through once
-    in batches of ``batch_size`` (unshuffled, no gradients) with the model in ``eval()`` except
-    the batch-norm layers in ``train()``, so dropout layers add no noise. The momenta are then
-    restored and the whole model is left in ``eval()``. (The TensorFlow original kept its decay
-    of 0.9 during the dry run, which weighs the last batches most; the cumulative average is
-    the plain mean over the pass.) A model without batch-norm layers is left unchanged.
-    """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_dataset(dataset, "dataset")
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    device = resolve_device(device)
-    norms = [
-        module
-        for module in model.modules()
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats
-    ]
-    if not norms:
-        return
-    momenta = [module.momentum for module in norms]
-    model.to(device)
-    model.eval()
-    for module in norms:
-        module.reset_running_stats()
-        module.momentum = None
-        module.train()
-    try:
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=device.type == "cuda")
-        with torch.no_grad():
-            for inputs, _ in loader:
-                model(inputs.to(device, non_blocking=True))
-    finally:
-        for module, momentum in zip(norms, momenta):
-            module.momentum = momentum
-        model.eval()
-
-
-# --------------------------------------------------------------------------- memory
-
-
-# glibc's thresholds (bytes) above which freed memory goes back to the OS; see keep_freed_memory.
-MALLOC_THRESHOLD = 1 << 30
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
-_malloc_tuned: bool | None = None
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc keep freed blocks of up to MALLOC_THRESHOLD (1 GiB) in the heap for reuse.
-
-    By default glibc serves every block above 32 MiB with a fresh mmap and returns it at free, and
-    trims the heap top above 128 KiB, so a CPU training step, which allocates and frees the same
-    activation buffers every time, pays page faults for all of them: All-CNN-96 at batch 128 and a
-    quarter of the filters took 0.97 s per step, of which 0.77 s system time (340,000 minor page
-    faults per step); with the thresholds raised, 0.48 s. The price: up to 1 GiB of freed memory
-    stays with the process. Called by :func:`fit` (once per process); a no-op that returns False
-    off glibc, or when the environment sets ``INFODROP_MALLOC=default``.
-    """
-    global _malloc_tuned
-    if _malloc_tuned is not None:
-        return _malloc_tuned
-    _malloc_tuned = False
-    if os.environ.get("INFODROP_MALLOC", "") == "default" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    # Both: in that measurement the mmap threshold alone gave 0.68 s per step, the trim threshold
-    # alone 1.43 s (slower than glibc's defaults).
-    _malloc_tuned = bool(mallopt(_M_MMAP_THRESHOLD, MALLOC_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, MALLOC_THRESHOLD))
-    return _malloc_tuned
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -476,7 +299,7 @@ def fit(
     :class:`~infodrop.signals.Terminated`, a KeyboardInterrupt), the last completed epoch is
     saved (if not already; a CPU copy of it is kept in memory for this), the run is marked
     'interrupted' or 'terminated', and the exception re-raised. A non-finite training or test
-    loss, or non-finite weights, raise :class:`TrainingDiverged` naming the epoch before the
+    loss, or non-finite weights, raise :class:`~infodrop.epoch_metrics.TrainingDiverged` naming the epoch before the
     epoch's hooks and checkpoint run. Returns the last epoch's metrics (the stored ones when the
     checkpoint is already at ``epochs``).
     """
@@ -520,19 +343,19 @@ def _check_arguments(model: Any, train_set: Any, test_set: Any, training: Any, c
     for value, kind in ((training, Training), (checkpointing, Checkpointing), (reporting, Reporting)):
         if not isinstance(value, kind):
             raise ValueError(f"{kind.__name__.lower()} must be an infodrop.engine.{kind.__name__}, got {type(value).__name__}")
-    train_size = _check_dataset(train_set, "train_set")
-    _check_dataset(test_set, "test_set")
+    train_size = check_dataset(train_set, "train_set")
+    check_dataset(test_set, "test_set")
     return train_size
 
 
 def _start(model: nn.Module, train_set: Dataset, test_set: Dataset, training: Training, place: _Place) -> tuple[TrainingState, _Data]:
     """Phase 1: seed this rank, put the model on its device, build optimiser, schedule, generators, loaders."""
-    set_seed(_derived_seed(training.seed, place.rank, 0))
+    set_seed(derived_seed(training.seed, place.rank, 0))
     model.to(place.device)
     optimizer = training.make_optimizer(model)
     scheduler = training.make_scheduler(optimizer) if training.make_scheduler is not None else None
     loader_generator = torch.Generator().manual_seed(training.seed)
-    augment_generator = torch.Generator(device=place.device).manual_seed(_derived_seed(training.seed, place.rank, 1))
+    augment_generator = torch.Generator(device=place.device).manual_seed(derived_seed(training.seed, place.rank, 1))
     sampler = None
     if place.distributed:
         sampler = DistributedSampler(train_set, num_replicas=place.world_size, rank=place.rank, shuffle=True, seed=training.seed)
@@ -612,11 +435,11 @@ def _train(state: TrainingState, data: _Data, training: Training, checkpointing:
         for epoch in range(state.epoch + 1, training.epochs + 1):
             started = time.perf_counter()
             lr, sums, errors, count = _train_one_epoch(state, data, training, place, epoch, progress=reporting.progress)
-            tests = _evaluation_sums(state.model, data.test_set, training.test_batch_size(place.device), place.device)
-            metrics = _epoch_metrics(epoch, lr, sums, errors, count, tests, place)
-            _check_finite(epoch, metrics, state.model)
+            tests = evaluation_sums(state.model, data.test_set, training.test_batch_size(place.device), place.device)
+            metrics = epoch_metrics(epoch, lr, sums, errors, count, tests, distributed=place.distributed)
+            check_finite(epoch, metrics, state.model)
             main = place.main
-            extras = _hook_results(reporting.epoch_hooks, epoch, state.model, metrics, main=main)
+            extras = hook_results(reporting.epoch_hooks, epoch, state.model, metrics, main=main)
             if main:
                 metrics.update(extras)
             metrics["seconds"] = time.perf_counter() - started
@@ -663,7 +486,7 @@ def _train_one_epoch(state: TrainingState, data: _Data, training: Training, plac
     """
     if data.sampler is not None:
         data.sampler.set_epoch(epoch)
-    _draw_the_unused_base_seed(data.train_loader)
+    draw_unused_base_seed(data.train_loader)
     state.net.train()
     lr = float(state.optimizer.param_groups[0]["lr"])
     loss_function = training.loss_function
@@ -714,19 +537,6 @@ def _train_one_epoch(state: TrainingState, data: _Data, training: Training, plac
     return lr, sums, errors, count
 
 
-def _draw_the_unused_base_seed(loader: DataLoader) -> None:
-    """Draw from the loader's generator the number an unused iterator of it drew in earlier versions.
-
-    Every DataLoader iterator draws one int64 base seed from the loader's generator as it is
-    created. Until the epoch loop stopped handing the loader to tqdm.auto's bar, that bar
-    (tqdm.asyncio) created an iterator at construction that was never used, besides the one the
-    loop read: two draws per epoch before the permutation. The extra draw is kept, without the
-    iterator (which with ``num_workers > 0`` started worker processes), so that a seed still
-    gives the batch order, and the checkpointed generator state, that it gave before.
-    """
-    torch.empty((), dtype=torch.int64).random_(generator=loader.generator)
-
-
 def _training_batches(data: _Data, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """This epoch's (inputs, labels) batches on ``device``: gathered from the tensors kept there,
     or the DataLoader's batches copied without blocking (from pinned memory on CUDA)."""
@@ -736,58 +546,6 @@ def _training_batches(data: _Data, device: torch.device) -> Iterator[tuple[torch
         return
     for inputs, targets in data.train_loader:
         yield inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-
-
-def _epoch_metrics(epoch: int, lr: float, sums: dict[str, torch.Tensor], errors: torch.Tensor, count: int,
-                   tests: torch.Tensor, place: _Place) -> dict:
-    """Phase 4: the epoch's metrics from this process's sums, added up over the ranks."""
-    names = list(sums)
-    clash = [name for name in names[1:] if name in ENGINE_KEYS]
-    if clash:
-        raise ValueError(f"loss parts {clash} reuse names of fit's own metrics {ENGINE_KEYS}; rename them")
-    totals = torch.stack([*(sums[name] for name in names), errors, _as_float64(count, place.device)])
-    if place.distributed:
-        dist.all_reduce(totals)
-        dist.all_reduce(tests)
-    totals, tests = totals.tolist(), tests.tolist()
-    metrics = {"epoch": epoch}
-    metrics.update({name: totals[index] / totals[-1] for index, name in enumerate(names)})
-    metrics.update(train_error=totals[-2] / totals[-1], test_error=tests[1] / tests[2], test_loss=tests[0] / tests[2], lr=lr)
-    return metrics
-
-
-def _check_finite(epoch: int, metrics: dict, model: nn.Module) -> None:
-    """Raise :class:`TrainingDiverged` when the epoch's losses or the weights are not finite.
-
-    Checked before the epoch hooks (an information plane of NaN features says nothing) and before
-    the checkpoint (the last good one stays). The weights can turn NaN in the last step of an
-    epoch whose losses were still finite, so they are checked too (one sync per epoch).
-    """
-    for key, label in (("loss", "training loss"), ("test_loss", "test loss")):
-        if not math.isfinite(metrics[key]):
-            raise TrainingDiverged(epoch, f"{label} {metrics[key]}")
-    parameters = [parameter.detach() for parameter in model.parameters() if parameter.is_floating_point()]
-    if parameters and not bool(torch.stack([torch.isfinite(parameter).all() for parameter in parameters]).all()):
-        raise TrainingDiverged(epoch, "NaN or inf in the weights")
-
-
-def _hook_results(hooks: Sequence[EpochHook], epoch: int, model: nn.Module, metrics: dict, *, main: bool = True) -> dict:
-    """Phase 4: the epoch hooks' numbers, refused when they reuse a metric's name. Off rank 0 only
-    the hooks marked ``all_ranks`` run (they take part in collectives); their numbers are dropped."""
-    extras: dict = {}
-    for hook in hooks:
-        if not main and not getattr(hook, "all_ranks", False):
-            continue
-        extra = hook(epoch, model)
-        if extra is None:
-            continue
-        if not isinstance(extra, Mapping):
-            raise ValueError(f"epoch hook {hook!r} returned {type(extra).__name__}; return a dict or None")
-        clash = [key for key in extra if key in metrics or key in extras]
-        if clash:
-            raise ValueError(f"epoch hook {hook!r} returned keys {clash} that are already metrics; rename them")
-        extras.update(extra)
-    return extras
 
 
 def _checkpoint(state: TrainingState, checkpointing: Checkpointing, epochs: int, place: _Place) -> None:

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_problem import make_data  # noqa: E402
 
 from infodrop.distributed import ddp_info, process_group  # noqa: E402
-from infodrop.engine import Reporting, Training, fit, set_seed  # noqa: E402
+from infodrop.engine import Reporting, Training, fit  # noqa: E402
+from infodrop.seeding import set_seed  # noqa: E402
 from infodrop.nn import GaussianDropout  # noqa: E402
 from infodrop.plane import InformationPlane  # noqa: E402
 

@@ -20,7 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_problem import TinyNet, make_data, sgd, step_lr  # noqa: E402
 
-from infodrop.engine import Checkpointing, Reporting, Run, Training, ddp_info, fit, set_seed  # noqa: E402
+from infodrop.distributed import ddp_info  # noqa: E402
+from infodrop.engine import Checkpointing, Reporting, Training, fit  # noqa: E402
+from infodrop.runs import Run  # noqa: E402
+from infodrop.seeding import set_seed  # noqa: E402
 
 
 def main() -> None:

@@ -141,7 +141,7 @@ def test_a_huge_learning_rate_is_training_diverged_in_one_line(tmp_path, monkeyp
 def test_infodrop_traceback_shows_the_trace_instead(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("INFODROP_TRACEBACK", "1")
-    from infodrop.engine import TrainingDiverged
+    from infodrop.epoch_metrics import TrainingDiverged
 
     with pytest.raises(TrainingDiverged):
         cli.main(["mnist", "train", "with", *DIGITS, "epochs=1", "lr=1e30"])

@@ -1,7 +1,6 @@
 """Run under torchrun with 2 CPU processes (gloo): each rank estimates with distributed=True
 and writes every field to rank<R>.json; rank 0 also writes the single-process result."""
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -31,9 +30,9 @@ def main(out: Path) -> None:
             labels = (features[:, 0] > 0.5).astype(int)
         options = dict(labels=labels, noise_samples=3, seed=11, chunk_size=96, device="cpu")
         sharded = gaussian_dropout_mi(features, 0.2, distributed=True, **options)
-        results[name] = {"sharded": dataclasses.asdict(sharded)}
+        results[name] = {"sharded": sharded.to_dict()}
         if rank == 0:
-            results[name]["single"] = dataclasses.asdict(gaussian_dropout_mi(features, 0.2, **options))
+            results[name]["single"] = gaussian_dropout_mi(features, 0.2, **options).to_dict()
     # The per-input terms are an array: written as a list, so they are compared like every field.
     (out / f"rank{rank}.json").write_text(json.dumps(results, default=lambda value: value.tolist()))
     dist.destroy_process_group()

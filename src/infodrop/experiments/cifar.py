@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -52,6 +52,7 @@ from infodrop.experiments import classifier_recipe
 from infodrop.experiments.classifier_recipe import ClassifierExperiment
 from infodrop.experiments.config import check_choice, entry
 from infodrop.experiments.datasets import Split, prepare_hint, require_files, take
+from infodrop.experiments.entries import AllCNNNetwork, Machine, Plane, RunFiles, StepSGD, Subsets, in_order, new_default
 from infodrop.models import AllCNN32
 
 __all__ = [
@@ -71,54 +72,20 @@ __all__ = [
 
 
 @dataclass
-class Config:
+class Config(*in_order(AllCNNNetwork, StepSGD, Subsets, Machine, RunFiles, Plane)):
     """Configuration of the CIFAR-10 experiment; defaults are the original ``cifar.py``'s."""
 
-    dropout: str = entry("information", "dropout kind after each stride-2 conv: information | binary | gaussian | none")
-    activations: str = entry("relu", "activation of every conv: relu | softplus")
-    lognorm_prior: bool = entry(False, "log-normal prior on the activations (needs softplus); else log-uniform")
-    beta: float = entry(3.0, "weight of the KL term, beta >= 0 (the information bottleneck's Lagrange multiplier)")
-    max_alpha: float = entry(0.7, "largest noise scale alpha of information dropout, in (0, 1]")
-    filter_percentage: float = entry(1.0, "width multiplier of the network (0.25 = the small network)")
-    single_dropout: bool = entry(False, "only one dropout layer, after the third conv (ICLR 2023 fullCNN)")
-    keep_prob: float = entry(0.5, "keep probability of binary dropout (dropout=binary)")
-    initial_keep_prob: float = entry(0.8, "keep probability of the binary dropout on the input images")
-    variance: float = entry(1.0, "noise variance of Gaussian dropout (dropout=gaussian); 1.0 = rate 0.5")
-    weight_decay: float = entry(0.001, "weight_decay * sum of squared parameters / 2 is added to the loss")
-    batch_size: int = entry(100, "mini-batch size per process (under torchrun the global batch is batch_size x processes)")
-    lr: float = entry(0.05, "initial learning rate of SGD with Nesterov momentum")
-    momentum: float = entry(0.9, "Nesterov momentum")
-    lr_milestones: List[int] = entry([80, 120, 160], "epochs at which the learning rate is multiplied by lr_decay")
-    lr_decay: float = entry(0.1, "factor applied to the learning rate at each milestone")
-    epochs: int = entry(200, "number of training epochs (a longer run resumes a shorter one)", in_run_name=False)
-    seed: int = entry(0, "seed of initialisation, batch order and noise")
-    train_subset: int = entry(0, "train on the first N training images only (0 = all 50000)")
-    test_subset: int = entry(0, "evaluate on the first N test images only (0 = all 10000)")
     correlation_mode: str = entry(
         "features",
         "correlation over units: features (original: every unit at every location) | channels (locations pooled)",
         in_run_name=False,
     )
-    plot_images: int = entry(5, "number of test images whose KL heat maps `plot` draws", in_run_name=False)
-    checkpoint_every: int = entry(10, "save the checkpoint every this many epochs", in_run_name=False)
     source: str = entry("", "prepare: folder cifar-10-batches-py (or its .tar.gz) of the official release", in_run_name=False)
     data_dir: str = entry("datasets", "folder of the prepared cifar10-{train,test}.npz", in_run_name=False)
-    models_dir: str = entry("models", "folder of the checkpoints, models/cifar/<run name>.pt", in_run_name=False)
-    runs_dir: str = entry("runs", "folder of the run records, runs/cifar/<run name>/", in_run_name=False)
-    plots_dir: str = entry("plots", "folder of the figures, plots/cifar/<run name>/", in_run_name=False)
-    device: Optional[str] = entry(None, "cpu, cuda, cuda:N; null = cuda when available", in_run_name=False)
-    progress: Optional[bool] = entry(None, "progress bars: null = only when stderr is a terminal (not in a log file); true or false to force", in_run_name=False)
-    compile: bool = entry(False, "torch.compile the network for training (opt-in; pays on GPUs, not on CPUs, see benchmarks/README.md)", in_run_name=False)
-    jobs_per_device: int = entry(1, "--multirun: jobs trained at once on the device, each in a process of its own (1 = one after the other)", in_run_name=False)
-    plane_every: int = entry(0, "record the information plane every k epochs, at the start and at the last (0 = off)", in_run_name=False)
-    plane_samples: int = entry(1000, "inputs per split (train, test) of the plane estimates (0 = all)", in_run_name=False)
-    estimators: List[str] = entry(["auto", "binning"], "plane estimators: auto (variational KL / mixture) and binning", in_run_name=False)
-    bins: List[int] = entry([10, 30, 100], "bin counts of the binning planes", in_run_name=False)
-    noise_samples: int = entry(10, "plane, Gaussian dropout: noise draws per input of the mixture estimator", in_run_name=False)
-    mc_draws: int = entry(1, "plane: MC-dropout samples of Z per input (binning, MC predictions)", in_run_name=False)
-    plane_bounds: bool = entry(False, "plane, Gaussian dropout: pairwise bracket of the mixture (O(N^2 d))", in_run_name=False)
+    plane_every: int = new_default(Plane, "plane_every", 0)
+    plane_samples: int = new_default(Plane, "plane_samples", 1000)
+    plane_bounds: bool = new_default(Plane, "plane_bounds", False)
     plane_bn_refresh: bool = entry(False, "plane: re-estimate the batch-norm statistics on the plane's training inputs with the dropout noise on (the plane reads the noisy Z) before each record (restored after; training is unchanged)", in_run_name=False)
-    plot_formats: List[str] = entry(["png", "pdf"], "file formats of the plane figures (png, pdf, svg)", in_run_name=False)
 
 
 NAMED_CONFIGS: dict[str, dict[str, Any]] = {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from infodrop.data import CIFAR_TEST_FILE, CIFAR_TRAIN_FILE, load_cifar_npz, ran
 from infodrop.experiments import plane_recipe
 from infodrop.experiments.config import entry
 from infodrop.experiments.datasets import Split, take
+from infodrop.experiments.entries import CosineSGD, Machine, RunFiles, UnitSubsetPlane, in_order, new_default
 from infodrop.experiments.plane_recipe import BatchTransform, PlaneExperiment
 from infodrop.models import ResNet18
 
@@ -36,7 +37,9 @@ __all__ = ["COMMANDS", "Config", "EXPERIMENT", "NAMED_CONFIGS", "build_model", "
 
 
 @dataclass
-class Config:
+class Network:
+    """The cifar_resnet entries that come before the shared groups in the field order (and run names)."""
+
     dropout: str = entry("gaussian", "dropout before the output layer: gaussian, information or binary")
     variance: float = entry(2.0 / 3.0, "Gaussian dropout variance (2/3 = p/(1-p) at the reference code's rate p = 0.4)")
     dropout_rate: float = entry(0.4, "binary dropout: drop rate")
@@ -48,30 +51,16 @@ class Config:
     train_subset: int = entry(0, "use the first N training images (0 = all)")
     test_subset: int = entry(0, "use the first N test images (0 = all)")
     augment: bool = entry(True, "random crop (pad 4) and horizontal flip of training batches")
-    epochs: int = entry(200, "training epochs (reference code: 200)", in_run_name=False)
-    batch_size: int = entry(64, "batch size (reference code: 64)")
-    lr: float = entry(0.05, "SGD learning rate, annealed by a cosine schedule over the epochs")
-    momentum: float = entry(0.9, "SGD momentum")
-    weight_decay: float = entry(5e-4, "SGD weight decay")
-    seed: int = entry(0, "random seed (initialisation, batches, augmentation, noise)")
-    plane_every: int = entry(10, "record the information plane every k epochs (and at the first and last)", in_run_name=False)
-    plane_samples: int = entry(5000, "inputs per split for the plane estimates (0 = all, e.g. the 60,000 of Fashion-MNIST; the mixture costs O(N^2): the cost line says how long)", in_run_name=False)
-    noise_samples: int = entry(10, "noise draws per input in the Gaussian mixture estimator", in_run_name=False)
-    mc_draws: int = entry(1, "MC-dropout samples of Z per input for binning and MC predictions", in_run_name=False)
-    plane_bounds: bool = entry(True, "pairwise bracket of the mixture estimate (O(N^2 d) elementwise: slow on a CPU for large N)", in_run_name=False)
-    plane_subsets: List[int] = entry([], "sizes k of random unit subsets whose planes are recorded too, e.g. [1,4] (Gaussian dropout; each size costs subset_draws mixture estimates)", in_run_name=False)
-    subset_draws: int = entry(8, "random unit subsets per size in plane_subsets", in_run_name=False)
-    bins: List[int] = entry([10, 30, 100], "bin counts of the binning planes", in_run_name=False)
-    estimators: List[str] = entry(["auto", "binning"], "plane estimators: auto (ours / variational) and binning", in_run_name=False)
-    checkpoint_every: int = entry(10, "save a checkpoint every k epochs", in_run_name=False)
-    device: Optional[str] = entry(None, "device: null = cuda if available else cpu", in_run_name=False)
-    progress: Optional[bool] = entry(None, "progress bars: null = only when stderr is a terminal (not in a log file); true or false to force", in_run_name=False)
-    compile: bool = entry(False, "torch.compile the network for training (opt-in; pays on GPUs, not on CPUs, see benchmarks/README.md)", in_run_name=False)
-    jobs_per_device: int = entry(1, "--multirun: jobs trained at once on the device, each in a process of its own (1 = one after the other)", in_run_name=False)
-    models_dir: str = entry("models", "folder for checkpoints", in_run_name=False)
-    runs_dir: str = entry("runs", "folder for run logs and plane JSON", in_run_name=False)
-    plots_dir: str = entry("plots", "folder for figures", in_run_name=False)
-    plot_formats: List[str] = entry(["png", "pdf"], "file formats of the figures (png, pdf, svg)", in_run_name=False)
+
+
+@dataclass
+class Config(*in_order(Network, CosineSGD, UnitSubsetPlane, Machine, RunFiles)):
+    """Configuration of the CIFAR-10 ResNet18 planes of ICLR 2023 (bottleneck before the output)."""
+
+    batch_size: int = new_default(CosineSGD, "batch_size", 64)
+    lr: float = new_default(CosineSGD, "lr", 0.05)
+    weight_decay: float = new_default(CosineSGD, "weight_decay", 5e-4)
+    plane_every: int = new_default(UnitSubsetPlane, "plane_every", 10)
 
 
 NAMED_CONFIGS: dict[str, dict[str, Any]] = {

@@ -36,7 +36,8 @@ from torch import nn
 from infodrop.checks import check_in_range, check_int, check_positive, check_seed, resolve_device
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
-from infodrop.engine import Checkpointing, Reporting, Run, Training, evaluate, fit, recompute_batchnorm
+from infodrop.engine import Checkpointing, Reporting, Training, fit
+from infodrop.evaluation import evaluate, recompute_batchnorm
 from infodrop.experiments import plane_recipe
 from infodrop.experiments.config import check_batch_size, check_keep_prob, check_milestones, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
@@ -48,6 +49,7 @@ from infodrop.losses import information_loss
 from infodrop.mi import gaussian_total_correlation
 from infodrop.nn import InformationDropout, set_mc
 from infodrop.plots import plot_kl_maps
+from infodrop.runs import Run
 
 __all__ = [
     "ClassifierExperiment",

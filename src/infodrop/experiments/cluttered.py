@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List
 
 from torch import nn
 
@@ -36,37 +36,24 @@ from infodrop.experiments import classifier_recipe
 from infodrop.experiments.classifier_recipe import ClassifierExperiment
 from infodrop.experiments.config import check_choice, entry
 from infodrop.experiments.datasets import Split, prepare_hint, require_files, take
+from infodrop.experiments.entries import AllCNNNetwork, Machine, RunFiles, StepSGD, Subsets, in_order, new_default
 from infodrop.models import AllCNN96
 
 __all__ = ["COMMANDS", "Config", "EXPERIMENT", "NAMED_CONFIGS", "build_model", "load_data", "plot", "prepare", "test", "train", "validate"]
 
 
 @dataclass
-class Config:
+class Config(*in_order(AllCNNNetwork, StepSGD, Subsets, Machine, RunFiles)):
     """Configuration of the Cluttered MNIST experiment; defaults are the original ``cluttered.py``'s."""
 
-    dropout: str = entry("information", "dropout kind after each stride-2 conv: information | binary | gaussian | none")
-    activations: str = entry("relu", "activation of every conv: relu | softplus")
-    lognorm_prior: bool = entry(False, "log-normal prior on the activations (needs softplus); else log-uniform")
-    beta: float = entry(0.5, "weight of the KL term, beta >= 0 (the original advises beta <= 0.5)")
-    max_alpha: float = entry(1.0, "largest noise scale alpha of information dropout, in (0, 1]")
-    filter_percentage: float = entry(1.0, "width multiplier of the network (the original has 1.0)")
-    single_dropout: bool = entry(False, "only one dropout layer, after the third conv")
-    keep_prob: float = entry(0.5, "keep probability of binary dropout (dropout=binary)")
-    initial_keep_prob: float = entry(1.0, "keep probability of the binary dropout on the input (1.0 = none, as the original)")
-    variance: float = entry(1.0, "noise variance of Gaussian dropout (dropout=gaussian); 1.0 = rate 0.5")
-    weight_decay: float = entry(0.0, "weight_decay * sum of squared parameters / 2 is added to the loss")
-    batch_size: int = entry(128, "mini-batch size per process (under torchrun the global batch is batch_size x processes)")
-    lr: float = entry(0.01, "initial learning rate of SGD with Nesterov momentum")
-    momentum: float = entry(0.9, "Nesterov momentum")
-    lr_milestones: List[int] = entry([30, 60], "epochs at which the learning rate is multiplied by lr_decay")
-    lr_decay: float = entry(0.1, "factor applied to the learning rate at each milestone")
-    epochs: int = entry(80, "number of training epochs (a longer run resumes a shorter one)", in_run_name=False)
-    seed: int = entry(0, "seed of initialisation, batch order and noise")
-    train_subset: int = entry(0, "train on the first N training images only (0 = all)")
-    test_subset: int = entry(0, "evaluate on the first N test images only (0 = all)")
-    plot_images: int = entry(5, "number of test images whose KL heat maps `plot` draws", in_run_name=False)
-    checkpoint_every: int = entry(10, "save the checkpoint every this many epochs", in_run_name=False)
+    beta: float = new_default(AllCNNNetwork, "beta", 0.5)  # the original advises beta <= 0.5
+    max_alpha: float = new_default(AllCNNNetwork, "max_alpha", 1.0)
+    initial_keep_prob: float = new_default(AllCNNNetwork, "initial_keep_prob", 1.0)  # no input dropout, as the original
+    weight_decay: float = new_default(StepSGD, "weight_decay", 0.0)
+    batch_size: int = new_default(StepSGD, "batch_size", 128)
+    lr: float = new_default(StepSGD, "lr", 0.01)
+    lr_milestones: List[int] = new_default(StepSGD, "lr_milestones", [30, 60])
+    epochs: int = new_default(StepSGD, "epochs", 80)
     source: str = entry("", "prepare: folder of MNIST-format IDX files (train/t10k images and labels)", in_run_name=False)
     canvas: int = entry(96, "prepare: side of the square canvas, pixels", in_run_name=False)
     distractors: int = entry(8, "prepare: number of distractor crops per image", in_run_name=False)
@@ -77,13 +64,6 @@ class Config:
     generator_seed: int = entry(0, "prepare: seed of the generator", in_run_name=False)
     combine: str = entry("max", "prepare: how patches overlap: max | add (the Lua generator: add, clip at 1)", in_run_name=False)
     data_dir: str = entry("datasets", "folder of the prepared cluttered-{train,valid,test}.npz", in_run_name=False)
-    models_dir: str = entry("models", "folder of the checkpoints, models/cluttered/<run name>.pt", in_run_name=False)
-    runs_dir: str = entry("runs", "folder of the run records, runs/cluttered/<run name>/", in_run_name=False)
-    plots_dir: str = entry("plots", "folder of the figures, plots/cluttered/<run name>/", in_run_name=False)
-    device: Optional[str] = entry(None, "cpu, cuda, cuda:N; null = cuda when available", in_run_name=False)
-    progress: Optional[bool] = entry(None, "progress bars: null = only when stderr is a terminal (not in a log file); true or false to force", in_run_name=False)
-    compile: bool = entry(False, "torch.compile the network for training (opt-in; pays on GPUs, not on CPUs, see benchmarks/README.md)", in_run_name=False)
-    jobs_per_device: int = entry(1, "--multirun: jobs trained at once on the device, each in a process of its own (1 = one after the other)", in_run_name=False)
 
 
 NAMED_CONFIGS: dict[str, dict[str, Any]] = {

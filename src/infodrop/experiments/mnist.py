@@ -47,6 +47,7 @@ from infodrop.data import split as train_test_split
 from infodrop.experiments import plane_recipe
 from infodrop.experiments.config import check_choice, entry, to_plain
 from infodrop.experiments.datasets import take
+from infodrop.experiments.entries import CosineSGD, Machine, RunFiles, Subsets, UnitSubsetPlane, in_order
 from infodrop.experiments.naming import RunPaths, run_paths
 from infodrop.experiments.plane_recipe import PlaneExperiment
 from infodrop.experiments.run_files import holding_run, load_weights
@@ -63,7 +64,9 @@ DATASETS = ("auto", "mnist", "fashion", "digits")
 
 
 @dataclass
-class Config:
+class Network:
+    """The mnist entries that come before the shared groups in the field order (and run names)."""
+
     model: str = entry("fc", "network: fc (784-512-128-32-10, softplus) or lenet")
     dropout: str = entry("gaussian", "dropout on the penultimate layer: gaussian, information or binary")
     variance: float = entry(0.25, "Gaussian dropout variance (0.25 = p/(1-p) at the reference code's rate p = 0.2)")
@@ -73,39 +76,20 @@ class Config:
     activation: str = entry("softplus", "activation of the hidden layers: softplus (paper) or relu")
     dataset: str = entry("auto", "mnist (IDX files in data_dir), fashion (Debian Fashion-MNIST), digits (sklearn 8x8) or auto")
     data_dir: str = entry("datasets/mnist", "folder with the MNIST IDX files (dataset=mnist)", in_run_name=False)
-    train_subset: int = entry(0, "use the first N training images (0 = all)")
-    test_subset: int = entry(0, "use the first N test images (0 = all)")
-    epochs: int = entry(200, "training epochs (reference code: 200)", in_run_name=False)
-    batch_size: int = entry(256, "batch size (reference code: 256)")
-    lr: float = entry(0.1, "SGD learning rate, annealed by a cosine schedule over the epochs")
-    momentum: float = entry(0.9, "SGD momentum")
-    weight_decay: float = entry(1e-3, "SGD weight decay")
-    seed: int = entry(0, "random seed (initialisation, batches, noise)")
-    plane_every: int = entry(2, "record the information plane every k epochs (and at the first and last)", in_run_name=False)
-    plane_samples: int = entry(5000, "inputs per split for the plane estimates (0 = all, e.g. the 60,000 of Fashion-MNIST; the mixture costs O(N^2): the cost line says how long)", in_run_name=False)
-    noise_samples: int = entry(10, "noise draws per input in the Gaussian mixture estimator", in_run_name=False)
-    mc_draws: int = entry(1, "MC-dropout samples of Z per input for binning and MC predictions", in_run_name=False)
-    plane_bounds: bool = entry(True, "pairwise bracket of the mixture estimate (O(N^2 d) elementwise: slow on a CPU for large N)", in_run_name=False)
-    plane_subsets: List[int] = entry([], "sizes k of random unit subsets whose planes are recorded too, e.g. [1,4] (Gaussian dropout; each size costs subset_draws mixture estimates)", in_run_name=False)
-    subset_draws: int = entry(8, "random unit subsets per size in plane_subsets", in_run_name=False)
-    bins: List[int] = entry([10, 30, 100], "bin counts of the binning planes (Fig. 14)", in_run_name=False)
-    estimators: List[str] = entry(["auto", "binning"], "plane estimators: auto (ours / variational) and binning", in_run_name=False)
+
+
+@dataclass
+class Config(*in_order(Network, Subsets, CosineSGD, UnitSubsetPlane, Machine, RunFiles)):
+    """Configuration of the MNIST / Fashion-MNIST planes of ICLR 2023 (FC network and LeNet)."""
+
     binary_bins: List[int] = entry([2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], "binary: bin counts of the sweep", in_run_name=False)
     binary_epochs: int = entry(10, "binary: epochs for each of the two networks when no checkpoint is given", in_run_name=False)
     binary_samples: int = entry(1000, "binary: training inputs used for the estimates", in_run_name=False)
     binary_draws: int = entry(10, "binary: MC-dropout samples of Z per input", in_run_name=False)
     binary_checkpoint: Optional[str] = entry(None, "binary: checkpoint of a trained binary-dropout network (else train one)", in_run_name=False)
     gaussian_checkpoint: Optional[str] = entry(None, "binary: checkpoint of a trained Gaussian-dropout network (else train one)", in_run_name=False)
-    checkpoint_every: int = entry(10, "save a checkpoint every k epochs", in_run_name=False)
-    device: Optional[str] = entry(None, "device: null = cuda if available else cpu", in_run_name=False)
-    progress: Optional[bool] = entry(None, "progress bars: null = only when stderr is a terminal (not in a log file); true or false to force", in_run_name=False)
-    compile: bool = entry(False, "torch.compile the network for training (opt-in; pays on GPUs, not on CPUs, see benchmarks/README.md)", in_run_name=False)
-    jobs_per_device: int = entry(1, "--multirun: jobs trained at once on the device, each in a process of its own (1 = one after the other)", in_run_name=False)
-    models_dir: str = entry("models", "folder for checkpoints", in_run_name=False)
-    runs_dir: str = entry("runs", "folder for run logs and plane JSON", in_run_name=False)
-    plots_dir: str = entry("plots", "folder for figures", in_run_name=False)
-    plot_formats: List[str] = entry(["png", "pdf"], "file formats of the figures (png, pdf, svg)", in_run_name=False)
     plane_test: bool = entry(True, "record the plane on the test split too (false: the training split only, half the plane's cost)", in_run_name=False)
+    # Last in the field order, after seed, as in the run names of the version that added it.
     shuffle_labels: bool = entry(False, "random-label control: train on a fixed random permutation of the training labels (seeded by seed); test labels stay true", added=True)
 
 

@@ -39,7 +39,7 @@ from torch import nn
 from infodrop.checks import check_in_range, check_int, check_positive, check_seed
 from infodrop.data import as_tensor_dataset
 from infodrop.distributed import is_main_process
-from infodrop.engine import Checkpointing, Reporting, Run, Training, fit
+from infodrop.engine import Checkpointing, Reporting, Training, fit
 from infodrop.experiments.config import check_batch_size, check_choice, check_model, check_subset, to_plain
 from infodrop.experiments.datasets import Split
 from infodrop.experiments.naming import RunPaths, model_config, run_paths
@@ -50,6 +50,7 @@ from infodrop.losses import information_loss
 from infodrop.nn import continuous_dropout_layers
 from infodrop.plane import InformationPlane, PlaneDocument, PlaneSettings, saturation_summary
 from infodrop.plane.figures import plot_plane_figures
+from infodrop.runs import Run
 
 __all__ = ["PlaneExperiment", "build_model", "check_plane_entries", "dataset_name", "draw_plane", "fit_network",
            "plane_settings", "plot", "start_plane", "summary", "tracked_layer", "train", "validate"]

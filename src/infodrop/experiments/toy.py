@@ -86,7 +86,8 @@ OFFSET = 0.5
 # integral over x is split at this point.
 ROOT = -OFFSET / SLOPE
 
-ESTIMATORS = ("ours", "binning", "edge", "ksg", "doe", "doe_l", "mine", "infonce")
+# Our mixture estimator, then the baselines of the registry, in its order.
+ESTIMATORS = ("ours", *mi.estimator_names())
 
 PAPER_SAMPLE_SIZES = [10, 50, 100, 500, 1000, 5000, 10000, 30000, 50000, 100000, 150000]
 PAPER_DIMS = [1, 5, 10, 50, 100, 200]
@@ -487,23 +488,28 @@ def bounds(cfg: Any) -> Path:
 COMPARE_COLUMNS = ("dim", "n_samples", "seed", "variance", "estimator", "setting", "i_xz", "i_xz_truth", "log_n", "seconds")
 
 
-def _baselines(name: str, x: np.ndarray, z: np.ndarray, cfg: Any, seed: int) -> list[tuple[str, str, float]]:
-    """Run one baseline family on the pairs (x, z); returns (estimator, setting, nats) triples."""
+def _baseline_runs(name: str, cfg: Any, seed: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """(estimator column, setting column, options) of each run of the baseline ``name``: the
+    Config entries each estimator of the registry takes."""
     if name == "binning":
         # The sweep over bins shows saturation on purpose: no warning per call.
-        out = [("binning_bins", str(int(b)), mi.binning_mi(x, z, bins=int(b), warn_saturated=False)) for b in cfg.bin_counts]
-        return out + [("binning_size", f"{float(s):g}", mi.binning_mi(x, z, bin_size=float(s), warn_saturated=False))
-                      for s in cfg.bin_sizes]
+        return ([("binning_bins", str(int(b)), {"bins": int(b), "warn_saturated": False}) for b in cfg.bin_counts]
+                + [("binning_size", f"{float(s):g}", {"bin_size": float(s), "warn_saturated": False}) for s in cfg.bin_sizes])
     if name == "ksg":
-        return [("ksg", f"k={int(cfg.ksg_k)}", mi.ksg_mi(x, z, k=int(cfg.ksg_k), seed=seed))]
+        return [("ksg", f"k={int(cfg.ksg_k)}", {"k": int(cfg.ksg_k), "seed": seed})]
     if name == "edge":
-        return [("edge", "", mi.edge_mi(x, z, seed=seed))]
+        return [("edge", "", {"seed": seed})]
     neural = {"steps": int(cfg.neural_steps), "seed": seed, "device": cfg.device}
     if name in ("doe", "doe_l"):
-        parametrization = "gaussian" if name == "doe" else "logistic"
-        return [(name, parametrization, mi.doe_mi(x, z, parametrization=parametrization, **neural))]
-    function = {"mine": mi.mine_mi, "infonce": mi.infonce_mi}[name]
-    return [(name, f"steps={int(cfg.neural_steps)}", function(x, z, **neural))]
+        return [(name, "gaussian" if name == "doe" else "logistic", neural)]
+    return [(name, f"steps={int(cfg.neural_steps)}", neural)]
+
+
+def _baselines(name: str, x: np.ndarray, z: np.ndarray, cfg: Any, seed: int) -> list[tuple[str, str, float]]:
+    """Run one baseline family of the registry (infodrop.mi.registry) on the pairs (x, z);
+    returns (estimator, setting, nats) triples."""
+    estimator = mi.get_estimator(name)
+    return [(column, setting, estimator(x, z, **options).value) for column, setting, options in _baseline_runs(name, cfg, seed)]
 
 
 def compare(cfg: Any) -> Path:

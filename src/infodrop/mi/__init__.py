@@ -15,8 +15,14 @@ from infodrop.mi.ksg import ksg_mi
 from infodrop.mi.neural import doe_mi, infonce_mi, mine_mi
 from infodrop.mi.regimes import OutsideMeasuredRegimeWarning
 
+# One interface for the baselines (x, y -> MIEstimate) and the registry of their names.
+from infodrop.mi.estimate import MIEstimate, MIEstimator
+from infodrop.mi.registry import ESTIMATORS, estimator_names, get_estimator, register_estimator
+
 # Gaussian-dropout mixture estimator and bounds; information-dropout estimates.
 from infodrop.mi.dropout import GaussianDropoutMI, gaussian_dropout_mi, mixture_entropy
+from infodrop.mi.dropout_result import Diagnostics, MixtureBand, MixtureBounds, PointEstimate
+from infodrop.mi.options import MixtureOptions
 from infodrop.mi.subsets import UnitSubsetMI, unit_subset_mi
 from infodrop.mi.cost import MixtureCost, mixture_cost
 from infodrop.mi.information_dropout import (
@@ -32,6 +38,11 @@ __all__ = [
     # dropout estimators
     "gaussian_dropout_mi",
     "GaussianDropoutMI",
+    "PointEstimate",
+    "MixtureBand",
+    "MixtureBounds",
+    "Diagnostics",
+    "MixtureOptions",
     "mixture_entropy",
     "unit_subset_mi",
     "UnitSubsetMI",
@@ -54,4 +65,11 @@ __all__ = [
     "mine_mi",
     "infonce_mi",
     "OutsideMeasuredRegimeWarning",
+    # the baselines' interface and registry
+    "MIEstimate",
+    "MIEstimator",
+    "ESTIMATORS",
+    "estimator_names",
+    "get_estimator",
+    "register_estimator",
 ]

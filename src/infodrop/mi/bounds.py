@@ -26,6 +26,8 @@ towards mu * I with mu = trace / d).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -85,44 +87,67 @@ def pairwise_bounds(
     per-row results are summed and the partial log-sum-exp states merged, so every rank
     returns the same numbers (equal to one process's to rounding).
     """
-    n, d, v = comp.n, comp.d, comp.variance
-    device = comp.features.device
-    f, r, la = comp.features, comp.inverse, comp.log_abs
-    sum_la = la.sum(1)
-    if chunk_rows is None:
-        chunk_rows = DEFAULT_CHUNK_ROWS
-    chunk_rows = min(chunk_rows, n)
+    classes = _Classes.of(labels)
+    mine = (lambda index: True) if shard is None else (lambda index: index % shard.world == shard.rank)
+    upper, upper_c = _kl_rows(comp, classes, chunk_rows, mine, shard)
+    lower, lower_c = _bhattacharyya_rows(comp, classes, pair_block, mine, shard)
+    mean_entropy = float(comp.entropy.mean())
+    out = {"h_upper": mean_entropy - float(upper.mean()), "h_lower": mean_entropy - float(lower.mean())}
+    if labels is not None:
+        out["h_given_y_upper"] = mean_entropy - float(upper_c.mean())
+        out["h_given_y_lower"] = mean_entropy - float(lower_c.mean())
+    return out
+
+
+@dataclass(frozen=True)
+class _Classes:
+    """The labels (N class indices, or None), their one-hot matrix (N x C, float64) and counts."""
+
+    labels: torch.Tensor | None
+    onehot: torch.Tensor | None
+    counts: torch.Tensor | None
+    n_classes: int
+
+    @classmethod
+    def of(cls, labels: torch.Tensor | None) -> "_Classes":
+        if labels is None:
+            return cls(None, None, None, 0)
+        n_classes = int(labels.max()) + 1
+        onehot = torch.nn.functional.one_hot(labels, n_classes).to(torch.float64)
+        return cls(labels, onehot, onehot.sum(0), n_classes)
+
+    def columns(self, c0: int, c1: int) -> torch.Tensor | None:
+        return self.onehot[c0:c1] if self.onehot is not None else None
+
+
+def _kl_rows(comp: Components, classes: _Classes, chunk_rows: int | None, mine: Callable[[int], bool],
+             shard: Shard | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per component i: log (1/N) sum_j exp(-KL(p_i || p_j)) and its class-conditional form
+    (None without labels), from row chunks against column tiles, summed over the ranks."""
+    n, v, device = comp.n, comp.variance, comp.features.device
+    f, r, sum_la = comp.features, comp.inverse, comp.log_abs.sum(1)
+    chunk_rows = min(DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows, n)
     # KL via products: -D_ij = [f_i^2, f_i] . [-(1+1/v)/2 r_j^2, r_j/v] + row_i + col_j.
     kl_right = torch.cat([r.square() * (-0.5 * (1 + 1 / v)), r * (1 / v)], dim=1).t().contiguous()
     kl_left = torch.cat([f.square(), f], dim=1)
     kl_row = sum_la - 0.5 * comp.nonzero * (1 / v - 1)
     kl_col = -sum_la
-    # Bhattacharyya: -D_ij = -sum_k g(q_ijk) + row_i + col_j (see _bhattacharyya_tile).
-    b_row = -comp.nonzero * (0.25 / v - 0.5 * math.log(2)) + 0.5 * sum_la
-    b_col = -0.5 * sum_la
-    onehot = class_counts = None
-    n_classes = 0
-    if labels is not None:
-        n_classes = int(labels.max()) + 1
-        onehot = torch.nn.functional.one_hot(labels, n_classes).to(torch.float64)
-        class_counts = onehot.sum(0)
     kl_cols = column_tile(chunk_rows, n)
-    mine = (lambda index: True) if shard is None else (lambda index: index % shard.world == shard.rank)
     upper = torch.zeros(n, dtype=torch.float64, device=device)
-    upper_c = torch.zeros(n, dtype=torch.float64, device=device) if labels is not None else None
+    upper_c = torch.zeros(n, dtype=torch.float64, device=device) if classes.labels is not None else None
     for index, start in enumerate(range(0, n, chunk_rows)):
         if not mine(index):
             continue
         stop = min(n, start + chunk_rows)
         rows = torch.arange(start, stop, device=device)
-        acc = OnlineLogSumExp(stop - start, n_classes, device)
+        acc = OnlineLogSumExp(stop - start, classes.n_classes, device)
         for c0 in range(0, n, kl_cols):
             c1 = min(n, c0 + kl_cols)
             tile = torch.addmm(kl_col[c0:c1], kl_left[start:stop], kl_right[:, c0:c1])
             tile.add_(kl_row[start:stop, None])
             _mask_tile(tile, comp, rows, c0, c1)
-            acc.update(tile, onehot[c0:c1] if onehot is not None else None)
-        total, by_class = _finish_rows(acc, comp, rows, labels, class_counts)
+            acc.update(tile, classes.columns(c0, c1))
+        total, by_class = _finish_rows(acc, comp, rows, classes.labels, classes.counts)
         upper[start:stop] = total
         if by_class is not None:
             upper_c[start:stop] = by_class
@@ -130,14 +155,25 @@ def pairwise_bounds(
         all_sum(upper)
         if upper_c is not None:
             all_sum(upper_c)
-    # Bhattacharyya is symmetric: each unordered pair of square blocks is computed once and
-    # feeds the online log-sum-exp of both its row block and (transposed) its column block.
+    return upper, upper_c
+
+
+def _bhattacharyya_rows(comp: Components, classes: _Classes, pair_block: int | None, mine: Callable[[int], bool],
+                        shard: Shard | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per component i: log (1/N) sum_j exp(-D_B(p_i, p_j)) and its class-conditional form (None
+    without labels). D_B is symmetric: each unordered pair of square blocks is computed once and
+    feeds the online log-sum-exp of both its row block and (transposed) its column block."""
+    n, d, v, device = comp.n, comp.d, comp.variance, comp.features.device
+    sum_la = comp.log_abs.sum(1)
+    # -D_ij = -sum_k g(q_ijk) + row_i + col_j (see _bhattacharyya_tile).
+    b_row = -comp.nonzero * (0.25 / v - 0.5 * math.log(2)) + 0.5 * sum_la
+    b_col = -0.5 * sum_la
     side = pair_block if pair_block is not None else int(math.sqrt(TILE_ELEMENTS / max(1, d)))
     side = max(1, min(n, side))
     starts = list(range(0, n, side))
-    f_t, r_t = f.t().contiguous(), r.t().contiguous()
+    f_t, r_t = comp.features.t().contiguous(), comp.inverse.t().contiguous()
     work = _BhattacharyyaWorkspace(d, side, side, device)
-    accs = [OnlineLogSumExp(min(n, a + side) - a, n_classes, device) for a in starts]
+    accs = [OnlineLogSumExp(min(n, a + side) - a, classes.n_classes, device) for a in starts]
     pair_index = -1
     for bi, a0 in enumerate(starts):
         a1 = min(n, a0 + side)
@@ -152,29 +188,17 @@ def pairwise_bounds(
             tile.neg_().add_(b_row[a0:a1, None]).add_(b_col[None, c0:c1])
             mirrored = tile.t().clone() if bj != bi else None
             _mask_tile(tile, comp, rows_a, c0, c1)
-            accs[bi].update(tile, onehot[c0:c1] if onehot is not None else None)
+            accs[bi].update(tile, classes.columns(c0, c1))
             if mirrored is not None:
-                rows_c = torch.arange(c0, c1, device=device)
-                _mask_tile(mirrored, comp, rows_c, a0, a1)
-                accs[bj].update(mirrored, onehot[a0:a1] if onehot is not None else None)
+                _mask_tile(mirrored, comp, torch.arange(c0, c1, device=device), a0, a1)
+                accs[bj].update(mirrored, classes.columns(a0, a1))
     if shard is not None:
         _merge_accumulators(accs)
-    lower, lower_c = [], []
-    for a0, acc in zip(starts, accs):
-        rows = torch.arange(a0, min(n, a0 + side), device=device)
-        total, by_class = _finish_rows(acc, comp, rows, labels, class_counts)
-        lower.append(total)
-        if by_class is not None:
-            lower_c.append(by_class)
-    mean_entropy = float(comp.entropy.mean())
-    out = {
-        "h_upper": mean_entropy - float(upper.mean()),
-        "h_lower": mean_entropy - float(torch.cat(lower).mean()),
-    }
-    if labels is not None:
-        out["h_given_y_upper"] = mean_entropy - float(upper_c.mean())
-        out["h_given_y_lower"] = mean_entropy - float(torch.cat(lower_c).mean())
-    return out
+    finished = [_finish_rows(acc, comp, torch.arange(a0, min(n, a0 + side), device=device), classes.labels, classes.counts)
+                for a0, acc in zip(starts, accs)]
+    lower = torch.cat([total for total, _ in finished])
+    lower_c = torch.cat([by_class for _, by_class in finished]) if classes.labels is not None else None
+    return lower, lower_c
 
 
 def _merge_accumulators(accs: list[OnlineLogSumExp]) -> None:

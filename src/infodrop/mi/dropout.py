@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from infodrop.checks import as_labels, as_matrix, check_int, check_positive, res
 from infodrop.mi.band import BAND_Z, xz_band, zy_band
 from infodrop.mi.bounds import gaussian_upper_bound, pairwise_bounds
 from infodrop.mi.cost import mixture_cost
+from infodrop.mi.dropout_result import GaussianDropoutMI
 from infodrop.mi.mixture import (
     MixturePass,
     available_memory,
@@ -39,90 +39,10 @@ from infodrop.mi.mixture import (
     prepare_components,
 )
 from infodrop.mi.mixture import resolve_dtype as _resolve_dtype
+from infodrop.mi.options import MixtureOptions, merge_options
 from infodrop.mi.shard import Shard, check_distributed, gather_rows, input_range
 
-__all__ = ["GaussianDropoutMI", "gaussian_dropout_mi", "mixture_entropy"]
-
-
-@dataclass(frozen=True)
-class GaussianDropoutMI:
-    """Result of :func:`gaussian_dropout_mi`. All information quantities in nats.
-
-    i_xz: estimate of I(X;Z) = h_z - h_z_given_x.
-    h_z: Monte Carlo estimate of h(Z), the entropy of the N-component mixture.
-    h_z_given_x: h(Z|X), exact for the N inputs (closed form, averaged over inputs).
-    h_z_gaussian_upper: entropy of a Gaussian with the Ledoit-Wolf covariance of the Z samples,
-        an (estimated) upper bound on h(Z); None if a covariance was singular.
-    i_xz_bounds: (lower, upper) on I(X;Z) of the mixture from the pairwise-distance bounds
-        (Bhattacharyya lower, KL upper) minus h_z_given_x; None when ``bounds=False``.
-    h_z_bounds: (lower, upper) on h(Z) from the same bounds; None when ``bounds=False``.
-    i_zy: estimate of I(Z;Y) = h(Z) - sum_y p(y) h(Z|Y=y) with discrete labels, else None.
-    i_zy_bounds: (lower, upper) on I(Z;Y): (h_lower(Z) - h_upper(Z|Y), h_upper(Z) - h_lower(Z|Y)),
-        not clipped to [0, H(Y)]; None without labels or with ``bounds=False``.
-    h_z_given_y: estimate of h(Z|Y) with labels, else None.
-    i_xz_stderr: Monte Carlo standard error of h_z (and so of i_xz) given the N inputs.
-    i_xz_stderr_data: standard error of i_xz as an estimate for the population the N inputs were
-        drawn from (spread of the per-input terms / sqrt(N)); includes the noise.
-    i_zy_stderr: Monte Carlo standard error of i_zy given the inputs, else None.
-    i_xz_loo: the leave-one-out counterpart of i_xz (each sample of Z scored against the mixture
-        without its own component). Over draws of the N inputs,
-        E[i_xz] <= I(X;Z) <= E[i_xz_loo]: the pair brackets the finite-N bias (the first by
-        concavity of entropy, the second by Jensen). None when some input has no other input
-        with its zero pattern (or N = 1).
-    i_xz_lower, i_xz_upper: a band on I(X;Z) of the continuous input distribution the N inputs
-        were drawn from, standard errors (data and Monte Carlo) included: the multi-sample
-        (InfoNCE, true critic) lower bound minus BAND_Z = 2 standard errors, and the
-        leave-one-out upper bound plus 2 standard errors (Poole et al. 2019). Covers the truth
-        with probability >= 0.954 (infodrop.mi.band; docs/band_coverage.md). i_xz_lower <= log N;
-        i_xz_upper is +inf when some input shares its zero pattern with no other input.
-    log_n: log N, the ceiling of the lower estimate (and of i_xz).
-    i_xz_sensitivity: how many nats the lower estimate moves per nat of true change,
-        1 - mean own-component responsibility (infodrop.mi.band).
-    saturated: True when i_xz_sensitivity (minus 2 standard errors) is below 1/2: the number
-        is pressed against log N and measures the sample size rather than the network.
-    i_zy_lower, i_zy_upper: the band on I(Z;Y) with labels (Barber-Agakov lower bound with the
-        leave-one-out class posterior; h(Z) upper minus h(Z|Y) lower), 2 standard errors
-        included; else None. i_zy_lower <= h_y.
-    h_y: plug-in entropy of the labels, the ceiling of I(Z;Y) (nats), else None.
-    i_zy_saturated: True when i_zy moves less than half as much as the class information
-        (the own component dominates the mixtures), else False; None without labels.
-    i_xz_terms: the N per-input terms of the lower estimate (numpy float64, nats; their mean
-        minus 2 standard errors is i_xz_lower): the same inputs estimated at two epochs give a
-        paired test of the change (infodrop.study.paired_change).
-    h_pattern: plug-in entropy H(B) of the pattern of nonzero units (0 without zeros).
-    n_patterns: number of distinct zero patterns (1 without zeros).
-    n_samples: N; n_units: d; noise_samples: samples of Z drawn per input; variance: the variance.
-    """
-
-    i_xz: float
-    h_z: float
-    h_z_given_x: float
-    h_z_gaussian_upper: float | None
-    i_xz_bounds: tuple[float, float] | None
-    h_z_bounds: tuple[float, float] | None
-    i_zy: float | None
-    i_zy_bounds: tuple[float, float] | None
-    h_z_given_y: float | None
-    i_xz_stderr: float
-    i_xz_stderr_data: float
-    i_zy_stderr: float | None
-    i_xz_loo: float | None
-    h_pattern: float
-    n_patterns: int
-    n_samples: int
-    n_units: int
-    noise_samples: int
-    variance: float
-    i_xz_lower: float
-    i_xz_upper: float
-    log_n: float
-    i_xz_sensitivity: float
-    saturated: bool
-    i_zy_lower: float | None = None
-    i_zy_upper: float | None = None
-    h_y: float | None = None
-    i_zy_saturated: bool | None = None
-    i_xz_terms: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+__all__ = ["GaussianDropoutMI", "MixtureOptions", "gaussian_dropout_mi", "mixture_entropy"]
 
 
 # From this many sample-component pairs on (a minute or more on a CPU) the call prints the cost
@@ -243,6 +163,7 @@ def gaussian_dropout_mi(
     dtype: Any = None,
     distributed: bool = False,
     backend: str = "auto",
+    options: MixtureOptions | None = None,
 ) -> GaussianDropoutMI:
     """Estimate I(X;Z) (and I(Z;Y)) for Z = f(X) * D, D ~ N(1, variance I), in nats.
 
@@ -291,10 +212,17 @@ def gaussian_dropout_mi(
             installed, the blocked path on a CPU, else torch), 'blocked'
             (infodrop.mi.blocked_mixture), 'torch' or 'triton' (infodrop.mi.triton_mixture); the
             h(Z) and class sums only, the bounds always use torch.
+        options: chunk_size, device, dtype, backend and distributed as one
+            :class:`~infodrop.mi.options.MixtureOptions`; a value set there and again as a
+            keyword raises ValueError.
 
     Returns:
-        :class:`GaussianDropoutMI`.
+        :class:`GaussianDropoutMI` (parts estimate, band, bounds, diagnostics; every field also
+        under its flat name).
     """
+    chunk_size, device, dtype, backend, distributed = dataclasses.astuple(
+        merge_options(options, chunk_size=chunk_size, device=device, dtype=dtype, backend=backend, distributed=distributed)
+    )
     f, variance, label_tensor, noise_samples, seed, chunk_size, dev = _validate(
         features, variance, labels, noise_samples, seed, chunk_size, device
     )
@@ -319,7 +247,7 @@ def gaussian_dropout_mi(
     gaussian_upper = gaussian_upper_bound(comp, noise_samples, seed, chunk_rows=chunk_rows)
     h_z_bounds, i_xz_bounds, i_zy_bounds = _pair_bounds(comp, label_tensor, chunk_rows // noise_samples, shard, bounds)
 
-    return GaussianDropoutMI(
+    return GaussianDropoutMI.from_fields(
         i_xz=h_z.value - h_z_given_x,
         h_z=h_z.value,
         h_z_given_x=h_z_given_x,
@@ -401,12 +329,19 @@ def mixture_entropy(
     device: Any = None,
     dtype: Any = None,
     backend: str = "auto",
+    options: MixtureOptions | None = None,
 ) -> tuple[float, float]:
     """Only the Monte Carlo h(Z) of the Gaussian-dropout mixture: (estimate, MC stderr), nats.
 
     The same computation as ``gaussian_dropout_mi(...).h_z`` without the leave-one-out,
-    class-conditional, Gaussian and pairwise extras (what benchmarks/bench_mixture.py times).
+    class-conditional, Gaussian and pairwise extras (what benchmarks/bench_mixture.py times);
+    ``options`` as there (one process: ``distributed`` must stay False).
     """
+    chunk_size, device, dtype, backend, distributed = dataclasses.astuple(
+        merge_options(options, chunk_size=chunk_size, device=device, dtype=dtype, backend=backend)
+    )
+    if distributed:
+        raise ValueError("mixture_entropy runs in one process; use gaussian_dropout_mi for distributed=True")
     f, variance, _, noise_samples, seed, chunk_size, dev = _validate(
         features, variance, None, noise_samples, seed, chunk_size, device
     )

@@ -30,9 +30,10 @@ from torch import nn
 
 from infodrop.checks import check_int, check_positive, resolve_device
 from infodrop.mi.binning import _as_pair
+from infodrop.mi.estimate import MIEstimate, mean_estimate, returns_value
 from infodrop.mi.regimes import OutsideMeasuredRegimeWarning, warn_doe_regime
 
-__all__ = ["doe_mi", "mine_mi", "infonce_mi"]
+__all__ = ["doe_estimate", "doe_mi", "infonce_estimate", "infonce_mi", "mine_mi"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -191,7 +192,7 @@ def _refuse_constant_columns(y: np.ndarray) -> None:
         )
 
 
-def doe_mi(
+def doe_estimate(
     x: Any,
     y: Any,
     *,
@@ -204,7 +205,7 @@ def doe_mi(
     seed: int = 0,
     device: Any = None,
     y_discrete: bool | None = None,
-) -> float:
+) -> MIEstimate:
     """Difference-of-entropies estimate (McAllester & Stratos 2020) of I(X; Y) in nats.
 
     Algorithm: ``I = H(Y) - H(Y|X)``, where H(Y) is replaced by the cross-entropy
@@ -225,7 +226,8 @@ def doe_mi(
         y_discrete: True: labels; False: continuous; None: one-column integer/boolean y is labels.
 
     Returns:
-        The estimate in nats (held-out half).
+        :class:`~infodrop.mi.estimate.MIEstimate`: the estimate in nats (held-out half) and its
+        standard error (spread of the held-out per-sample terms over sqrt of their number).
 
     Assumptions and bias: each cross-entropy is an upper bound on its entropy in expectation,
     tight when the model family contains the true density; the difference is neither an upper
@@ -311,9 +313,13 @@ def doe_mi(
     with torch.no_grad():
         marginal, conditional = negative_logs(model, x_test, y_test)
         # H(Y) - H(Y|X) as one mean of per-sample differences, accumulated in float64
-        estimate = _refuse_divergence(float((marginal.double() - conditional.double()).mean()), lr)
-    warn_doe_regime(x_matrix.shape[1], None if y_is_labels else y_values, estimate)
+        estimate = mean_estimate(marginal.double() - conditional.double())
+    _refuse_divergence(estimate.value, lr)
+    warn_doe_regime(x_matrix.shape[1], None if y_is_labels else y_values, estimate.value)
     return estimate
+
+
+doe_mi = returns_value(doe_estimate, "doe_mi")
 
 
 # ----------------------------------------------------------------------------- critics: MINE, InfoNCE
@@ -467,7 +473,7 @@ def mine_mi(
         return float(joint_mean - (torch.logsumexp(scores, 0) - math.log(len(scores))))
 
 
-def infonce_mi(
+def infonce_estimate(
     x: Any,
     y: Any,
     *,
@@ -480,7 +486,7 @@ def infonce_mi(
     seed: int = 0,
     device: Any = None,
     y_discrete: bool | None = None,
-) -> float:
+) -> MIEstimate:
     """InfoNCE lower bound (van den Oord et al. 2018) on I(X; Y), in nats; never above log(batch_size).
 
     Algorithm: for a batch of B pairs and a critic T (MLP on the concatenation), the bound is
@@ -493,7 +499,9 @@ def infonce_mi(
         Class labels are not supported.
 
     Returns:
-        The held-out bound in nats, at most log(min(batch_size, held-out size)).
+        :class:`~infodrop.mi.estimate.MIEstimate`: the held-out bound in nats, at most
+        log(min(batch_size, held-out size)), and its standard error over the held-out batches
+        (None with one batch).
 
     Assumptions and bias: a lower bound in expectation, and capped: each term is
     ``log( exp T_ii / mean_j exp T_ij ) <= log B`` because the mean includes j = i. So any I much
@@ -528,4 +536,7 @@ def infonce_mi(
             bound(network.pairwise(x_test[start : start + size], y_test[start : start + size]).double())
             for start in range(0, n_test - size + 1, size)
         ]
-        return float(torch.stack(values).mean())
+        return mean_estimate(torch.stack(values))
+
+
+infonce_mi = returns_value(infonce_estimate, "infonce_mi")
