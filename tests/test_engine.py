@@ -161,6 +161,7 @@ def test_resume_with_a_different_config_raises_naming_the_keys(tmp_path):
     assert str(path) in str(error.value)
 
 
+@pytest.mark.end_to_end
 def test_sigkill_mid_checkpoint_write_keeps_previous_checkpoint_and_resume_uses_it(tmp_path, uninterrupted):
     # The script's second checkpoint write dies half-way through its temp file.
     process = subprocess.run(
@@ -271,6 +272,7 @@ def test_evaluate_reports_error_loss_and_accuracy():
     assert not model.training
 
 
+@pytest.mark.end_to_end
 def test_torchrun_two_processes_on_cpu_complete_and_rank0_writes_the_files(tmp_path):
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

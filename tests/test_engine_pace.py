@@ -246,6 +246,7 @@ def _compiler_available() -> tuple[bool, str]:
     return True, ""
 
 
+@pytest.mark.end_to_end
 @pytest.mark.skipif(not _compiler_available()[0], reason=_compiler_available()[1])
 def test_compile_true_trains_through_the_compiled_model_and_saves_plain_weights(tmp_path, monkeypatch):
     compiled = []

@@ -23,6 +23,7 @@ def tiny_cifar(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.end_to_end
 def test_multirun_over_two_beta_values_trains_two_runs(tiny_cifar):
     status = cli.main(
         ["cifar", "train", "--multirun", "with", "beta=0.5,1", "epochs=1", "filter_percentage=0.05", "batch_size=5", "progress=false"]
@@ -84,6 +85,7 @@ def _results(folder, name):
     return {key: value for key, value in results.items() if key != "seconds"}
 
 
+@pytest.mark.end_to_end
 def test_two_jobs_at_once_train_what_a_sequential_sweep_trains(tiny_cifar, capfd, monkeypatch):
     import shutil
 
@@ -112,6 +114,7 @@ def test_two_jobs_at_once_train_what_a_sequential_sweep_trains(tiny_cifar, capfd
     assert all(line.startswith(("[beta=0.5] ", "[beta=1] ")) for line in lines)
 
 
+@pytest.mark.end_to_end
 def test_a_failed_job_of_a_parallel_sweep_is_named_and_the_other_completes(tiny_cifar, capfd):
     status = cli.main(["cifar", "train", "--multirun", "with", "lr=0.05,1e20", "jobs_per_device=2", "progress=false", *TINY])
     err = capfd.readouterr().err
@@ -131,6 +134,7 @@ def test_jobs_per_device_is_one_value_for_a_sweep_and_at_least_one(tiny_cifar, c
     assert not (tiny_cifar / "models").exists()  # refused before any job trained
 
 
+@pytest.mark.end_to_end
 def test_compile_true_hands_the_network_to_torch_compile(tiny_cifar, monkeypatch):
     import torch
 

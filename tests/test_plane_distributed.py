@@ -16,6 +16,7 @@ SCRIPT = Path(__file__).resolve().parent / "_engine_scripts" / "plane_train.py"
 FIELDS = ("i_xz", "i_xz_lower", "i_xz_upper", "log_n", "i_zy", "i_zy_lower", "i_zy_upper", "h_z", "i_xz_stderr")
 
 
+@pytest.mark.end_to_end
 def test_two_cpu_processes_share_the_plane_estimate_and_record_what_one_process_records(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT),
                str(tmp_path), "--epochs", "2"]

@@ -40,6 +40,7 @@ def test_without_lightning_the_callback_name_exists_and_says_how_to_install_it(m
         importlib.reload(module)
 
 
+@pytest.mark.end_to_end
 def test_a_two_epoch_lightning_fit_on_the_digits_writes_the_plane_of_every_epoch(tmp_path):
     lightning = pytest.importorskip("lightning", reason='the lightning extra is not installed (pip install -e ".[lightning]")')
     from infodrop.data import load_digits_8x8, split

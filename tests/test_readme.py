@@ -6,6 +6,8 @@ import contextlib
 import io
 import re
 
+import pytest
+
 from tests._subprocess import REPO
 
 
@@ -35,6 +37,7 @@ def _own_network_script() -> str:
     return found.group(1)
 
 
+@pytest.mark.end_to_end
 def test_the_readme_own_network_script_trains_records_and_draws_its_plane(tmp_path, monkeypatch):
     from infodrop.plane.record import PlaneDocument
 

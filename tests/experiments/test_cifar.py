@@ -58,12 +58,14 @@ def workdir(tmp_path_factory):
     return folder
 
 
+@pytest.mark.end_to_end
 def test_prepare_writes_whitened_npz_files(inside):
     data = np.load(inside / "datasets" / "cifar10-train.npz")
     assert data["images"].shape == (10, 3, 32, 32) and data["labels"].shape == (10,)
     assert (inside / "datasets" / "cifar10-test.npz").is_file()
 
 
+@pytest.mark.end_to_end
 def test_train_saves_the_model_under_the_run_name_and_records_the_run(inside):
     assert (inside / "models" / "cifar" / f"{RELU_NAME}.pt").is_file()
     run = inside / "runs" / "cifar" / RELU_NAME
@@ -74,6 +76,7 @@ def test_train_saves_the_model_under_the_run_name_and_records_the_run(inside):
     assert "beta: 3.0" in (run / "config.yaml").read_text()
 
 
+@pytest.mark.end_to_end
 def test_train_resumes_from_its_checkpoint(inside, capsys):
     # epochs is not part of the run name: a longer run continues the shorter one's checkpoint.
     assert cli.main(["cifar", "train", "with", *SOFTPLUS, "epochs=2", *SMALL]) == 0
@@ -83,6 +86,7 @@ def test_train_resumes_from_its_checkpoint(inside, capsys):
     assert state["epoch"] == 2
 
 
+@pytest.mark.end_to_end
 def test_test_reports_the_test_error_of_the_same_run(inside, capsys):
     assert cli.main(["cifar", "test", "with", *SMALL]) == 0
     out = capsys.readouterr().out
@@ -91,12 +95,14 @@ def test_test_reports_the_test_error_of_the_same_run(inside, capsys):
     assert 0.0 <= record["test_error"] <= 1.0
 
 
+@pytest.mark.end_to_end
 def test_test_without_a_trained_model_says_to_train(inside, capsys):
     status = cli.main(["cifar", "test", "with", "beta=1", *SMALL])
     err = capsys.readouterr().err
     assert status == 2 and "infodrop cifar train" in err and "Traceback" not in err
 
 
+@pytest.mark.end_to_end
 def test_correlation_of_softplus_network_is_a_finite_positive_number(inside, capsys):
     assert cli.main(["cifar", "correlation", "with", *SOFTPLUS, "correlation_mode=channels", *SMALL]) == 0
     out = capsys.readouterr().out
@@ -105,6 +111,7 @@ def test_correlation_of_softplus_network_is_a_finite_positive_number(inside, cap
     assert 0.0 <= value < float("inf")
 
 
+@pytest.mark.end_to_end
 def test_correlation_over_all_units_refuses_fewer_samples_than_units(inside, capsys):
     # 9 channels x 8 x 8 locations = 576 variables from 10 test images: singular covariance.
     status = cli.main(["cifar", "correlation", "with", *SOFTPLUS, *SMALL])
@@ -112,12 +119,14 @@ def test_correlation_over_all_units_refuses_fewer_samples_than_units(inside, cap
     assert status == 2 and "singular" in err and "correlation_mode=channels" in err
 
 
+@pytest.mark.end_to_end
 def test_correlation_refuses_relu_and_points_to_softplus(inside, capsys):
     status = cli.main(["cifar", "correlation", "with", *SMALL])
     err = capsys.readouterr().err
     assert status == 2 and "softplus" in err and "Traceback" not in err
 
 
+@pytest.mark.end_to_end
 def test_plot_draws_kl_heat_maps_for_five_test_images(inside):
     assert cli.main(["cifar", "plot", "with", *SMALL]) == 0
     files = sorted((inside / "plots" / "cifar" / RELU_NAME).glob("*.png"))
@@ -156,6 +165,7 @@ def test_defaults_are_the_original_cifar_py():
     assert (cfg.keep_prob, cfg.initial_keep_prob) == (0.5, 0.8)
 
 
+@pytest.mark.end_to_end
 def test_short_cifar_format_run_on_learnable_synthetic_data_lowers_the_loss(tmp_path, monkeypatch):
     # Each class has its own mean colour under pixel noise: a signal that survives the per-image
     # standardisation and ZCA whitening of prepare and the global pooling of All-CNN.
@@ -182,6 +192,7 @@ def test_short_cifar_format_run_on_learnable_synthetic_data_lowers_the_loss(tmp_
     assert lines[-1]["loss"] < lines[0]["loss"]
 
 
+@pytest.mark.end_to_end
 def test_the_same_train_command_runs_under_torchrun_with_two_cpu_processes(workdir, tmp_path):
     shutil.copytree(workdir / "datasets", tmp_path / "datasets")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -196,6 +207,7 @@ def test_the_same_train_command_runs_under_torchrun_with_two_cpu_processes(workd
     assert (tmp_path / "models" / "cifar" / f"{RELU_NAME}.pt").is_file()
 
 
+@pytest.mark.end_to_end
 def test_fullcnn_train_records_the_information_plane_of_its_one_dropout_layer(inside, capsys):
     # Fig. 7: the plane of the information-dropout layer after the third convolution, every epoch.
     overrides = ["fullcnn", *SOFTPLUS, "epochs=2", "plane_samples=0", "bins=[4]", "plot_formats=[png]", *SMALL]
@@ -224,10 +236,12 @@ def test_fullcnn_train_records_the_information_plane_of_its_one_dropout_layer(in
     assert "saturation (pressed against log N" in capsys.readouterr().out
 
 
+@pytest.mark.end_to_end
 def test_cifar_train_without_plane_every_records_no_plane(inside):
     assert not (inside / "runs" / "cifar" / RELU_NAME / "plane.json").exists()
 
 
+@pytest.mark.end_to_end
 @pytest.mark.parametrize("override, entry", [("plane_samples=1", "plane_samples"), ("plane_every=-1", "plane_every"),
                                              ("estimators=[kde]", "estimators"), ("bins=[0]", "bins[0]")])
 def test_bad_plane_entries_are_refused_naming_the_entry(inside, capsys, override, entry):

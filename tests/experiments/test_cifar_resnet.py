@@ -23,6 +23,7 @@ def _fake_cifar(folder, train: int = 16, test: int = 8) -> None:
         save_npz(folder / f"cifar10-{name}.npz", images=images, labels=(np.arange(count) % 10).astype(np.int64))
 
 
+@pytest.mark.end_to_end
 def test_train_records_the_bottleneck_plane_with_augmentation_and_plot_rereads_it(tmp_path):
     _fake_cifar(tmp_path / "datasets")
     overrides = ["epochs=1", "batch_size=8", "plane_samples=0", "noise_samples=2", "bins=[4]", "progress=false", "plot_formats=[png]"] + _folders(tmp_path)

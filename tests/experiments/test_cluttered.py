@@ -35,35 +35,41 @@ def workdir(tmp_path_factory):
     return folder
 
 
+@pytest.mark.end_to_end
 def test_prepare_generates_the_three_splits_with_the_generator_settings(inside):
     for split, count in (("train", 10), ("valid", 4), ("test", 10)):
         data = np.load(inside / "datasets" / f"cluttered-{split}.npz")
         assert data["images"].shape == (count, 1, 32, 32)
 
 
+@pytest.mark.end_to_end
 def test_train_saves_the_model_and_the_run_record(inside):
     assert (inside / "models" / "cluttered" / f"{NAME}.pt").is_file()
     result = json.loads((inside / "runs" / "cluttered" / NAME / "result.json").read_text())
     assert result["status"] == "completed" and 0.0 <= result["results"]["test_error"] <= 1.0
 
 
+@pytest.mark.end_to_end
 def test_generator_settings_do_not_change_the_run_name(inside):
     cfg = compose("cluttered", [*GENERATOR, *SMALL])
     assert run_name(cfg, cluttered.Config) == NAME
 
 
+@pytest.mark.end_to_end
 def test_test_reports_the_test_error(inside, capsys):
     assert cli.main(["cluttered", "test", "with", *SMALL]) == 0
     assert "Test error:" in capsys.readouterr().out
     assert (inside / "runs" / "cluttered" / NAME / "test.json").is_file()
 
 
+@pytest.mark.end_to_end
 def test_plot_draws_one_figure_per_image_with_every_dropout_layer(inside):
     assert cli.main(["cluttered", "plot", "with", "plot_images=2", *SMALL]) == 0
     files = sorted((inside / "plots" / "cluttered" / NAME).glob("*.png"))
     assert [f.name for f in files] == ["kl_0.png", "kl_1.png"]
 
 
+@pytest.mark.end_to_end
 def test_plot_refuses_networks_without_information_dropout(inside, capsys):
     status = cli.main(["cluttered", "plot", "with", "dropout=binary", *SMALL])
     err = capsys.readouterr().err

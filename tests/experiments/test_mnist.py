@@ -23,6 +23,7 @@ TINY = ["dataset=digits", "train_subset=400", "test_subset=120", "batch_size=64"
         "noise_samples=2", "bins=[4,16]", "progress=false", "plot_formats=[png]"]
 
 
+@pytest.mark.end_to_end
 def test_train_records_the_plane_every_k_epochs_and_plot_rereads_it(tmp_path):
     overrides = TINY + ["epochs=4", "plane_every=3"] + _folders(tmp_path)
     result = run_command("mnist", "train", overrides)[0]
@@ -41,6 +42,7 @@ def test_train_records_the_plane_every_k_epochs_and_plot_rereads_it(tmp_path):
     assert all(Path(p).exists() for p in printed)
 
 
+@pytest.mark.end_to_end
 def test_rerun_with_other_bookkeeping_entries_resumes_but_another_length_is_refused(tmp_path):
     overrides = TINY + ["epochs=1", "estimators=[binning]"] + _folders(tmp_path)
     run_command("mnist", "train", overrides)
@@ -52,6 +54,7 @@ def test_rerun_with_other_bookkeeping_entries_resumes_but_another_length_is_refu
         run_command("mnist", "train", overrides + ["epochs=2"])
 
 
+@pytest.mark.end_to_end
 def test_lenet_with_information_dropout_records_the_variational_plane(tmp_path):
     overrides = TINY + ["model=lenet", "dropout=information", "epochs=1", "estimators=[auto]"] + _folders(tmp_path)
     result = run_command("mnist", "train", overrides)[0]
@@ -62,6 +65,7 @@ def test_lenet_with_information_dropout_records_the_variational_plane(tmp_path):
     assert last["is_mi"] and last["i_zy"] <= math.log(10) + 1e-9 and last["i_xz"] > 0
 
 
+@pytest.mark.end_to_end
 def test_binary_dropout_binning_estimate_grows_as_bins_shrink(tmp_path):
     """Theorems 3.1/3.2: with binary dropout I(X;Z) is infinite, so the binning estimate keeps
     growing as the bins shrink (up to the plug-in ceiling log N); our Gaussian-dropout estimate
@@ -88,6 +92,7 @@ def test_binary_dropout_binning_estimate_grows_as_bins_shrink(tmp_path):
     assert [Path(path).name for path in result["figures"]] == ["binary_binning.png"]
 
 
+@pytest.mark.end_to_end
 def test_demo_prints_a_one_screen_summary(tmp_path, capsys, monkeypatch):
     from infodrop.experiments.mnist import demo
 
@@ -133,6 +138,7 @@ def test_the_tracked_layer_is_the_first_continuous_dropout_else_the_first_binary
 # ---------------------------------------------------------------- bands, saturation and sub-representations (issue 9)
 
 
+@pytest.mark.end_to_end
 def test_train_records_bands_saturation_and_subset_planes_and_says_how_many_points_are_saturated(tmp_path, capsys):
     overrides = TINY + ["epochs=2", "plane_every=1", "plane_subsets=[1,4]", "subset_draws=2"] + _folders(tmp_path)
     result = run_command("mnist", "train", overrides)[0]
@@ -163,13 +169,16 @@ def test_a_subset_size_larger_than_the_layer_is_refused_naming_plane_subsets(tmp
         run_command("mnist", "train", TINY + ["epochs=1", "plane_subsets=[0]"] + _folders(tmp_path))
 
 
+@pytest.mark.end_to_end
 def test_information_dropout_planes_at_several_beta_take_one_command(tmp_path, monkeypatch):
     """Achille & Soatto's trade-off in one sweep: one run, plane and figure per beta; the KL bound is
     not capped at log N (never saturated) and carries its band."""
     from infodrop import cli
 
     monkeypatch.chdir(tmp_path)
-    status = cli.main(["mnist", "train", "--multirun", "with", "information", "beta=0.5,50", "epochs=1", *TINY])
+    # The variational plane alone (estimators=[auto]): one figure per run, the one this is about.
+    status = cli.main(["mnist", "train", "--multirun", "with", "information", "beta=0.5,50", "epochs=1", *TINY,
+                       "estimators=[auto]"])
     assert status == 0
     planes = sorted((tmp_path / "runs" / "mnist").glob("*/plane.json"))
     assert [path.parent.name.split(",")[1] for path in planes] == ["beta=0.5", "beta=50.0"]
@@ -179,6 +188,7 @@ def test_information_dropout_planes_at_several_beta_take_one_command(tmp_path, m
         assert (tmp_path / "plots" / "mnist" / path.parent.name / "plane_auto.png").exists()
 
 
+@pytest.mark.end_to_end
 def test_train_under_torchrun_with_two_cpu_processes_shares_the_plane_estimate(tmp_path):
     """Every rank records (the mixture estimate's samples of Z are split over the two processes),
     rank 0 alone writes and prints: one cost line, every epoch once."""
@@ -200,6 +210,7 @@ def test_train_under_torchrun_with_two_cpu_processes_shares_the_plane_estimate(t
     assert process.stdout.count("recorded points saturated") == 3  # the mixture and two bin counts, printed once
 
 
+@pytest.mark.end_to_end
 def test_plane_samples_zero_estimates_on_every_input_of_both_splits(tmp_path):
     overrides = TINY + ["epochs=1", "plane_samples=0", "train_subset=300", "estimators=[auto]"] + _folders(tmp_path)
     document = InformationPlane.load(run_command("mnist", "train", overrides)[0]["plane"])

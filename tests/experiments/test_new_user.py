@@ -15,10 +15,12 @@ from infodrop import cli
 from infodrop.experiments import available_experiments
 from tests._subprocess import subprocess_env
 
+# The mixture plane alone (estimators=[auto]): one figure per run instead of four; what these
+# tests are about (help, bars, summaries, re-runs, refusals) does not depend on binning.
 TINY = ["dataset=digits", "train_subset=300", "test_subset=100", "batch_size=64", "plane_samples=80",
-        "noise_samples=2", "bins=[4]", "plot_formats=[png]", "progress=false"]
+        "noise_samples=2", "bins=[4]", "estimators=[auto]", "plot_formats=[png]", "progress=false"]
 DEMO = ["dataset=digits", "train_subset=300", "test_subset=100", "epochs=1", "plane_samples=80", "noise_samples=2",
-        "progress=false", "plot_formats=[png]"]
+        "estimators=[auto]", "progress=false", "plot_formats=[png]"]
 
 
 @pytest.fixture(autouse=True)
@@ -93,6 +95,7 @@ def _pipe(*argv: str) -> subprocess.CompletedProcess:
 TINY_WITH_BARS_UNSET = [word for word in TINY if not word.startswith("progress=")] + ["epochs=1"]
 
 
+@pytest.mark.end_to_end
 def test_progress_bars_are_off_when_stderr_is_not_a_terminal():
     done = _pipe("mnist", "train", "with", *TINY_WITH_BARS_UNSET)
     assert done.returncode == 0, done.stderr
@@ -103,6 +106,7 @@ def test_progress_bars_are_off_when_stderr_is_not_a_terminal():
     assert "\r" not in toy.stderr, toy.stderr[:300]
 
 
+@pytest.mark.end_to_end
 def test_progress_true_draws_the_bars_even_into_a_pipe():
     # What the test above looks for is there when the bars are asked for.
     done = _pipe("mnist", "train", "with", *TINY_WITH_BARS_UNSET, "progress=true")
@@ -113,6 +117,7 @@ def test_progress_true_draws_the_bars_even_into_a_pipe():
     assert "\r" in toy.stderr
 
 
+@pytest.mark.end_to_end
 def test_toy_runs_with_progress_false(capsys, tmp_path):
     status, out, err = _run(capsys, ["toy", "convergence", "with", "dims=[1]", "sample_sizes=[20]", "seeds=[0]",
                                      "plots_dir=toy", "progress=false"])
@@ -124,6 +129,7 @@ def test_toy_runs_with_progress_false(capsys, tmp_path):
 # ---------------------------------------------------------------------------- demo twice
 
 
+@pytest.mark.end_to_end
 def test_a_second_demo_in_the_same_folder_says_first_that_it_retrains_and_overwrites(capsys, tmp_path):
     status, first, err = _run(capsys, ["demo", "with", *DEMO])
     assert status == 0, err
@@ -143,6 +149,7 @@ def test_a_second_demo_in_the_same_folder_says_first_that_it_retrains_and_overwr
 # ------------------------------------------------------------------ summaries and re-runs
 
 
+@pytest.mark.end_to_end
 def test_mnist_train_ends_with_test_error_plane_summary_and_figures(capsys, tmp_path):
     status, out, err = _run(capsys, ["mnist", "train", "with", *TINY, "epochs=2"])
     assert status == 0, err
@@ -154,6 +161,7 @@ def test_mnist_train_ends_with_test_error_plane_summary_and_figures(capsys, tmp_
     assert "plane JSON: runs/mnist/" in summary
 
 
+@pytest.mark.end_to_end
 def test_the_demo_ends_with_the_summary_of_mnist_train(capsys):
     status, out, err = _run(capsys, ["demo", "with", *DEMO])
     assert status == 0, err
@@ -164,6 +172,7 @@ def test_the_demo_ends_with_the_summary_of_mnist_train(capsys):
     assert json.loads(open("runs/mnist/demo/plane.json").read())["variance"] == 4.0  # the demo's default
 
 
+@pytest.mark.end_to_end
 def test_rerunning_a_finished_mnist_train_prints_its_summary_again(capsys):
     status, first, err = _run(capsys, ["mnist", "train", "with", *TINY, "epochs=2"])
     assert status == 0, err
@@ -177,6 +186,7 @@ def test_rerunning_a_finished_mnist_train_prints_its_summary_again(capsys):
 # ----------------------------------------------------------------------- checkpoint rules
 
 
+@pytest.mark.end_to_end
 def test_a_longer_cosine_run_is_refused_naming_the_entries_to_change(capsys):
     assert cli.main(["mnist", "train", "with", *TINY, "epochs=1"]) == 0
     capsys.readouterr()
@@ -187,6 +197,7 @@ def test_a_longer_cosine_run_is_refused_naming_the_entries_to_change(capsys):
     assert "models_dir=" in message  # to train the longer run beside it
 
 
+@pytest.mark.end_to_end
 def test_a_shorter_run_than_the_checkpoint_is_refused_naming_the_entries_to_change(capsys):
     assert cli.main(["mnist", "train", "with", *TINY, "epochs=2"]) == 0
     capsys.readouterr()

@@ -55,6 +55,7 @@ def _error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.end_to_end
 def test_a_second_process_on_the_same_run_exits_at_once_naming_the_run_and_the_holder(tmp_path):
     command = ["mnist", "train", "with", *DIGITS, "epochs=400", "checkpoint_every=1"]
     first = _infodrop(tmp_path, *command)
@@ -75,8 +76,11 @@ def test_a_second_process_on_the_same_run_exits_at_once_naming_the_run_and_the_h
     assert epochs == sorted(set(epochs))  # one writer: no epoch twice, none out of order
 
 
+@pytest.mark.end_to_end
 def test_sigterm_in_the_middle_of_a_real_run_saves_its_epoch_exits_143_and_the_rerun_resumes_there(tmp_path):
-    command = ["mnist", "train", "with", *DIGITS, "epochs=120", "checkpoint_every=1000"]
+    # 30 epochs: SIGTERM lands after the third of them, long before the last; the rerun trains
+    # the rest.
+    command = ["mnist", "train", "with", *DIGITS, "epochs=30", "checkpoint_every=1000"]
     run = tmp_path / "runs" / "mnist" / DIGITS_RUN
     first = _infodrop(tmp_path, *command)
     _wait_for_epochs(run / "metrics.jsonl", 3, first)
@@ -95,13 +99,14 @@ def test_sigterm_in_the_middle_of_a_real_run_saves_its_epoch_exits_143_and_the_r
     again = subprocess.run([sys.executable, "-m", "infodrop.cli", *command], cwd=tmp_path, env=subprocess_env(),
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert f"after epoch {epoch}" in again.stdout and f"epoch {epoch + 1}/120:" in again.stdout
-    assert f"epoch {epoch}/120:" not in again.stdout
+    assert f"after epoch {epoch}" in again.stdout and f"epoch {epoch + 1}/30:" in again.stdout
+    assert f"epoch {epoch}/30:" not in again.stdout
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == list(range(1, 121))
+    assert epochs == list(range(1, 31))
     assert json.loads((run / "result.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.end_to_end
 def test_a_full_disk_is_one_line_naming_the_checkpoint_and_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
 
@@ -114,6 +119,7 @@ def test_a_full_disk_is_one_line_naming_the_checkpoint_and_exit_2(tmp_path, monk
     assert "the disk is full" in line and "free space on" in line
 
 
+@pytest.mark.end_to_end
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare to mount a small file system")
 def test_a_really_full_models_folder_is_one_line_and_exit_2(tmp_path):
     # The checkpoints go to a 192 KiB tmpfs in a private mount namespace (root or user namespaces).
@@ -131,6 +137,7 @@ def test_a_really_full_models_folder_is_one_line_and_exit_2(tmp_path):
     assert f"cannot write {models}/mnist/{DIGITS_RUN}.pt: the disk is full" in line
 
 
+@pytest.mark.end_to_end
 def test_a_huge_learning_rate_is_training_diverged_in_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=3", "lr=1e30"]) == 2
@@ -138,6 +145,7 @@ def test_a_huge_learning_rate_is_training_diverged_in_one_line(tmp_path, monkeyp
     assert line.startswith("infodrop: error: training diverged at epoch 1 (") and line.endswith("); lower lr")
 
 
+@pytest.mark.end_to_end
 def test_infodrop_traceback_shows_the_trace_instead(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("INFODROP_TRACEBACK", "1")
@@ -162,15 +170,32 @@ CIFAR = ["filter_percentage=0.05", "batch_size=5", "progress=false"]
 CIFAR_RUN = "filter_percentage=0.05,batch_size=5"
 
 
+@pytest.fixture(scope="module")
+def _cifar_trained(tmp_path_factory):
+    """A working directory with prepared tiny CIFAR data and a run trained for 2 epochs
+    (checkpoint every epoch), made once for the module."""
+    folder = tmp_path_factory.mktemp("cifar_run")
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        _cifar_batches(folder / "cifar-10-batches-py")
+        assert cli.main(["cifar", "prepare", "with", "source=cifar-10-batches-py"]) == 0
+        assert cli.main(["cifar", "train", "with", "epochs=2", "checkpoint_every=1", *CIFAR]) == 0
+    finally:
+        os.chdir(previous)
+    return folder
+
+
 @pytest.fixture
-def cifar_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    _cifar_batches(tmp_path / "cifar-10-batches-py")
-    assert cli.main(["cifar", "prepare", "with", "source=cifar-10-batches-py"]) == 0
-    assert cli.main(["cifar", "train", "with", "epochs=2", "checkpoint_every=1", *CIFAR]) == 0
-    return tmp_path
+def cifar_run(_cifar_trained, tmp_path, monkeypatch):
+    """A copy of the trained CIFAR working directory as the current directory (tests damage it)."""
+    copy = tmp_path / "work"
+    shutil.copytree(_cifar_trained, copy)
+    monkeypatch.chdir(copy)
+    return copy
 
 
+@pytest.mark.end_to_end
 def test_cifar_test_on_a_damaged_checkpoint_is_refused_in_one_line_never_a_number(cifar_run, capsys):
     # Before: "Test error: 89.33% (loss nan)" and exit 0.
     model = cifar_run / "models" / "cifar" / f"{CIFAR_RUN}.pt"
@@ -187,6 +212,7 @@ def test_cifar_test_on_a_damaged_checkpoint_is_refused_in_one_line_never_a_numbe
     assert "Test error" not in captured.out
 
 
+@pytest.mark.end_to_end
 def test_cifar_train_resumes_from_the_previous_checkpoint_when_the_latest_is_damaged(cifar_run, capsys):
     model = cifar_run / "models" / "cifar" / f"{CIFAR_RUN}.pt"
     assert (cifar_run / "models" / "cifar" / f"{CIFAR_RUN}.prev.pt").is_file()
@@ -204,6 +230,7 @@ def test_cifar_train_resumes_from_the_previous_checkpoint_when_the_latest_is_dam
     assert "after epoch 1" in captured.out and "epoch 2/3:" in captured.out
 
 
+@pytest.mark.end_to_end
 def test_cifar_test_appends_its_record_on_a_line_boundary_after_a_cut_off_line(cifar_run, capsys):
     # Before: `test` glued its record onto the half line, and nothing could read the file.
     metrics = cifar_run / "runs" / "cifar" / CIFAR_RUN / "metrics.jsonl"
@@ -224,6 +251,7 @@ def _plane_epochs(run: Path) -> list[int]:
 PLANE = [*DIGITS, "epochs=8", "plane_every=3", "estimators=[auto,binning]"]
 
 
+@pytest.mark.end_to_end
 def test_a_run_interrupted_and_resumed_records_the_plane_at_the_epochs_of_an_uninterrupted_one(tmp_path, monkeypatch):
     # plane_every=3 over 8 epochs: 0 (initialisation), 1 (first epoch), 3, 6 and 8 (last).
     # Before, the resumed run also recorded the first epoch it saw: 0, 1, 3, 4, 6, 8.
@@ -255,6 +283,7 @@ def test_a_run_interrupted_and_resumed_records_the_plane_at_the_epochs_of_an_uni
     assert json.loads((run / "plane.json").read_text())["records"] == expected  # the same epochs, the same numbers
 
 
+@pytest.mark.end_to_end
 def test_a_run_killed_with_sigkill_and_resumed_records_the_plane_at_the_same_epochs(tmp_path):
     # A real process killed at a random point after epoch 4 (its last checkpoint: epoch 4 or 6).
     command = ["mnist", "train", "with", *PLANE, "train_subset=1400", "checkpoint_every=2"]
@@ -273,20 +302,36 @@ def test_a_run_killed_with_sigkill_and_resumed_records_the_plane_at_the_same_epo
     assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == list(range(1, 9))
 
 
+@pytest.fixture(scope="module")
+def _gaussian_trained(tmp_path_factory):
+    """A working directory with a Gaussian-dropout mnist run on the digits (1 epoch), made once
+    for the module."""
+    folder = tmp_path_factory.mktemp("gaussian_run")
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1"]) == 0
+    finally:
+        os.chdir(previous)
+    return folder
+
+
 @pytest.fixture
-def gaussian_run(tmp_path, monkeypatch):
-    """A trained Gaussian-dropout mnist run on the digits (1 epoch) and its checkpoint."""
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1"]) == 0
+def gaussian_run(_gaussian_trained, tmp_path, monkeypatch):
+    """A copy of that working directory as the current directory, and its checkpoint."""
+    copy = tmp_path / "work"
+    shutil.copytree(_gaussian_trained, copy)
+    monkeypatch.chdir(copy)
     # Under a plain name: the run name's '=' and ',' would need quoting in a Hydra override.
-    checkpoint = tmp_path / "gaussian.pt"
-    shutil.copy(tmp_path / "models" / "mnist" / f"{DIGITS_RUN}.pt", checkpoint)
+    checkpoint = copy / "gaussian.pt"
+    shutil.copy(copy / "models" / "mnist" / f"{DIGITS_RUN}.pt", checkpoint)
     return checkpoint
 
 
 BINARY = [*DIGITS, "binary_epochs=1", "binary_samples=50", "binary_draws=2", "binary_bins=[2,4]"]
 
 
+@pytest.mark.end_to_end
 @pytest.mark.parametrize(
     "problem, message",
     [
@@ -323,6 +368,7 @@ def test_mnist_binary_refuses_a_checkpoint_it_cannot_use_in_one_line(gaussian_ru
     assert "loaded the binary-dropout network" not in captured.out and not Path("pwned").exists()
 
 
+@pytest.mark.end_to_end
 def test_mnist_binary_uses_a_checkpoint_of_the_right_kind(gaussian_run, capsys):
     assert cli.main(["mnist", "binary", "with", *BINARY, f"gaussian_checkpoint={gaussian_run}"]) == 0
     assert f"binary: loaded the gaussian-dropout network from {gaussian_run}" in capsys.readouterr().out
@@ -338,6 +384,7 @@ def test_a_seed_out_of_range_is_refused_naming_seed(tmp_path, monkeypatch, capsy
     assert not (tmp_path / "runs").exists()  # refused before any work
 
 
+@pytest.mark.end_to_end
 def test_a_plane_json_of_the_wrong_structure_is_one_line_naming_the_file(gaussian_run, capsys):
     # Before: a TypeError traceback.
     plane = gaussian_run.parent / "runs" / "mnist" / DIGITS_RUN / "plane.json"

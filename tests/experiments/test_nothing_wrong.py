@@ -76,6 +76,7 @@ def _strip(path: Path, **changes) -> None:
     torch.save(state, path)
 
 
+@pytest.mark.end_to_end
 def test_checkpoints_with_their_checksum_removed_are_refused_by_train_never_resumed(inside, capsys):
     checkpoint = _checkpoint(inside)
     _strip(checkpoint, epoch=99)
@@ -163,6 +164,7 @@ def _plane_file(folder: Path) -> Path:
     return folder / "runs" / "mnist" / DIGITS_RUN / "plane.json"
 
 
+@pytest.mark.end_to_end
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "1e999"])
 def test_a_plane_file_holding_a_non_finite_number_is_refused_by_plot_in_one_line(inside, capsys, number):
     plane = _plane_file(inside)
@@ -215,6 +217,7 @@ def _interrupt_after_line(patch, prefix: str) -> None:
     patch.setattr(engine.tqdm, "write", write_then_interrupt)
 
 
+@pytest.mark.end_to_end
 def test_ctrl_c_right_after_the_first_epoch_line_saves_that_epoch(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _interrupt_after_line(monkeypatch, "epoch 1/")
@@ -223,6 +226,7 @@ def test_ctrl_c_right_after_the_first_epoch_line_saves_that_epoch(tmp_path, monk
     assert load_checkpoint(_checkpoint(tmp_path))["epoch"] == 1
 
 
+@pytest.mark.end_to_end
 def test_sigterm_right_after_an_epoch_line_leaves_a_checkpoint_of_at_least_that_epoch(tmp_path):
     env = dict(subprocess_env(), PYTHONUNBUFFERED="1")
     process = subprocess.Popen([sys.executable, "-m", "infodrop.cli", "mnist", "train", "with", *DIGITS, "epochs=200",
@@ -244,6 +248,7 @@ def test_sigterm_right_after_an_epoch_line_leaves_a_checkpoint_of_at_least_that_
 # --------------------------------------------------------------------------- 12. a status from the start
 
 
+@pytest.mark.end_to_end
 def test_a_run_killed_with_sigkill_leaves_result_json_saying_running_with_its_process_and_host(tmp_path):
     import socket
 
@@ -265,6 +270,7 @@ def test_a_run_killed_with_sigkill_leaves_result_json_saying_running_with_its_pr
 # --------------------------------------------------------------------------- 13. a cut-off plane file
 
 
+@pytest.mark.end_to_end
 def test_a_cut_off_plane_file_is_one_line_that_says_how_to_recover_and_the_advice_works(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     command = ["mnist", "train", "with", *DIGITS, "epochs=4", "checkpoint_every=1"]
@@ -288,6 +294,7 @@ def test_a_cut_off_plane_file_is_one_line_that_says_how_to_recover_and_the_advic
 # --------------------------------------------------------------------------- 11. test falls back to .prev.pt as train does
 
 
+@pytest.mark.end_to_end
 def test_cifar_test_uses_the_previous_checkpoint_when_the_latest_is_damaged_as_train_does(tmp_path, monkeypatch, capsys):
     from infodrop.io import RecoveredFileWarning
 
@@ -336,6 +343,7 @@ def test_an_output_folder_that_is_a_file_or_read_only_is_one_line_and_exit_2_bef
 # --------------------------------------------------------------------------- 9. non-ASCII paths
 
 
+@pytest.mark.end_to_end
 def test_a_non_ascii_path_says_how_to_quote_it_and_the_quoted_form_trains_there(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "модели"
@@ -369,6 +377,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.end_to_end
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 def test_sweep_workers_save_their_epoch_and_end_when_the_sweep_process_is_killed(tmp_path):
     runs = [f"beta={beta},{DIGITS_RUN}" for beta in ("0.5", "1.0")]

@@ -105,6 +105,7 @@ def _read(path: Path, columns) -> list[dict]:
     return rows
 
 
+@pytest.mark.end_to_end
 def test_convergence_command_writes_csv_and_png(tmp_path, capsys):
     cfg = _config(tmp_path, dims=[1, 2], sample_sizes=[20, 60, 200], seeds=[0, 1], mixture_max_samples=60)
     csv_path = toy.convergence(cfg)
@@ -119,6 +120,7 @@ def test_convergence_command_writes_csv_and_png(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.end_to_end
 def test_bounds_command_orders_pairwise_bounds_around_the_mixture_estimate(tmp_path):
     cfg = _config(tmp_path, bounds_dims=[1, 3], bounds_sample_sizes=[30, 80], seeds=[0])
     rows = _read(toy.bounds(cfg), toy.BOUNDS_COLUMNS)
@@ -131,6 +133,7 @@ def test_bounds_command_orders_pairwise_bounds_around_the_mixture_estimate(tmp_p
         assert row["h_z_pairwise_lower"] - slack <= row["h_z_mixture"] <= row["h_z_pairwise_upper"] + slack
 
 
+@pytest.mark.end_to_end
 def test_compare_command_runs_every_estimator(tmp_path):
     cfg = _config(tmp_path, compare_dims=[2], compare_samples=40, noise_samples=3, neural_steps=3,
                   bin_counts=[2, 10], bin_sizes=[0.5, 0.1], variance=0.4)  # fmt: skip
@@ -161,6 +164,7 @@ def test_paper_preset_is_valid_and_reaches_150000_samples(tmp_path):
     assert max(cfg.sample_sizes) == 150000 and list(cfg.compare_dims) == [1, 5, 10, 50, 100, 200]
 
 
+@pytest.mark.end_to_end
 def test_cli_runs_toy_convergence(tmp_path):
     from infodrop.cli import main
 
