@@ -341,9 +341,23 @@ def read_csv(path: str | Path) -> list[dict[str, Any]]:
         return [{key: parse(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
-def _output_paths(cfg: Any, command: str) -> tuple[Path, Path]:
+def _opening(cfg: Any) -> tuple[float, ToyTruth]:
+    """What every toy command starts with: the checked config's variance and its one-unit truth."""
+    validate(cfg)
+    variance = float(cfg.variance)
+    return variance, toy_truth(variance)
+
+
+def _write_outputs(
+    cfg: Any, command: str, rows: Sequence[dict[str, Any]], columns: Sequence[str],
+    plot: Callable[[Sequence[dict[str, Any]], Path], Any],
+) -> tuple[Path, Path]:
+    """Write ``<command>_var<variance>.csv`` and its ``.png`` (drawn by ``plot``) under ``plots_dir``."""
     stem = f"{command}_var{float(cfg.variance):g}"
-    return Path(str(cfg.plots_dir)) / f"{stem}.csv", Path(str(cfg.plots_dir)) / f"{stem}.png"
+    csv_path, png_path = Path(str(cfg.plots_dir)) / f"{stem}.csv", Path(str(cfg.plots_dir)) / f"{stem}.png"
+    _write_csv(csv_path, rows, columns)
+    plot(rows, png_path)
+    return csv_path, png_path
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -391,9 +405,7 @@ def convergence(cfg: Any) -> Path:
 
     Writes ``convergence_var<variance>.csv`` and ``.png`` under ``plots_dir``; returns the CSV path.
     """
-    validate(cfg)
-    variance = float(cfg.variance)
-    truth = toy_truth(variance)
+    variance, truth = _opening(cfg)
     rows = []
     for dim, n_samples, seed, rng, features in _sweep(cfg, cfg.dims, cfg.sample_sizes, variance, 1, "toy convergence"):
         row = {
@@ -415,9 +427,7 @@ def convergence(cfg: Any) -> Path:
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
 
-    csv_path, png_path = _output_paths(cfg, "convergence")
-    _write_csv(csv_path, rows, CONVERGENCE_COLUMNS)
-    plot_convergence(rows, png_path)
+    csv_path, png_path = _write_outputs(cfg, "convergence", rows, CONVERGENCE_COLUMNS, plot_convergence)
     lines = []
     for dim in dict.fromkeys(int(d) for d in cfg.dims):
         for n_samples in dict.fromkeys(int(n) for n in cfg.sample_sizes):
@@ -449,9 +459,7 @@ def bounds(cfg: Any) -> Path:
 
     Writes ``bounds_var<variance>.csv`` and ``.png`` under ``plots_dir``; returns the CSV path.
     """
-    validate(cfg)
-    variance = float(cfg.variance)
-    truth = toy_truth(variance)
+    variance, truth = _opening(cfg)
     rows = []
     for dim, n_samples, seed, rng, features in _sweep(cfg, cfg.bounds_dims, cfg.bounds_sample_sizes, variance, 2, "toy bounds"):
         started = time.perf_counter()
@@ -465,9 +473,7 @@ def bounds(cfg: Any) -> Path:
             "h_z_truth": dim * truth.h_z, "seconds": time.perf_counter() - started,
         })  # fmt: skip
 
-    csv_path, png_path = _output_paths(cfg, "bounds")
-    _write_csv(csv_path, rows, BOUNDS_COLUMNS)
-    plot_entropy_bounds(rows, png_path)
+    csv_path, png_path = _write_outputs(cfg, "bounds", rows, BOUNDS_COLUMNS, plot_entropy_bounds)
     lines = []
     for dim in dict.fromkeys(int(d) for d in cfg.bounds_dims):
         for n_samples in dict.fromkeys(int(n) for n in cfg.bounds_sample_sizes):
@@ -517,9 +523,7 @@ def compare(cfg: Any) -> Path:
 
     Writes ``compare_var<variance>.csv`` and ``.png`` under ``plots_dir``; returns the CSV path.
     """
-    validate(cfg)
-    variance = float(cfg.variance)
-    truth = toy_truth(variance)
+    variance, truth = _opening(cfg)
     n_samples = int(cfg.compare_samples)
     estimators = list(dict.fromkeys(str(e) for e in cfg.estimators))
     settings = [(int(d), int(s), e) for d in cfg.compare_dims for s in cfg.compare_seeds for e in estimators]
@@ -543,9 +547,7 @@ def compare(cfg: Any) -> Path:
                 "seconds": seconds,
             })  # fmt: skip
 
-    csv_path, png_path = _output_paths(cfg, "compare")
-    _write_csv(csv_path, rows, COMPARE_COLUMNS)
-    plot_estimator_comparison(rows, png_path)
+    csv_path, png_path = _write_outputs(cfg, "compare", rows, COMPARE_COLUMNS, plot_estimator_comparison)
     dims = list(dict.fromkeys(int(d) for d in cfg.compare_dims))
     keys = list(dict.fromkeys((r["estimator"], r["setting"]) for r in rows))
     lines = []

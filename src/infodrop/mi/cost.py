@@ -68,16 +68,20 @@ class MixtureCost:
             text += f" over {self.world_size} ranks"
         if self.seconds is not None:
             text += (
-                f"; expected ~{_duration(self.seconds)} on {self.device} ({self.dtype}), "
+                f"; expected ~{format_duration(self.seconds)} on {self.device} ({self.dtype}), "
                 f"calibrated at {self.pairs_per_second:.2e} pairs/s"
             )
         return text
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
+def format_duration(
+    seconds: float, *, seconds_below: float = 120.0, minutes_below: float = 7200.0, seconds_spec: str = ".1f"
+) -> str:
+    """A duration for people: seconds (``seconds_spec``) below ``seconds_below``, minutes below
+    ``minutes_below``, else hours. The defaults are the cost line's; the plane report passes its own."""
+    if seconds < seconds_below:
+        return f"{seconds:{seconds_spec}} s"
+    if seconds < minutes_below:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
 

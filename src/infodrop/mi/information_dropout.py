@@ -80,6 +80,18 @@ def _standard_error(per_sample: torch.Tensor) -> float | None:
     return float(values.std(unbiased=True) / math.sqrt(values.numel()))
 
 
+def _estimate(per_sample: torch.Tensor, prior: str, n_units: int, **fields: Any) -> InformationDropoutEstimate:
+    """The KL estimate of one prior from its per-sample values: their mean and standard error."""
+    return InformationDropoutEstimate(
+        value=float(per_sample.mean()),
+        stderr=_standard_error(per_sample),
+        prior=prior,
+        n_samples=int(per_sample.shape[0]),
+        n_units=n_units,
+        **fields,
+    )
+
+
 def _as_per_sample(x: Any, name: str) -> torch.Tensor:
     """N x (anything) -> N x units float64 on CPU (conv maps N x C x H x W are flattened)."""
     tensor = x.detach() if isinstance(x, torch.Tensor) else x
@@ -131,19 +143,12 @@ def information_dropout_mi(
         raise ValueError(
             "features must be >= 0 (outputs of ReLU/softplus) for information dropout; got negative values"
         )
-    n, d = f.shape
+    d = f.shape[1]
     if prior == "log-uniform":
         nonzero = f != 0
         per_sample = torch.where(nonzero, -a.log(), torch.zeros_like(a)).sum(1)
-        return InformationDropoutEstimate(
-            value=float(per_sample.mean()),
-            stderr=_standard_error(per_sample),
-            kind="kl-up-to-constant",
-            bound="none",
-            is_mutual_information=False,
-            prior=prior,
-            n_samples=n,
-            n_units=d,
+        return _estimate(
+            per_sample, prior, d, kind="kl-up-to-constant", bound="none", is_mutual_information=False,
             n_zero=int((~nonzero).sum()),
         )
     mu = float(mu)
@@ -156,17 +161,9 @@ def information_dropout_mi(
     kl = math.log(sigma) - a.log() + (a.square() + (log_f - mu).square()) / (2 * sigma**2) - 0.5
     check_finite(kl, "the KL (check features and alpha)")
     per_sample = kl.sum(1)
-    return InformationDropoutEstimate(
-        value=float(per_sample.mean()),
-        stderr=_standard_error(per_sample),
-        kind="kl-upper-bound-on-i_xz",
-        bound="upper",
-        is_mutual_information=True,
-        prior=prior,
-        n_samples=n,
-        n_units=d,
-        n_clamped=int(clamped.sum()),
-        n_zero=int((f == 0).sum()),
+    return _estimate(
+        per_sample, prior, d, kind="kl-upper-bound-on-i_xz", bound="upper", is_mutual_information=True,
+        n_clamped=int(clamped.sum()), n_zero=int((f == 0).sum()),
     )
 
 

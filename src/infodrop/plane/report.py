@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from infodrop.mi import mixture_cost
+from infodrop.mi.cost import format_duration
 from infodrop.plane.record import MixtureEstimate, PlaneDocument
 from infodrop.plane.settings import PlaneSettings
 
@@ -41,11 +42,7 @@ def announce_cost(line: Any) -> None:
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.2g} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    return format_duration(seconds, seconds_below=60.0, minutes_below=3600.0, seconds_spec=".2g")
 
 
 def pairs_per_record(settings: PlaneSettings, kind: str, sample_counts: Mapping[str, int]) -> int:
