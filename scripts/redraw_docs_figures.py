@@ -132,6 +132,9 @@ FIGURES: list[Figure] = [
     Figure("compression/seed_summary_lenet.png", "compression/runs/mnist",
            _seed_study(subsets=(None, 1, 4), settings=("model=lenet,variance=4.0,dataset=fashion",),
                        title="LeNet on Fashion-MNIST, Gaussian dropout (variance 4) on the 84-unit layer")),
+    Figure("compression/seed_summary_fullcnn.png", "compression/runs/cifar",
+           _seed_study(subsets=(None,), title="fullCNN (Fig. 7 setting), information dropout after the third convolution, "
+                                              "10 epochs on 1,000 Fashion-as-CIFAR images (variational bound)")),
     Figure("compression/seed_summary_lenet_information.png", "compression/runs/mnist",
            _seed_study(subsets=(None,), settings=("model=lenet,dropout=information,dataset=fashion",),
                        title="LeNet on Fashion-MNIST, information dropout on the 84-unit layer (variational bound)")),
