@@ -36,7 +36,21 @@ def _short_labels(labels: list[str]) -> list[str]:
     """Setting names without the comma-separated parts that every name has."""
     parts = [label.split(",") for label in labels]
     shared = set.intersection(*(set(part) for part in parts)) if len(labels) > 1 else set()
-    return [",".join(part for part in split if part not in shared) or label for split, label in zip(parts, labels)]
+    short = [",".join(part for part in split if part not in shared) or label for split, label in zip(parts, labels)]
+    return [_wrapped(label) for label in short]
+
+
+def _wrapped(label: str, width: int = 40) -> str:
+    """A long run name broken after its commas, so that a legend does not squeeze the panels."""
+    lines, line = [], ""
+    for part in label.split(","):
+        candidate = f"{line},{part}" if line else part
+        if line and len(candidate) > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = candidate
+    return "\n".join(lines + [line])
 
 
 def _panel_title(subset: int | None) -> str:
