@@ -129,10 +129,9 @@ def measure(root: Path, max_class: int, max_module: int, max_function: int) -> l
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and function_length(node) > max_function:
                 breaches.append(f"function {path}:{node.lineno} {node.name}: {function_length(node)} lines "
                                 f"without docstring (limit {max_function})")
-        graph[name] = imported_modules(tree, name, path.name == "__init__.py", known)
-    # a package's __init__ importing its own submodules is not a cycle of the code's layers
-    for name in graph:
-        graph[name] = {target for target in graph[name] if not target.startswith(name + ".") or not names[name].name == "__init__.py"}
+        # a package's __init__ importing its own submodules is not a cycle of the code's layers
+        graph[name] = {target for target in imported_modules(tree, name, path.name == "__init__.py", known)
+                       if not target.startswith(name + ".")}
     for group in cycles(graph):
         breaches.append("import cycle: " + " <-> ".join(group))
     return breaches

@@ -20,11 +20,10 @@ import math
 import sys
 from typing import Any
 
-import numpy as np
 import torch
 
 from infodrop.checks import as_labels, as_matrix, check_int, check_positive, resolve_device
-from infodrop.mi.band import BAND_Z, xz_band, zy_band
+from infodrop.mi.band import xz_band, zy_band
 from infodrop.mi.bounds import gaussian_upper_bound, pairwise_bounds
 from infodrop.mi.cost import mixture_cost
 from infodrop.mi.dropout_result import GaussianDropoutMI
