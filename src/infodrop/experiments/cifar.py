@@ -147,30 +147,5 @@ def prepare(cfg: Any) -> dict[str, Path]:
     return written
 
 
-def train(cfg: Any) -> dict[str, Any]:
-    """Train (or resume) the run named after the config; returns the engine's final metrics."""
-    return classifier_recipe.train(cfg, EXPERIMENT)
-
-
-def test(cfg: Any) -> dict[str, float]:
-    """Test error of the trained run, after recomputing the batch-norm statistics."""
-    return classifier_recipe.test(cfg, EXPERIMENT)
-
-
-def plot(cfg: Any) -> list[Path]:
-    """KL heat maps of every information-dropout layer for the first ``plot_images`` test images."""
-    return classifier_recipe.plot(cfg, EXPERIMENT)
-
-
-def correlation(cfg: Any) -> float:
-    """Total correlation (nats per unit) of log z of the last information-dropout layer (needs softplus)."""
-    return classifier_recipe.correlation(cfg, EXPERIMENT)
-
-
-COMMANDS = {
-    "prepare": prepare,
-    "train": train,
-    "test": test,
-    "correlation": correlation,
-    "plot": plot,
-}
+COMMANDS = {"prepare": prepare, **classifier_recipe.commands(EXPERIMENT, ("train", "test", "correlation", "plot"))}
+train, test, correlation, plot = (COMMANDS[command] for command in ("train", "test", "correlation", "plot"))

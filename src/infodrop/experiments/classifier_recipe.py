@@ -365,3 +365,21 @@ def _correlation(cfg: Any, experiment: ClassifierExperiment) -> float:
     record(paths, "correlation", {"total_correlation": value, "correlation_mode": cfg.correlation_mode,
                                   "samples": int(samples.shape[0]), "variables": int(samples.shape[1])})
     return value
+
+
+def commands(experiment: ClassifierExperiment, names: Sequence[str]) -> dict[str, Callable[[Any], Any]]:
+    """The recipe's commands ``names`` (of train, test, correlation, plot) for ``experiment``, each a
+    function of the config alone, in that order. Each keeps the recipe's docstring, whose first
+    paragraph ``infodrop EXPERIMENT COMMAND --help`` prints."""
+    recipes: dict[str, Callable[[Any, ClassifierExperiment], Any]] = {
+        "train": train, "test": test, "correlation": correlation, "plot": plot}
+    bound = {}
+    for name in names:
+        def command(cfg: Any, recipe: Callable[[Any, ClassifierExperiment], Any] = recipes[name]) -> Any:
+            return recipe(cfg, experiment)
+
+        command.__name__ = command.__qualname__ = name
+        command.__doc__ = recipes[name].__doc__
+        bound[name] = command
+    return bound
+

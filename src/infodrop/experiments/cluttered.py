@@ -101,6 +101,9 @@ def validate(cfg: Any) -> None:
         raise ValueError(f"distractor_size={cfg.distractor_size} exceeds canvas={cfg.canvas}; use distractor_size <= canvas")
 
 
+_GENERATOR_ENTRIES = ("train_count", "valid_count", "test_count", "canvas", "distractors", "distractor_size", "combine")
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -108,36 +111,13 @@ def prepare(cfg: Any) -> dict[str, Path]:
     """Generate Cluttered MNIST from the IDX files at ``source`` into ``data_dir``."""
     if not cfg.source:
         raise ValueError("prepare needs MNIST IDX files: `infodrop cluttered prepare with source=PATH/TO/MNIST_IDX_FOLDER`")
-    written = prepare_cluttered(
-        cfg.source,
-        cfg.data_dir,
-        train_count=cfg.train_count,
-        valid_count=cfg.valid_count,
-        test_count=cfg.test_count,
-        canvas=cfg.canvas,
-        distractors=cfg.distractors,
-        distractor_size=cfg.distractor_size,
-        seed=cfg.generator_seed,
-        combine=cfg.combine,
-    )
+    # The generator's arguments carry the entries' names, except the seed (generator_seed here).
+    options = {name: cfg[name] for name in _GENERATOR_ENTRIES}
+    written = prepare_cluttered(cfg.source, cfg.data_dir, seed=cfg.generator_seed, **options)
     for split, path in written.items():
         print(f"wrote {path} ({split})")
     return written
 
 
-def train(cfg: Any) -> dict[str, Any]:
-    """Train (or resume) the run named after the config; returns the engine's final metrics."""
-    return classifier_recipe.train(cfg, EXPERIMENT)
-
-
-def test(cfg: Any) -> dict[str, float]:
-    """Test error of the trained run, after recomputing the batch-norm statistics."""
-    return classifier_recipe.test(cfg, EXPERIMENT)
-
-
-def plot(cfg: Any) -> list[Path]:
-    """KL heat maps of the information-dropout layers for the first ``plot_images`` test images."""
-    return classifier_recipe.plot(cfg, EXPERIMENT)
-
-
-COMMANDS = {"prepare": prepare, "train": train, "test": test, "plot": plot}
+COMMANDS = {"prepare": prepare, **classifier_recipe.commands(EXPERIMENT, ("train", "test", "plot"))}
+train, test, plot = (COMMANDS[command] for command in ("train", "test", "plot"))

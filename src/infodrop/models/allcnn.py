@@ -34,6 +34,10 @@ class _AllCNN(nn.Module):
 
     base_widths: Sequence[int] = ()
     image_size: int = 0
+    # The defaults in which the two originals differ; None in __init__ takes these.
+    default_max_alpha: float = 0.7
+    default_in_channels: int = 3
+    default_input_dropout: float = 0.2
 
     @classmethod
     def block_widths(cls, filter_percentage: float) -> tuple[int, ...]:
@@ -51,20 +55,23 @@ class _AllCNN(nn.Module):
     def __init__(
         self,
         *,
-        dropout: str,
-        filter_percentage: float,
-        activations: str,
-        lognorm_prior: bool,
-        max_alpha: float,
-        num_classes: int,
-        in_channels: int,
-        variance: float,
-        dropout_rate: float,
-        input_dropout: float,
-        single_dropout: bool,
-        bn_momentum: float,
+        dropout: str = "information",
+        filter_percentage: float = 1.0,
+        activations: str = "relu",
+        lognorm_prior: bool = False,
+        max_alpha: float | None = None,
+        num_classes: int = 10,
+        in_channels: int | None = None,
+        variance: float = 1.0,
+        dropout_rate: float = 0.5,
+        input_dropout: float | None = None,
+        single_dropout: bool = False,
+        bn_momentum: float = 0.1,
     ) -> None:
         super().__init__()
+        max_alpha = self.default_max_alpha if max_alpha is None else max_alpha
+        in_channels = self.default_in_channels if in_channels is None else in_channels
+        input_dropout = self.default_input_dropout if input_dropout is None else input_dropout
         self.dropout = check_dropout_kind(dropout)
         self.widths = self.block_widths(filter_percentage)
         self.filter_percentage = float(filter_percentage)
@@ -137,7 +144,9 @@ class AllCNN32(_AllCNN):
             (0.5, the original keep_prob); Gaussian uses ``variance`` (1.0 = p/(1-p) at p = 0.5).
         filter_percentage: width multiplier (> 0); 0.25 is the paper's small network.
         activations: 'relu' or 'softplus'. lognorm_prior: log-normal prior (needs softplus), else log-uniform.
-        max_alpha: upper bound of alpha, in (0, 1].
+        max_alpha: upper bound of alpha, in (0, 1]; default 0.7 (``default_max_alpha``).
+        in_channels: input channels, default 3; input_dropout: rate of the input dropout, default 0.2.
+            None for any of these three takes the network's default.
         single_dropout: the ICLR 2023 fullCNN variant (Fig. 7): only the first stride-2 layer (the
             third convolution) carries dropout; the second is a plain conv + BN + activation.
             (The authors' released PyTorch port instead kept the second one; we follow the paper's text.)
@@ -146,29 +155,9 @@ class AllCNN32(_AllCNN):
 
     base_widths = (96, 192)
     image_size = 32
-
-    def __init__(
-        self,
-        *,
-        dropout: str = "information",
-        filter_percentage: float = 1.0,
-        activations: str = "relu",
-        lognorm_prior: bool = False,
-        max_alpha: float = 0.7,
-        num_classes: int = 10,
-        in_channels: int = 3,
-        variance: float = 1.0,
-        dropout_rate: float = 0.5,
-        input_dropout: float = 0.2,
-        single_dropout: bool = False,
-        bn_momentum: float = 0.1,
-    ) -> None:
-        super().__init__(
-            dropout=dropout, filter_percentage=filter_percentage, activations=activations,
-            lognorm_prior=lognorm_prior, max_alpha=max_alpha, num_classes=num_classes,
-            in_channels=in_channels, variance=variance, dropout_rate=dropout_rate,
-            input_dropout=input_dropout, single_dropout=single_dropout, bn_momentum=bn_momentum,
-        )
+    default_max_alpha = 0.7
+    default_in_channels = 3
+    default_input_dropout = 0.2
 
 
 class AllCNN96(_AllCNN):
@@ -183,26 +172,6 @@ class AllCNN96(_AllCNN):
 
     base_widths = (32, 64, 96, 192)
     image_size = 96
-
-    def __init__(
-        self,
-        *,
-        dropout: str = "information",
-        filter_percentage: float = 1.0,
-        activations: str = "relu",
-        lognorm_prior: bool = False,
-        max_alpha: float = 1.0,
-        num_classes: int = 10,
-        in_channels: int = 1,
-        variance: float = 1.0,
-        dropout_rate: float = 0.5,
-        input_dropout: float = 0.0,
-        single_dropout: bool = False,
-        bn_momentum: float = 0.1,
-    ) -> None:
-        super().__init__(
-            dropout=dropout, filter_percentage=filter_percentage, activations=activations,
-            lognorm_prior=lognorm_prior, max_alpha=max_alpha, num_classes=num_classes,
-            in_channels=in_channels, variance=variance, dropout_rate=dropout_rate,
-            input_dropout=input_dropout, single_dropout=single_dropout, bn_momentum=bn_momentum,
-        )
+    default_max_alpha = 1.0
+    default_in_channels = 1
+    default_input_dropout = 0.0
