@@ -23,7 +23,7 @@ import numpy as np
 from infodrop.checks import check_positive
 from infodrop.io import remove_temporaries, save_npz
 
-from .errors import DataError, data_error
+from .errors import DataError, data_error, read_data_file
 from .npzfiles import read_image_npz
 
 CIFAR_PREPARE_HINT = "run `infodrop cifar prepare with source=PATH/cifar-10-batches-py`"
@@ -136,13 +136,7 @@ def _batch_reader(source: Path, hint: str | None) -> Callable[[str], tuple[np.nd
 
     def read_from_folder(name: str) -> tuple[np.ndarray, np.ndarray]:
         path = folder / name
-        if not path.is_file():
-            raise data_error(path, "file not found", hint)
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            raise data_error(path, f"could not be read ({error.strerror or error})", hint) from error
-        return _parse_batch(safe_unpickle(raw, path, hint), str(path), hint)
+        return _parse_batch(safe_unpickle(read_data_file(path, hint), path, hint), str(path), hint)
 
     return read_from_folder
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 class DataError(ValueError):
@@ -19,3 +20,18 @@ def data_error(path: str | os.PathLike, problem: str, hint: str | None = None) -
     if hint:
         message += f"; {hint}"
     return DataError(message)
+
+
+def read_data_file(path: str | os.PathLike, hint: str | None = None) -> bytes:
+    """The bytes of one data file; DataError naming ``path`` (and ``hint``) when it is missing, is
+    not a file, or cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise data_error(path, "file not found", hint)
+    if not path.is_file():
+        raise data_error(path, "is not a file", hint)
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise data_error(path, f"could not be read ({error.strerror or error})", hint) from error
+

@@ -16,7 +16,7 @@ import numpy as np
 
 from infodrop.io import atomic_path
 
-from .errors import data_error
+from .errors import data_error, read_data_file
 
 # IDX type code -> big-endian numpy dtype.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -38,14 +38,7 @@ _SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 
 
 def _read_bytes(path: Path, hint: str | None) -> bytes:
-    if not path.exists():
-        raise data_error(path, "file not found", hint)
-    if not path.is_file():
-        raise data_error(path, "is not a file", hint)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise data_error(path, f"could not be read ({error.strerror or error})", hint) from error
+    raw = read_data_file(path, hint)
     if raw[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(raw)

@@ -26,7 +26,7 @@ from infodrop.checks import as_labels, as_matrix, check_int, check_positive, res
 from infodrop.mi.band import xz_band, zy_band
 from infodrop.mi.bounds import gaussian_upper_bound, pairwise_bounds
 from infodrop.mi.cost import mixture_cost
-from infodrop.mi.dropout_result import GaussianDropoutMI
+from infodrop.mi.dropout_result import Diagnostics, GaussianDropoutMI, MixtureBand, MixtureBounds, PointEstimate
 from infodrop.mi.mixture import (
     MixturePass,
     available_memory,
@@ -246,37 +246,26 @@ def gaussian_dropout_mi(
     gaussian_upper = gaussian_upper_bound(comp, noise_samples, seed, chunk_rows=chunk_rows)
     h_z_bounds, i_xz_bounds, i_zy_bounds = _pair_bounds(comp, label_tensor, chunk_rows // noise_samples, shard, bounds)
 
-    return GaussianDropoutMI.from_fields(
-        i_xz=h_z.value - h_z_given_x,
-        h_z=h_z.value,
-        h_z_given_x=h_z_given_x,
-        h_z_gaussian_upper=gaussian_upper,
-        i_xz_bounds=i_xz_bounds,
-        h_z_bounds=h_z_bounds,
-        i_zy=i_zy,
-        i_zy_bounds=i_zy_bounds,
-        h_z_given_y=h_z_given_y,
-        i_xz_stderr=h_z.stderr_mc,
-        i_xz_stderr_data=h_z.stderr_data,
-        i_zy_stderr=i_zy_stderr,
-        i_xz_loo=i_xz_loo,
-        h_pattern=pattern_entropy(comp),
-        n_patterns=comp.n_patterns,
-        n_samples=n,
-        n_units=d,
-        noise_samples=noise_samples,
-        variance=variance,
-        i_xz_lower=band.lower,
-        i_xz_upper=band.upper,
-        log_n=math.log(n),
-        i_xz_sensitivity=band.sensitivity,
-        saturated=band.saturated,
-        i_zy_lower=zy.lower if zy is not None else None,
-        i_zy_upper=zy.upper if zy is not None else None,
-        h_y=zy.h_y if zy is not None else None,
-        i_zy_saturated=zy.saturated if zy is not None else None,
-        i_xz_terms=band.lower_terms.numpy() if band.lower_terms is not None else None,
+    estimate = PointEstimate(
+        i_xz=h_z.value - h_z_given_x, h_z=h_z.value, h_z_given_x=h_z_given_x, i_xz_loo=i_xz_loo,
+        i_xz_stderr=h_z.stderr_mc, i_xz_stderr_data=h_z.stderr_data,
+        i_zy=i_zy, h_z_given_y=h_z_given_y, i_zy_stderr=i_zy_stderr,
     )
+    mixture_band = MixtureBand(
+        i_xz_lower=band.lower, i_xz_upper=band.upper, log_n=math.log(n),
+        i_xz_sensitivity=band.sensitivity, saturated=band.saturated,
+        i_zy_lower=None if zy is None else zy.lower, i_zy_upper=None if zy is None else zy.upper,
+        h_y=None if zy is None else zy.h_y, i_zy_saturated=None if zy is None else zy.saturated,
+        i_xz_terms=None if band.lower_terms is None else band.lower_terms.numpy(),
+    )
+    mixture_bounds = MixtureBounds(
+        h_z_gaussian_upper=gaussian_upper, h_z_bounds=h_z_bounds, i_xz_bounds=i_xz_bounds, i_zy_bounds=i_zy_bounds,
+    )
+    diagnostics = Diagnostics(
+        h_pattern=pattern_entropy(comp), n_patterns=comp.n_patterns,
+        n_samples=n, n_units=d, noise_samples=noise_samples, variance=variance,
+    )
+    return GaussianDropoutMI(estimate=estimate, band=mixture_band, bounds=mixture_bounds, diagnostics=diagnostics)
 
 
 def _sharded_pass(comp, noise_samples, seed, chunk_rows, labels, dtype, shard: Shard | None, backend: str = "auto") -> MixturePass:
