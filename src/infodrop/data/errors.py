@@ -22,14 +22,20 @@ def data_error(path: str | os.PathLike, problem: str, hint: str | None = None) -
     return DataError(message)
 
 
-def read_data_file(path: str | os.PathLike, hint: str | None = None) -> bytes:
-    """The bytes of one data file; DataError naming ``path`` (and ``hint``) when it is missing, is
-    not a file, or cannot be read."""
+def require_data_file(path: str | os.PathLike, hint: str | None = None) -> Path:
+    """``path`` as a Path; DataError naming it (and ``hint``) when it is missing or not a file."""
     path = Path(path)
     if not path.exists():
         raise data_error(path, "file not found", hint)
     if not path.is_file():
         raise data_error(path, "is not a file", hint)
+    return path
+
+
+def read_data_file(path: str | os.PathLike, hint: str | None = None) -> bytes:
+    """The bytes of one data file; DataError naming ``path`` (and ``hint``) when it is missing, is
+    not a file, or cannot be read."""
+    path = require_data_file(path, hint)
     try:
         return path.read_bytes()
     except OSError as error:

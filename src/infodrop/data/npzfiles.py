@@ -13,7 +13,7 @@ import numpy as np
 
 from infodrop.io.npz import checksum_problem
 
-from .errors import DataError, data_error
+from .errors import DataError, data_error, require_data_file
 
 
 def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]:
@@ -25,11 +25,7 @@ def read_npz(path: str | os.PathLike, hint: str | None) -> dict[str, np.ndarray]
     Raises DataError naming ``path`` (and ``hint``) when it is missing, not an npz archive,
     holds object arrays (which would need unpickling), or does not match its checksum.
     """
-    path = Path(path)
-    if not path.exists():
-        raise data_error(path, "file not found", hint)
-    if not path.is_file():
-        raise data_error(path, "is not a file", hint)
+    path = require_data_file(path, hint)
     try:
         with np.load(path, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):

@@ -379,15 +379,27 @@ def _continuous_only(name: str, y_is_labels: bool) -> None:
         )
 
 
+def _critic_setup(
+    name: str, x: Any, y: Any, y_discrete: bool | None, critic: str, hidden: int, layers: int, lr: float,
+    seed: int, device: Any,
+) -> tuple[nn.Module, torch.optim.Optimizer, tuple[torch.Tensor, ...], torch.device]:
+    """The critic bounds' common start: x and y checked as a continuous pair (``name`` is the
+    estimator refusing labels), split into (x_train, y_train, x_test, y_test) on the device, and a
+    fresh critic with its Adam optimizer."""
+    x_matrix, y_values, y_is_labels = _as_pair(x, y, y_discrete=y_discrete)
+    _continuous_only(name, y_is_labels)
+    device = resolve_device(device)
+    halves = _split(x_matrix, y_values, False, seed, device)
+    network = _make_critic(critic, halves[0].shape[1], halves[1].shape[1], hidden, layers, seed, device)
+    return network, torch.optim.Adam(network.parameters(), lr=lr), halves, device
+
+
 def mine_mi(
     x: Any,
     y: Any,
     *,
-    steps: int = 1000,
-    batch_size: int = 128,
-    hidden: int = 64,
-    layers: int = 2,
-    lr: float = 1e-3,
+    # the critic's training, as in doe_mi
+    steps: int = 1000, batch_size: int = 128, hidden: int = 64, layers: int = 2, lr: float = 1e-3,
     ema_rate: float = 0.01,
     eval_shuffles: int = 10,
     critic: str = "concat",
@@ -436,15 +448,11 @@ def mine_mi(
         raise ValueError(f"ema_rate must lie in (0, 1], got {ema_rate!r}")
     eval_shuffles = check_int(eval_shuffles, "eval_shuffles", minimum=1)
     critic = _check_critic(critic)
-    x_matrix, y_values, y_is_labels = _as_pair(x, y, y_discrete=y_discrete)
-    _continuous_only("mine_mi", y_is_labels)
-    device = resolve_device(device)
-    x_train, y_train, x_test, y_test = _split(x_matrix, y_values, False, seed, device)
+    network, optimizer, (x_train, y_train, x_test, y_test), device = _critic_setup(
+        "mine_mi", x, y, y_discrete, critic, hidden, layers, lr, seed, device)
     if eval_shuffles > len(x_test) - 1:
         raise ValueError(f"eval_shuffles must be below the held-out size {len(x_test)}, got {eval_shuffles}")
 
-    network = _make_critic(critic, x_train.shape[1], y_train.shape[1], hidden, layers, seed, device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
     shuffler = torch.Generator().manual_seed(seed + 2)
     log_average = None  # log of the moving average of E_Q[exp T]
     log_rate, log_keep = math.log(ema_rate), math.log1p(-ema_rate) if ema_rate < 1 else -math.inf
@@ -477,11 +485,8 @@ def infonce_estimate(
     x: Any,
     y: Any,
     *,
-    steps: int = 1000,
-    batch_size: int = 128,
-    hidden: int = 64,
-    layers: int = 2,
-    lr: float = 1e-3,
+    # the critic's training, as in doe_mi
+    steps: int = 1000, batch_size: int = 128, hidden: int = 64, layers: int = 2, lr: float = 1e-3,
     critic: str = "concat",
     seed: int = 0,
     device: Any = None,
@@ -512,17 +517,13 @@ def infonce_estimate(
     step; with the separable critic O(steps * B * hidden * (d + hidden * layers) + steps * B^2 * hidden).
     """
     steps, batch_size, hidden, layers, lr, seed = _check_training(steps, batch_size, hidden, layers, lr, seed)
-    x_matrix, y_values, y_is_labels = _as_pair(x, y, y_discrete=y_discrete)
-    _continuous_only("infonce_mi", y_is_labels)
     critic = _check_critic(critic)
-    device = resolve_device(device)
-    x_train, y_train, x_test, y_test = _split(x_matrix, y_values, False, seed, device)
+    network, optimizer, (x_train, y_train, x_test, y_test), _ = _critic_setup(
+        "infonce_mi", x, y, y_discrete, critic, hidden, layers, lr, seed, device)
 
     def bound(scores: torch.Tensor) -> torch.Tensor:
         return (torch.diagonal(scores) - torch.logsumexp(scores, dim=1)).mean() + math.log(len(scores))
 
-    network = _make_critic(critic, x_train.shape[1], y_train.shape[1], hidden, layers, seed, device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
     for index in _batches(len(x_train), batch_size, steps, seed, device):
         loss = -bound(network.pairwise(x_train[index], y_train[index]))
         optimizer.zero_grad(set_to_none=True)

@@ -56,12 +56,7 @@ def tf_init(module: nn.Module) -> None:
 
 
 def conv_bn_act(
-    in_channels: int,
-    out_channels: int,
-    *,
-    kernel_size: int = 3,
-    stride: int = 1,
-    activation: str = "relu",
+    in_channels: int, out_channels: int, *, kernel_size: int = 3, stride: int = 1, activation: str = "relu",
     bn_momentum: float = 0.1,
 ) -> nn.Sequential:
     """The original's ``conv``: 'same'-padded conv (no bias) + batch norm (eps 1e-3) + activation."""
