@@ -47,7 +47,6 @@ def _epochs_logged(run_dir: Path) -> list[int]:
     return [line["epoch"] for line in lines if "epoch" in line]
 
 
-@pytest.mark.end_to_end
 def test_an_old_mnist_checkpoint_at_epoch_1_of_2_resumes_and_trains_epoch_2(tmp_path, capsys):
     checkpoint = tmp_path / "models" / "mnist" / f"{MNIST_NAME}.pt"
     checkpoint.parent.mkdir(parents=True)
@@ -65,7 +64,6 @@ def test_an_old_mnist_checkpoint_at_epoch_1_of_2_resumes_and_trains_epoch_2(tmp_
     assert [record["epoch"] for record in InformationPlane.load(result["plane"])["records"]] == [2]
 
 
-@pytest.mark.end_to_end
 def test_an_old_cifar_checkpoint_resumes_when_the_run_is_made_longer(tmp_path, capsys):
     _write_cifar_npz(tmp_path / "datasets")
     checkpoint = tmp_path / "models" / "cifar" / f"{CIFAR_NAME}.pt"
