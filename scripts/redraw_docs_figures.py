@@ -98,13 +98,15 @@ def _toy(kind: str):
     return draw
 
 
-def _kl(*, class_names, shared_scale: bool = True):
+def _kl(*, classes: str, shared_scale: bool = True):
     """A KL heat-map figure (the first image) from the kl_maps.npz that `infodrop cifar plot` and
-    `infodrop cluttered plot` write beside their figures."""
+    `infodrop cluttered plot` write beside their figures; ``classes``: 'fashion' or 'cifar', whose
+    class names label the images; one colour scale for all layers unless ``shared_scale=False``."""
     def draw(data: Path, out_dir: Path) -> Path:
-        from infodrop.plots import plot_kl_maps_file
+        from infodrop.plots import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, plot_kl_maps_file
 
-        return plot_kl_maps_file(data, out_dir, class_names=class_names, shared_scale=shared_scale)[0]
+        names = {"fashion": FASHION_MNIST_CLASSES, "cifar": CIFAR10_CLASSES}[classes]
+        return plot_kl_maps_file(data, out_dir, class_names=names, shared_scale=shared_scale)[0]
 
     return draw
 
@@ -149,6 +151,7 @@ FIGURES: list[Figure] = [
            _plane("plane_side_by_side", title=FASHION_V1_TITLE + ", from epoch 1", dataset="Fashion-MNIST", min_epoch=1)),
     Figure("figures/plane_fashion_binary_binning.png", "plane_fashion_binary_binning.csv",
            _bin_sweep(title="Fashion-MNIST: 1000 inputs x 10 draws")),
+    Figure("figures/cifar_fashion_kl_0.png", "data/cifar_fashion_kl_maps.npz", _kl(classes="fashion")),
     Figure("figures/toy_convergence.png", "data/toy_convergence_var0.1.csv", _toy("convergence")),
     Figure("figures/toy_convergence_var0.4.png", "data/toy_convergence_var0.4.csv", _toy("convergence")),
     Figure("figures/toy_bounds.png", "data/toy_bounds_var0.1.csv", _toy("bounds")),
@@ -161,8 +164,7 @@ FIGURES: list[Figure] = [
 # a trailing / covers a folder).
 MADE_ELSEWHERE: dict[str, str] = {
     # Drawn before `plot` saved kl_maps.npz; once a run's npz is committed as docs/data/<name>_kl_maps.npz,
-    # replace these by FIGURES entries: Figure(target, "data/<name>_kl_maps.npz", _kl(class_names=FASHION_MNIST_CLASSES)).
-    "figures/cifar_fashion_kl_0.png": "`infodrop cifar plot` from a trained checkpoint (its KL data are not committed)",
+    # replace these by FIGURES entries: Figure(target, "data/<name>_kl_maps.npz", _kl(classes="fashion")).
     "figures/cluttered_fashion_kl_0.png": "`infodrop cluttered plot` from a trained checkpoint (its KL data are not committed)",
 }
 
