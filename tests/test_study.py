@@ -173,3 +173,45 @@ def test_an_unknown_estimator_is_named(tmp_path):
     files = [write_run(tmp_path, seed, [0.0, 1.0]) for seed in range(3)]
     with pytest.raises(ValueError, match="binning:<bins>"):
         compression_verdict(files, estimator="mixture")
+
+
+def _seed_summary_axes(tmp_path, runs, monkeypatch):
+    """Draw the seed-summary figure of ``runs`` and return its first I(X;Z) panel."""
+    from infodrop import study_figures
+
+    drawn = {}
+    save = study_figures.save_figure
+
+    def keep(figure, *args, **kwargs):
+        drawn["axis"] = figure.axes[0]
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(study_figures, "save_figure", keep)
+    study_figures.plot_seed_summary({"variance=4.0": runs}, tmp_path / "out")
+    return drawn["axis"]
+
+
+def test_a_seed_summary_band_far_above_the_means_is_cut_at_the_top_with_an_arrowhead(tmp_path, monkeypatch):
+    # Seed 0's last point has a band ten times wider than the largest estimate (an open leave-one-out edge).
+    files = [write_run(tmp_path, seed, [0.0, 0.4, 0.5]) for seed in range(2)]
+    document = PlaneDocument.load(files[0])
+    last = document.records[-1]
+    wide = MixtureEstimate(i_xz=0.5, i_zy=1.0, i_xz_lower=0.4, i_xz_upper=5.0, log_n=LOG_N, saturated=False)
+    records = document.records[:-1] + [PlaneRecord(epoch=last.epoch, train=SplitRecord(n=3000, auto=wide))]
+    PlaneDocument(records=records, layer=document.layer, dropout_kind="gaussian", variance=4.0,
+                  sample_counts={"train": 3000}, config=document.config).save(files[0])
+    axis = _seed_summary_axes(tmp_path, load_runs(files), monkeypatch)
+    top = axis.get_ylim()[1]
+    assert top <= 1.3 * 0.5  # the means decide the axis, not the band edge at (5.0 + 0.6) / 2
+    arrows = [line for line in axis.lines if line.get_marker() == "^"]
+    assert [list(line.get_xdata()) for line in arrows if len(line.get_xdata())] == [[10]]
+
+
+def test_seed_summary_markers_are_hollow_exactly_where_a_seed_is_saturated(tmp_path, monkeypatch):
+    files = [write_run(tmp_path, 0, [0.0, 4.0, 5.0], saturated_end=True), write_run(tmp_path, 1, [0.0, 4.0, 5.0])]
+    axis = _seed_summary_axes(tmp_path, load_runs(files), monkeypatch)
+    hollow = [line for line in axis.lines if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
+    filled = [line for line in axis.lines if line.get_marker() == "o" and line.get_markerfacecolor() != "white"
+              and line.get_linestyle() == "None" and len(line.get_xdata())]
+    assert [list(line.get_xdata()) for line in hollow] == [[10]]
+    assert [list(line.get_xdata()) for line in filled] == [[0, 5]]

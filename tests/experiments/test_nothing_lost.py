@@ -25,6 +25,7 @@ from infodrop import cli
 from infodrop.io import RecoveredFileWarning
 from infodrop.io import atomic as atomic_module
 from tests._subprocess import subprocess_env
+from tests.experiments._workdirs import folder_after, working_copy
 
 # The MNIST experiment on the bundled 8 x 8 digits: about 0.1 s per epoch.
 DIGITS = ["dataset=digits", "train_subset=400", "test_subset=120", "batch_size=64", "plane_samples=100",
@@ -174,25 +175,16 @@ CIFAR_RUN = "filter_percentage=0.05,batch_size=5"
 def _cifar_trained(tmp_path_factory):
     """A working directory with prepared tiny CIFAR data and a run trained for 2 epochs
     (checkpoint every epoch), made once for the module."""
-    folder = tmp_path_factory.mktemp("cifar_run")
-    previous = os.getcwd()
-    os.chdir(folder)
-    try:
-        _cifar_batches(folder / "cifar-10-batches-py")
-        assert cli.main(["cifar", "prepare", "with", "source=cifar-10-batches-py"]) == 0
-        assert cli.main(["cifar", "train", "with", "epochs=2", "checkpoint_every=1", *CIFAR]) == 0
-    finally:
-        os.chdir(previous)
-    return folder
+    return folder_after(tmp_path_factory, "cifar_run",
+                        [["cifar", "prepare", "with", "source=cifar-10-batches-py"],
+                         ["cifar", "train", "with", "epochs=2", "checkpoint_every=1", *CIFAR]],
+                        prepare=lambda folder: _cifar_batches(folder / "cifar-10-batches-py"))
 
 
 @pytest.fixture
 def cifar_run(_cifar_trained, tmp_path, monkeypatch):
     """A copy of the trained CIFAR working directory as the current directory (tests damage it)."""
-    copy = tmp_path / "work"
-    shutil.copytree(_cifar_trained, copy)
-    monkeypatch.chdir(copy)
-    return copy
+    return working_copy(_cifar_trained, tmp_path, monkeypatch)
 
 
 @pytest.mark.end_to_end
@@ -306,22 +298,13 @@ def test_a_run_killed_with_sigkill_and_resumed_records_the_plane_at_the_same_epo
 def _gaussian_trained(tmp_path_factory):
     """A working directory with a Gaussian-dropout mnist run on the digits (1 epoch), made once
     for the module."""
-    folder = tmp_path_factory.mktemp("gaussian_run")
-    previous = os.getcwd()
-    os.chdir(folder)
-    try:
-        assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=1"]) == 0
-    finally:
-        os.chdir(previous)
-    return folder
+    return folder_after(tmp_path_factory, "gaussian_run", [["mnist", "train", "with", *DIGITS, "epochs=1"]])
 
 
 @pytest.fixture
 def gaussian_run(_gaussian_trained, tmp_path, monkeypatch):
     """A copy of that working directory as the current directory, and its checkpoint."""
-    copy = tmp_path / "work"
-    shutil.copytree(_gaussian_trained, copy)
-    monkeypatch.chdir(copy)
+    copy = working_copy(_gaussian_trained, tmp_path, monkeypatch)
     # Under a plain name: the run name's '=' and ',' would need quoting in a Hydra override.
     checkpoint = copy / "gaussian.pt"
     shutil.copy(copy / "models" / "mnist" / f"{DIGITS_RUN}.pt", checkpoint)

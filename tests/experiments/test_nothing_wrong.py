@@ -22,6 +22,7 @@ import torch
 from infodrop import cli
 from infodrop.io import DamagedFileError, load_checkpoint, load_npz, save_checkpoint, save_npz
 from tests._subprocess import subprocess_env
+from tests.experiments._workdirs import folder_after, working_copy
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,25 +41,13 @@ def _error_line(stderr: str) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A working directory with an MNIST digits run trained for 2 epochs (checkpoint every epoch)."""
-    folder = tmp_path_factory.mktemp("trained")
-    previous = os.getcwd()
-    os.chdir(folder)
-    try:
-        assert cli.main(["mnist", "train", "with", *DIGITS, "epochs=2", "checkpoint_every=1"]) == 0
-    finally:
-        os.chdir(previous)
-    return folder
+    return folder_after(tmp_path_factory, "trained", [["mnist", "train", "with", *DIGITS, "epochs=2", "checkpoint_every=1"]])
 
 
 @pytest.fixture
 def inside(trained, tmp_path, monkeypatch):
     """A copy of the trained working directory as the current directory."""
-    import shutil
-
-    copy = tmp_path / "work"
-    shutil.copytree(trained, copy)
-    monkeypatch.chdir(copy)
-    return copy
+    return working_copy(trained, tmp_path, monkeypatch)
 
 
 def _checkpoint(folder: Path) -> Path:
