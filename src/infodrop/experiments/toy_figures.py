@@ -57,6 +57,12 @@ def _toy_legend(figure: Any, axes: Any, *, ncol: int = 4) -> None:
                   ncol=min(ncol, len(unique)), fontsize=8, frameon=False)
 
 
+def _over_seeds(rows: Sequence[dict]) -> str:
+    """What the markers and bars of a toy figure are, in words that match the seeds of ``rows``."""
+    seeds = len({r.get("seed") for r in rows})
+    return "one seed, no spread" if seeds == 1 else f"mean ± sd over {seeds} seeds"
+
+
 def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: str | None = None) -> Path:
     """Figs. 2 and 9 of Adilova et al. (2023): our estimates of h(Z|X) (top row) and I(X;Z)
     (bottom row) against the number N of inputs, one column per input dimension n, mean ± sd over
@@ -106,7 +112,7 @@ def plot_convergence(rows: Sequence[dict], path: str | os.PathLike, *, title: st
             ax.set_title(f"n = {dim}")
             ax.grid(alpha=0.3)
     variance = rows[0].get("variance")
-    heading = title or f"Toy problem, Gaussian dropout variance {variance:g}: convergence (mean ± sd over seeds)"
+    heading = title or f"Toy problem, Gaussian dropout variance {variance:g}: convergence ({_over_seeds(rows)})"
     if estimated["i_xz"] and estimated["i_xz"][-1] < all_sizes[-1]:
         heading += (f"\nh(Z|X) up to N = {all_sizes[-1]:,}; I(X;Z) only up to N = {estimated['i_xz'][-1]:,} "
                     "(the mixture costs N² per estimate)")
@@ -186,7 +192,7 @@ def plot_entropy_bounds(rows: Sequence[dict], path: str | os.PathLike, *, title:
     for index in range(len(sizes)):
         axes[0][index + 1].set_ylim(span[0] - pad, span[1] + pad)  # the same y axis for every N
     variance = rows[0].get("variance")
-    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: estimate and bounds of h(Z)")
+    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: estimate and bounds of h(Z) ({_over_seeds(rows)})")
     figure.tight_layout()
     _toy_legend(figure, axes, ncol=2)
     figure.text(0.5, -0.2, "The mixture estimate and the pairwise bounds are of the entropy of the N-component mixture; "
@@ -262,7 +268,7 @@ def plot_estimator_comparison(rows: Sequence[dict], path: str | os.PathLike, *, 
             bottom.plot([], [], color="tab:olive", ls="--", marker="s", ms=5, label="binning by bin size (top axis)")
         bottom.set_title(f"n = {dim}: binning", fontsize=10, pad=22 if by_size else 6)
     variance = rows[0].get("variance")
-    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: I(X;Z) by estimator (mean ± sd over seeds)")
+    figure.suptitle(title or f"Toy problem, Gaussian dropout variance {variance:g}: I(X;Z) by estimator ({_over_seeds(rows)})")
     figure.tight_layout()
     _toy_legend(figure, axes)
     return _toy_save(figure, path)
