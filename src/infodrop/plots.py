@@ -95,7 +95,7 @@ def plot_kl_maps(
     pictures = ([(raw, "image")] if raw is not None else []) + [
         (images, "whitened input (what the network sees)" if raw is not None else "input")]
     for j in range(len(images)):
-        figure = agg_figure(figsize=(2.6 * (len(pictures) + len(maps)), 3.0))
+        figure = agg_figure(figsize=(2.6 * (len(pictures) + len(maps)), 3.0), layout="constrained")
         axes = figure.subplots(1, len(pictures) + len(maps), squeeze=False)[0]
         name = class_names[int(labels[j])] if class_names is not None else f"label {int(labels[j])}"
         for ax, (source, title) in zip(axes, pictures):
@@ -109,12 +109,15 @@ def plot_kl_maps(
             shown = ax.imshow(kl_map[j], cmap="Blues", interpolation="none",
                               vmin=0.0 if shared_scale else None, vmax=top)
             ax.set_title(f"KL, dropout layer {i + 1}", fontsize=8)
-            if not shared_scale or i == len(maps) - 1:
+            if not shared_scale:
                 bar = figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
-                bar.set_label("KL per location [nats]" + (", all layers" if shared_scale else ""), fontsize=8)
+                bar.set_label("KL per location [nats]", fontsize=8)
+        if shared_scale and maps:
+            # one bar beside all the maps, which it shrinks alike, so that they keep one size
+            bar = figure.colorbar(shown, ax=list(axes[len(pictures):]), fraction=0.046, pad=0.02)
+            bar.set_label("KL per location [nats], all layers", fontsize=8)
         for ax in axes:
             ax.axis("off")
-        figure.tight_layout()
         target = out_dir / f"{prefix}_{j}.png"
         with atomic_path(target) as temporary:
             figure.savefig(temporary, format="png", dpi=100)
