@@ -31,7 +31,6 @@ DATA = DOCS / "data"
 # Titles of the committed plane files that predate the plane file's ``dataset`` field.
 FASHION_FULL = "Fashion-MNIST (60,000 training images)"
 FASHION_TITLE = "FC 784-512-128-32-10 softplus, Gaussian dropout variance 0.25, 30 epochs (file written before bands)"
-FASHION_V1_TITLE = "FC 784-512-128-32-10 softplus, Gaussian dropout variance 1.0 (file written before bands)"
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,12 @@ def _plane_document(path: Path, dataset: str | None = None):
     return document
 
 
-def _plane(stem: str, *, title: str | None, dataset: str | None = None, min_epoch: int | None = None):
+def _plane(stem: str, *, title: str | None, dataset: str | None = None):
     """Draw the plane figures of a plane JSON and keep ``<stem>.png`` (plane_side_by_side, ...)."""
     def draw(data: Path, out_dir: Path) -> Path:
         from infodrop.plots import plot_information_plane
 
-        plot_information_plane(_plane_document(data, dataset), out_dir, formats=("png",), title=title, min_epoch=min_epoch)
+        plot_information_plane(_plane_document(data, dataset), out_dir, formats=("png",), title=title)
         return out_dir / f"{stem}.png"
 
     return draw
@@ -143,12 +142,8 @@ FIGURES: list[Figure] = [
     Figure("figures/demo_side_by_side.png", "data/demo_plane.json", _plane("plane_side_by_side", title="infodrop demo")),
     Figure("figures/plane_fashion_side_by_side.png", "plane_fashion.json",
            _plane("plane_side_by_side", title=FASHION_TITLE, dataset=FASHION_FULL)),
-    Figure("figures/plane_fashion_side_by_side_from_epoch1.png", "plane_fashion.json",
-           _plane("plane_side_by_side", title=FASHION_TITLE + ", from epoch 1", dataset=FASHION_FULL, min_epoch=1)),
     Figure("figures/plane_fashion_binning_bins.png", "plane_fashion.json",
            _binning_planes(title=FASHION_TITLE, dataset=FASHION_FULL)),
-    Figure("figures/plane_fashion_variance1_side_by_side_from_epoch1.png", "plane_fashion_variance1.json",
-           _plane("plane_side_by_side", title=FASHION_V1_TITLE + ", from epoch 1", dataset="Fashion-MNIST", min_epoch=1)),
     Figure("figures/plane_fashion_binary_binning.png", "plane_fashion_binary_binning.csv",
            _bin_sweep(title="Fashion-MNIST: 1000 inputs x 10 draws")),
     Figure("figures/cifar_fashion_kl_0.png", "data/cifar_fashion_kl_maps.npz", _kl(classes="fashion")),

@@ -53,6 +53,12 @@ def test_every_figure_under_docs_has_a_maker_and_every_data_file_is_committed():
         assert (REPO / "docs" / figure.data).exists(), f"docs/{figure.target}: its data docs/{figure.data} is missing"
 
 
+def test_every_figure_the_script_makes_is_shown_by_the_readme_or_docs():
+    references = _referenced_figures()
+    unshown = [figure.target for figure in _script().FIGURES if figure.target not in references]
+    assert not unshown, f"docs/{unshown[0]} is drawn but no README or docs page shows it; show it or drop it"
+
+
 def test_the_script_draws_every_figure_it_lists(tmp_path):
     script = _script()
     written = script.redraw(script.FIGURES, tmp_path)
