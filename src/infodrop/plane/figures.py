@@ -398,7 +398,8 @@ def plot_bin_sweep(
                     continue
                 ax.axhline(p["i_xz"], color=colours[label], linestyle="--", label=label)
                 if p.get("lower") is not None and p.get("upper") is not None:
-                    ax.axhspan(p["lower"], p["upper"], color=colours[label], alpha=0.15, label=f"{label}: bracket, lower to upper")
+                    ax.axhspan(p["lower"], p["upper"], color=colours[label], alpha=0.15,
+                               label=f"{label}: bracket, lower to upper (where the record has one)")
         if ceilings:
             ceiling = max(ceilings)
             ax.axhline(ceiling, color="0.4", linestyle=":", linewidth=1.0, label=f"log N = {ceiling:.2f} (plug-in ceiling)")
