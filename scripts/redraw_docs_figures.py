@@ -159,10 +159,7 @@ FIGURES: list[Figure] = [
 
 # Figures under docs/ that this script does not draw, and what makes them (relative to docs/;
 # a trailing / covers a folder).
-MADE_ELSEWHERE: dict[str, str] = {
-    # Drawn before `plot` saved kl_maps.npz; once a run's npz is committed as docs/data/<name>_kl_maps.npz,
-    # replace these by FIGURES entries: Figure(target, "data/<name>_kl_maps.npz", _kl(classes="fashion")).
-}
+MADE_ELSEWHERE: dict[str, str] = {}  # empty: every figure under docs/ is drawn here
 
 
 def made_elsewhere(target: str) -> str | None:

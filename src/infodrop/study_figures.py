@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from infodrop.plane.panels import agg_figure, save_figure
+from infodrop.plane.panels import agg_figure, figure_legend, save_figure
 from infodrop.plane.settings import check_formats
 from infodrop.study import Run, seed_summary
 
@@ -120,7 +120,7 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
     axes = figure.subplots(1, panels, squeeze=False)[0]
     log_n = None
     handles = []
-    clipped: dict[int, list] = {index: [] for index in range(len(subsets))}
+    clipped: list[list] = [[] for _ in subsets]  # per panel: (epochs, upper band edges, colour)
     for index, (label, runs) in enumerate(zip(_short_labels(list(settings)), settings.values())):
         colour, marker = COLOURS[index % len(COLOURS)], MARKERS[index % len(MARKERS)]
         handle = None
@@ -170,8 +170,7 @@ def plot_seed_summary(settings: Mapping[str, Sequence[Run]], out_dir: str | os.P
         twin.plot(lr[0], lr[1], color="grey", linewidth=0.8, linestyle=":")
         twin.set_ylim(0, 1.1 * max(lr[1].max(), 1e-12))  # from 0, so that a constant rate reads as constant
         twin.set_ylabel("learning rate (dotted)", fontsize=8, color="grey")
-    figure.legend(handles=handles + log_n_lines[:1] + _marking_handles(), loc="outside lower center",
-                  ncol=3 if panels > 2 else 2, fontsize=7, frameon=False)
+    figure_legend(figure, handles + log_n_lines + _marking_handles(), columns=3 if panels > 2 else 2)
     heading = f"{title}\n" if title else ""
     figure.suptitle(f"{heading}I(X;Z) of the {split} split: mean over seeds", fontsize=9)
     return save_figure(figure, Path(out_dir), stem, formats)

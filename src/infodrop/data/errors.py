@@ -40,4 +40,3 @@ def read_data_file(path: str | os.PathLike, hint: str | None = None) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise data_error(path, f"could not be read ({error.strerror or error})", hint) from error
-

@@ -382,4 +382,3 @@ def commands(experiment: ClassifierExperiment, names: Sequence[str]) -> dict[str
         command.__doc__ = recipes[name].__doc__
         bound[name] = command
     return bound
-

@@ -34,10 +34,10 @@ class _AllCNN(nn.Module):
 
     base_widths: Sequence[int] = ()
     image_size: int = 0
-    # The defaults in which the two originals differ; None in __init__ takes these.
-    default_max_alpha: float = 0.7
-    default_in_channels: int = 3
-    default_input_dropout: float = 0.2
+    # The defaults in which the two originals differ, set by each network; None in __init__ takes these.
+    default_max_alpha: float
+    default_in_channels: int
+    default_input_dropout: float
 
     @classmethod
     def block_widths(cls, filter_percentage: float) -> tuple[int, ...]:

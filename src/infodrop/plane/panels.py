@@ -384,14 +384,15 @@ def plane_axes(ax: Any, points: Points, colours: EpochColours, *, log_n: float |
     return handles
 
 
-def figure_legend(figure: Any, handles: list) -> None:
-    """One legend below the panels with every marking used in them (first handle per label)."""
+def figure_legend(figure: Any, handles: list, columns: int = 3) -> None:
+    """One legend below the panels with every marking used in them (first handle per label), in
+    at most ``columns`` columns."""
     unique = {}
     for handle in handles:
         unique.setdefault(handle.get_label(), handle)
     if unique:
-        figure.legend(handles=list(unique.values()), loc="outside lower center", ncol=min(3, len(unique)), fontsize=7,
-                      frameon=False)
+        figure.legend(handles=list(unique.values()), loc="outside lower center", ncol=min(columns, len(unique)),
+                      fontsize=7, frameon=False)
 
 
 def save_figure(figure: Any, out_dir: str | os.PathLike, stem: str, formats: Sequence[str]) -> list[Path]:
