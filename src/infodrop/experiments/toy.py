@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 from infodrop import mi
 from infodrop.checks import check_int, check_positive, check_seed
 from infodrop.io import write_text
-from infodrop.experiments.toy_figures import plot_convergence, plot_entropy_bounds, plot_estimator_comparison
+from infodrop.experiments.toy_figures import mean_sd, plot_convergence, plot_entropy_bounds, plot_estimator_comparison
 
 __all__ = [
     "Config",
@@ -360,13 +360,6 @@ def _write_outputs(
     return csv_path, png_path
 
 
-def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    array = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
-    if array.size == 0:
-        return math.nan, math.nan
-    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
-
-
 def _print_table(title: str, header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     print(title)
@@ -434,8 +427,8 @@ def convergence(cfg: Any) -> Path:
             group = [r for r in rows if r["dim"] == dim and r["n_samples"] == n_samples]
             lines.append([
                 str(dim), str(n_samples),
-                _fmt(*_mean_sd([r["h_z_given_x"] for r in group])), _fmt(dim * truth.h_z_given_x),
-                _fmt(*_mean_sd([r["i_xz"] for r in group])), _fmt(*_mean_sd([r["i_xz_loo"] for r in group])),
+                _fmt(*mean_sd([r["h_z_given_x"] for r in group])), _fmt(dim * truth.h_z_given_x),
+                _fmt(*mean_sd([r["i_xz"] for r in group])), _fmt(*mean_sd([r["i_xz_loo"] for r in group])),
                 _fmt(dim * truth.i_xz), _fmt(math.log(n_samples)),
             ])  # fmt: skip
     _print_table(
@@ -479,7 +472,7 @@ def bounds(cfg: Any) -> Path:
         for n_samples in dict.fromkeys(int(n) for n in cfg.bounds_sample_sizes):
             group = [r for r in rows if r["dim"] == dim and r["n_samples"] == n_samples]
             lines.append([str(dim), str(n_samples)] + [
-                _fmt(_mean_sd([r[key] for r in group])[0])
+                _fmt(mean_sd([r[key] for r in group])[0])
                 for key in ("h_z_pairwise_lower", "h_z_mixture", "h_z_pairwise_upper", "h_z_gaussian_upper")
             ] + [_fmt(dim * truth.h_z)])  # fmt: skip
     _print_table(
@@ -555,7 +548,7 @@ def compare(cfg: Any) -> Path:
         line = [estimator, setting]
         for dim in dims:
             values = [r["i_xz"] for r in rows if r["dim"] == dim and r["estimator"] == estimator and r["setting"] == setting]
-            line.append(_fmt(_mean_sd(values)[0]))
+            line.append(_fmt(mean_sd(values)[0]))
         lines.append(line)
     lines.append(["truth", "quadrature"] + [_fmt(dim * truth.i_xz) for dim in dims])
     lines.append(["log N", f"N={n_samples}"] + [_fmt(math.log(n_samples)) for _ in dims])

@@ -15,7 +15,7 @@ import numpy as np
 
 from infodrop.io import atomic_path
 
-__all__ = ["TOY_NAMES", "plot_convergence", "plot_entropy_bounds", "plot_estimator_comparison"]
+__all__ = ["TOY_NAMES", "mean_sd", "plot_convergence", "plot_entropy_bounds", "plot_estimator_comparison"]
 
 
 def _toy_figure(n_rows: int, n_cols: int, *, width: float = 4.2, height: float = 3.4):
@@ -40,11 +40,16 @@ def _toy_group(rows, keys, value):
         number = float(row[value])
         if not math.isnan(number):
             groups.setdefault(tuple(row[k] for k in keys), []).append(number)
-    out = {}
-    for key, values in groups.items():
-        array = np.asarray(values)
-        out[key] = (float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0)
-    return out
+    return {key: mean_sd(values) for key, values in groups.items()}
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of ``values`` with NaN left out (sd 0 for one value;
+    both NaN for none)."""
+    array = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if array.size == 0:
+        return math.nan, math.nan
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
 
 
 def _toy_legend(figure: Any, axes: Any, *, ncol: int = 4) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from infodrop.checks import as_labels, as_matrix, check_finite, check_positive
+from infodrop.mi.estimate import mean_estimate
 
 __all__ = ["InformationDropoutEstimate", "information_dropout_mi", "information_dropout_izy_lower"]
 
@@ -74,10 +75,7 @@ class InformationDropoutEstimate:
 
 def _standard_error(per_sample: torch.Tensor) -> float | None:
     """Standard error of the mean of N per-sample values: sd (ddof 1) / sqrt(N); None for N < 2."""
-    values = per_sample.reshape(-1).to(torch.float64)
-    if values.numel() < 2:
-        return None
-    return float(values.std(unbiased=True) / math.sqrt(values.numel()))
+    return mean_estimate(per_sample).stderr
 
 
 def _estimate(per_sample: torch.Tensor, prior: str, n_units: int, **fields: Any) -> InformationDropoutEstimate:
